@@ -1,0 +1,232 @@
+"""Churn labels at a cutoff ``as_of``.
+
+The timeline is split at ``as_of``: features see events with ``ts < as_of``; labels see
+events with ``as_of <= ts < as_of + window``. The split point belongs to the label side so
+that every event is used by exactly one of the two (an event at exactly ``as_of`` is
+invisible to the features, so it must count as activity for the label).
+
+Rules
+-----
+``"fixed"``
+    churned = no purchase in ``[as_of, as_of + horizon_days)``.
+``"adaptive"``
+    window = ``max(k x median inter-purchase gap, min_window_days)``, with the gap taken
+    from the customer's purchases before ``as_of``; churned = no purchase in
+    ``[as_of, as_of + window)``. Customers with a single purchase have no gap: with
+    ``single_purchase="floor"`` (default) they get ``min_window_days``; with
+    ``"exclude"`` they are excluded with reason ``single_purchase``.
+``"contractual"``
+    churned = ``customers.cancel_ts`` in ``[as_of, as_of + horizon_days)``.
+
+Events before ``as_of`` are used only to decide who is eligible (and, for the adaptive
+rule, how long each customer's window is). Nobody is dropped silently: every customer
+known to the tables is either labelled or listed in ``excluded`` with a reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from churnlab.events import EventTables, to_timestamp, validate_table
+
+__all__ = ["LabelResult", "churn_labels", "LABEL_RULES"]
+
+LABEL_RULES = ("fixed", "adaptive", "contractual")
+_DAY = pd.Timedelta(days=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelResult:
+    """Labels and exclusions at one cutoff.
+
+    Attributes
+    ----------
+    labels : DataFrame
+        Indexed by customer_id: ``churned`` (0/1), ``window_days``, ``window_end``.
+    excluded : DataFrame
+        Indexed by customer_id: ``reason``.
+    definition : dict
+        The label definition (rule and parameters) for tracking and model metadata.
+    """
+
+    labels: pd.DataFrame
+    excluded: pd.DataFrame
+    definition: dict
+
+
+def _as_tables(events) -> EventTables:
+    if isinstance(events, EventTables):
+        return events
+    if isinstance(events, pd.DataFrame):
+        return EventTables(purchases=validate_table(events, "purchases", on_duplicates="keep"))
+    raise TypeError(f"`events` must be EventTables or a purchases DataFrame, got {type(events).__name__}")
+
+
+def churn_labels(
+    events: EventTables | pd.DataFrame,
+    as_of,
+    horizon_days: int = 90,
+    rule: str = "fixed",
+    k: float = 3.0,
+    min_window_days: float | None = None,
+    single_purchase: str = "floor",
+    active_days: int | None = None,
+    observed_until=None,
+) -> LabelResult:
+    """Label customers as churned (1) or retained (0) after ``as_of``.
+
+    Parameters
+    ----------
+    events : EventTables or purchases DataFrame
+    as_of : date-like
+        The cutoff.
+    horizon_days : int
+        Label window for the fixed and contractual rules (> 0).
+    rule : {"fixed", "adaptive", "contractual"}
+    k : float
+        Adaptive rule multiplier of the customer's median inter-purchase gap (> 0).
+    min_window_days : float, optional
+        Adaptive rule floor on the window; defaults to ``horizon_days``.
+    single_purchase : {"floor", "exclude"}
+        Adaptive rule treatment of customers with one purchase before ``as_of``.
+    active_days : int, optional
+        If given, customers whose last purchase is more than ``active_days`` before
+        ``as_of`` count as already churned and are excluded (reason ``inactive``).
+    observed_until : date-like, optional
+        End of the observed data; defaults to the last purchase timestamp. Windows that
+        end after it are not observable: for the fixed and contractual rules that is an
+        error, for the adaptive rule those customers are excluded (``window_not_observed``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"customer_id": [1, 1, 2, 3], "amount": 1.0,
+    ...                   "ts": ["2024-01-10", "2024-03-05", "2024-01-20", "2024-04-01"]})
+    >>> res = churn_labels(p, as_of="2024-03-01", horizon_days=30)
+    >>> res.labels["churned"].to_dict()
+    {1: 0, 2: 1}
+    >>> res.excluded["reason"].to_dict()
+    {3: 'no_purchase_before_as_of'}
+    """
+    if rule not in LABEL_RULES:
+        raise ValueError(f"`rule` must be one of {LABEL_RULES}, got {rule!r}")
+    if horizon_days is None or not np.isfinite(horizon_days) or horizon_days <= 0:
+        raise ValueError(f"`horizon_days` must be > 0, got {horizon_days!r}")
+    if not np.isfinite(k) or k <= 0:
+        raise ValueError(f"`k` must be > 0, got {k!r}")
+    if single_purchase not in ("floor", "exclude"):
+        raise ValueError(f"`single_purchase` must be 'floor' or 'exclude', got {single_purchase!r}")
+    if active_days is not None and active_days <= 0:
+        raise ValueError(f"`active_days` must be > 0, got {active_days!r}")
+    floor = float(horizon_days if min_window_days is None else min_window_days)
+    if floor <= 0:
+        raise ValueError(f"`min_window_days` must be > 0, got {min_window_days!r}")
+
+    ev = _as_tables(events)
+    t = to_timestamp(as_of)
+    p = ev.purchases
+    end = to_timestamp(observed_until, "observed_until") if observed_until is not None else p["ts"].max()
+    definition = {
+        "rule": rule,
+        "horizon_days": float(horizon_days),
+        "k": float(k),
+        "min_window_days": floor,
+        "single_purchase": single_purchase,
+        "active_days": active_days,
+        "window": "[as_of, as_of + window)",
+    }
+    if t <= p["ts"].min() and rule != "contractual":
+        raise ValueError(f"`as_of` ({t}) is at or before the first purchase ({p['ts'].min()}); nobody can be labelled")
+
+    if rule == "contractual":
+        return _contractual(ev, t, float(horizon_days), end, definition)
+
+    known = _known_customers(ev)
+    before = p[p["ts"] < t]
+    g = before.groupby("customer_id")["ts"]
+    last = g.max()
+    reasons = pd.Series("no_purchase_before_as_of", index=known.difference(last.index), dtype=object)
+    if ev.customers is not None:
+        later = ev.customers.set_index("customer_id")["signup_ts"]
+        later = later[later >= t].index.intersection(reasons.index)
+        reasons[later] = "signed_up_after_as_of"
+    eligible = last.index
+    if active_days is not None:
+        inactive = last[last < t - pd.Timedelta(days=active_days)].index
+        reasons = pd.concat([reasons, pd.Series("inactive", index=inactive, dtype=object)])
+        eligible = eligible.difference(inactive)
+
+    if rule == "fixed":
+        if t + pd.Timedelta(days=horizon_days) > end + _DAY:
+            raise ValueError(
+                f"label window [{t}, {t + pd.Timedelta(days=horizon_days)}) ends after the data "
+                f"(observed_until={end}); use an earlier as_of, a shorter horizon_days, or pass "
+                "observed_until if the data is complete to a later date"
+            )
+        window = pd.Series(float(horizon_days), index=eligible)
+    else:
+        gaps = before.sort_values(["customer_id", "ts"])
+        gap_days = gaps.groupby("customer_id")["ts"].diff().dt.total_seconds() / 86400.0
+        median_gap = gap_days.groupby(gaps["customer_id"]).median().reindex(eligible)
+        window = (k * median_gap).clip(lower=floor)
+        single = median_gap.isna()
+        if single_purchase == "exclude":
+            reasons = pd.concat([reasons, pd.Series("single_purchase", index=window.index[single], dtype=object)])
+            window = window[~single]
+        else:
+            window[single] = floor
+        # A window that ends after the data cannot be observed: exclude, do not guess.
+        unobserved = t + pd.to_timedelta(window, unit="D") > end + _DAY
+        reasons = pd.concat([reasons, pd.Series("window_not_observed", index=window.index[unobserved], dtype=object)])
+        window = window[~unobserved]
+
+    window_end = t + pd.to_timedelta(window.to_numpy(), unit="D")
+    after = p[(p["ts"] >= t) & (p["ts"] < t + pd.Timedelta(days=float(window.max()) if len(window) else 0))]
+    first_after = after.groupby("customer_id")["ts"].min().reindex(window.index)
+    came_back = first_after.notna() & (first_after.to_numpy() < window_end)
+    labels = pd.DataFrame(
+        {"churned": (~came_back).astype("int8").to_numpy(), "window_days": window.to_numpy(), "window_end": window_end},
+        index=pd.Index(window.index, name="customer_id"),
+    )
+    return LabelResult(labels.sort_index(), _excluded_frame(reasons), definition)
+
+
+def _known_customers(ev: EventTables) -> pd.Index:
+    ids = [df["customer_id"] for df in ev.tables().values()]
+    return pd.Index(pd.concat(ids).unique())
+
+
+def _excluded_frame(reasons: pd.Series) -> pd.DataFrame:
+    out = reasons.rename("reason").to_frame()
+    out.index.name = "customer_id"
+    return out.sort_index()
+
+
+def _contractual(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Timestamp, definition: dict) -> LabelResult:
+    if ev.customers is None or "cancel_ts" not in ev.customers.columns:
+        raise ValueError("rule='contractual' needs a customers table with a `cancel_ts` column (customers.cancel_ts)")
+    c = ev.customers.set_index("customer_id")
+    t_end = t + pd.Timedelta(days=horizon)
+    if t_end > end + _DAY:
+        raise ValueError(f"label window [{t}, {t_end}) ends after the data (observed_until={end})")
+    reasons = pd.Series(dtype=object)
+    not_yet = c.index[c["signup_ts"] >= t]
+    gone = c.index[c["cancel_ts"].notna() & (c["cancel_ts"] < t)]
+    unknown = _known_customers(ev).difference(c.index)
+    reasons = pd.concat(
+        [
+            pd.Series("signed_up_after_as_of", index=not_yet, dtype=object),
+            pd.Series("cancelled_before_as_of", index=gone, dtype=object),
+            pd.Series("not_in_customers_table", index=unknown, dtype=object),
+        ]
+    )
+    eligible = c.drop(index=not_yet.union(gone))
+    churned = eligible["cancel_ts"].notna() & (eligible["cancel_ts"] < t_end)
+    labels = pd.DataFrame(
+        {"churned": churned.astype("int8"), "window_days": horizon, "window_end": t_end},
+        index=pd.Index(eligible.index, name="customer_id"),
+    )
+    return LabelResult(labels.sort_index(), _excluded_frame(reasons), definition)

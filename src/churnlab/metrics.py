@@ -1,0 +1,305 @@
+"""Business metrics: retention, churn, repeat purchase, NPS/CSAT, CLV and cohort retention.
+
+All rates are percentages. Every function is pure and deterministic, and every function
+that looks at time takes its dates explicitly.
+
+Active customers
+----------------
+The table-based rates need a definition of "active at time t"; here it is *at least one
+purchase in the ``active_days`` days before t*, i.e. in ``[t - active_days, t)``. For a
+period ``[start, end)``:
+
+* ``S`` = customers active at ``start``; ``E`` = customers active at ``end``;
+* ``N`` = customers active at ``end`` who were not active at ``start`` (new or won back);
+* lost = customers active at ``start`` who are not active at ``end``.
+
+So ``E - N`` is exactly the customers kept, and retention + churn = 100 for one period.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from churnlab.events import EventTables, to_timestamp, validate_table
+
+__all__ = [
+    "retention_rate",
+    "churn_rate",
+    "PeriodCounts",
+    "period_counts",
+    "retention_rate_between",
+    "churn_rate_between",
+    "repeat_purchase_rate",
+    "nps",
+    "csat",
+    "historical_clv",
+    "predictive_clv",
+    "cohort_retention",
+]
+
+
+def _check_count(value: float, name: str) -> float:
+    if value is None or not np.isfinite(value) or value < 0:
+        raise ValueError(f"`{name}` must be a finite count >= 0, got {value!r}")
+    return float(value)
+
+
+def retention_rate(start_count: float, end_count: float, new_count: float) -> float:
+    """Customer retention rate ``((E - N) / S) x 100``.
+
+    Parameters
+    ----------
+    start_count : S, customers at the start of the period (> 0).
+    end_count : E, customers at the end of the period.
+    new_count : N, customers gained during the period (<= E).
+
+    Examples
+    --------
+    >>> retention_rate(start_count=200, end_count=180, new_count=20)
+    80.0
+    """
+    s = _check_count(start_count, "start_count")
+    e = _check_count(end_count, "end_count")
+    n = _check_count(new_count, "new_count")
+    if s == 0:
+        raise ValueError("`start_count` must be > 0, got 0")
+    if n > e:
+        raise ValueError(f"`new_count` ({new_count}) cannot exceed `end_count` ({end_count})")
+    if e - n > s:
+        raise ValueError(
+            f"`end_count` - `new_count` = {e - n:g} customers kept, more than `start_count` = {s:g}"
+        )
+    return (e - n) / s * 100.0
+
+
+def churn_rate(start_count: float, lost_count: float) -> float:
+    """Churn rate ``lost / S x 100``.
+
+    >>> churn_rate(start_count=200, lost_count=40)
+    20.0
+    """
+    s = _check_count(start_count, "start_count")
+    lost = _check_count(lost_count, "lost_count")
+    if s == 0:
+        raise ValueError("`start_count` must be > 0, got 0")
+    if lost > s:
+        raise ValueError(f"`lost_count` ({lost_count}) cannot exceed `start_count` ({start_count})")
+    return lost / s * 100.0
+
+
+def _purchases(data: EventTables | pd.DataFrame) -> pd.DataFrame:
+    if isinstance(data, EventTables):
+        return data.purchases
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"`purchases` must be a DataFrame or EventTables, got {type(data).__name__}")
+    return validate_table(data, "purchases", on_duplicates="keep")
+
+
+def _check_days(value: int, name: str) -> int:
+    if value is None or int(value) != value or value <= 0:
+        raise ValueError(f"`{name}` must be a whole number of days > 0, got {value!r}")
+    return int(value)
+
+
+@dataclasses.dataclass(frozen=True)
+class PeriodCounts:
+    """Customer counts for one period (see the module docstring for the definitions)."""
+
+    start: int
+    end: int
+    new: int
+    lost: int
+    retained: int
+
+
+def _active_ids(p: pd.DataFrame, at: pd.Timestamp, active_days: int) -> set:
+    window = (p["ts"] >= at - pd.Timedelta(days=active_days)) & (p["ts"] < at)
+    return set(p.loc[window, "customer_id"].unique())
+
+
+def period_counts(
+    purchases: EventTables | pd.DataFrame,
+    period_start,
+    period_end,
+    active_days: int = 90,
+) -> PeriodCounts:
+    """Count S, E, N, lost and retained customers for ``[period_start, period_end)``."""
+    p = _purchases(purchases)
+    t0 = to_timestamp(period_start, "period_start")
+    t1 = to_timestamp(period_end, "period_end")
+    if t1 <= t0:
+        raise ValueError(f"`period_end` ({t1}) must be after `period_start` ({t0})")
+    days = _check_days(active_days, "active_days")
+    s, e = _active_ids(p, t0, days), _active_ids(p, t1, days)
+    return PeriodCounts(start=len(s), end=len(e), new=len(e - s), lost=len(s - e), retained=len(s & e))
+
+
+def retention_rate_between(purchases, period_start, period_end, active_days: int = 90) -> float:
+    """Retention rate of the customers active at ``period_start``, measured at ``period_end``.
+
+    Raises ``ValueError`` when nobody is active at ``period_start``.
+    """
+    c = period_counts(purchases, period_start, period_end, active_days)
+    if c.start == 0:
+        raise ValueError(f"no customer is active at period_start={period_start} (active_days={active_days})")
+    return retention_rate(c.start, c.end, c.new)
+
+
+def churn_rate_between(purchases, period_start, period_end, active_days: int = 90) -> float:
+    """Churn rate of the customers active at ``period_start``, measured at ``period_end``."""
+    c = period_counts(purchases, period_start, period_end, active_days)
+    if c.start == 0:
+        raise ValueError(f"no customer is active at period_start={period_start} (active_days={active_days})")
+    return churn_rate(c.start, c.lost)
+
+
+def repeat_purchase_rate(purchases, start, end) -> float:
+    """Share (%) of customers with >= 2 purchases among those with >= 1 in ``[start, end)``.
+
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"customer_id": [1, 1, 2], "amount": [5.0, 6.0, 7.0],
+    ...                   "ts": ["2024-01-02", "2024-01-20", "2024-01-05"]})
+    >>> repeat_purchase_rate(p, "2024-01-01", "2024-02-01")
+    50.0
+    """
+    p = _purchases(purchases)
+    t0, t1 = to_timestamp(start, "start"), to_timestamp(end, "end")
+    if t1 <= t0:
+        raise ValueError(f"`end` ({t1}) must be after `start` ({t0})")
+    counts = p.loc[(p["ts"] >= t0) & (p["ts"] < t1), "customer_id"].value_counts()
+    if counts.empty:
+        raise ValueError(f"no purchase in [{t0}, {t1})")
+    return float((counts >= 2).sum() / len(counts) * 100.0)
+
+
+def _scores(scores: Iterable[float], lo: int, hi: int, name: str) -> np.ndarray:
+    arr = np.asarray(list(scores) if not isinstance(scores, (np.ndarray, pd.Series)) else scores, dtype=float)
+    if arr.size == 0:
+        raise ValueError(f"`scores` is empty; {name} needs at least one response")
+    bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi) | (arr != np.floor(arr))
+    if bad.any():
+        raise ValueError(f"{name} scores must be integers in [{lo}, {hi}], got {float(arr[bad][0])!r}")
+    return arr
+
+
+def nps(scores: Iterable[float]) -> float:
+    """Net Promoter Score: % promoters (9-10) minus % detractors (0-6), in [-100, 100].
+
+    >>> nps([10, 9, 8, 7, 6, 0])
+    0.0
+    """
+    arr = _scores(scores, 0, 10, "NPS")
+    return float(((arr >= 9).mean() - (arr <= 6).mean()) * 100.0)
+
+
+def csat(scores: Iterable[float]) -> float:
+    """Customer satisfaction: % of responses that are 4 or 5 on a 1-5 scale.
+
+    >>> csat([5, 4, 3, 1])
+    50.0
+    """
+    arr = _scores(scores, 1, 5, "CSAT")
+    return float((arr >= 4).mean() * 100.0)
+
+
+def historical_clv(purchases, as_of, margin: float = 1.0) -> pd.Series:
+    """Historical customer lifetime value: ``margin x`` total spend before ``as_of``.
+
+    Returns a Series indexed by customer_id, for customers with a purchase before ``as_of``.
+    """
+    if not 0 < margin <= 1:
+        raise ValueError(f"`margin` must be in (0, 1], got {margin}")
+    p = _purchases(purchases)
+    t = to_timestamp(as_of)
+    before = p[p["ts"] < t]
+    if before.empty:
+        raise ValueError(f"no purchase before as_of={t}")
+    return (before.groupby("customer_id")["amount"].sum() * margin).rename("historical_clv")
+
+
+def predictive_clv(
+    purchases,
+    as_of,
+    period_days: int = 365,
+    churn_rate_pct: float | None = None,
+    active_days: int = 90,
+    margin: float = 1.0,
+) -> pd.DataFrame:
+    """Simple predictive CLV per customer at ``as_of``.
+
+    ``clv = margin x AOV x purchases_per_period x expected_lifetime_periods`` where
+
+    * AOV = the customer's average order value before ``as_of``;
+    * purchases_per_period = the customer's purchases before ``as_of`` divided by their
+      tenure (first purchase to ``as_of``) in periods of ``period_days``, with tenure
+      floored at ``active_days`` so brand-new customers are not extrapolated wildly;
+    * expected_lifetime_periods = ``100 / churn_rate_pct``, the mean of a geometric
+      lifetime with that per-period churn rate. If ``churn_rate_pct`` is None it is the
+      population churn rate over the period ``[as_of - period_days, as_of)`` from
+      :func:`churn_rate_between` (only data before ``as_of``).
+
+    Returns a DataFrame indexed by customer_id with the three inputs and ``clv``.
+    """
+    if not 0 < margin <= 1:
+        raise ValueError(f"`margin` must be in (0, 1], got {margin}")
+    period = _check_days(period_days, "period_days")
+    floor = _check_days(active_days, "active_days")
+    p = _purchases(purchases)
+    t = to_timestamp(as_of)
+    before = p[p["ts"] < t]
+    if before.empty:
+        raise ValueError(f"no purchase before as_of={t}")
+    if churn_rate_pct is None:
+        churn_rate_pct = churn_rate_between(before, t - pd.Timedelta(days=period), t, active_days)
+    if not 0 < churn_rate_pct <= 100:
+        raise ValueError(f"`churn_rate_pct` must be in (0, 100], got {churn_rate_pct}")
+    g = before.groupby("customer_id")
+    tenure_days = ((t - g["ts"].min()).dt.total_seconds() / 86400.0).clip(lower=floor)
+    out = pd.DataFrame(
+        {
+            "aov": g["amount"].mean(),
+            "purchases_per_period": g.size() / (tenure_days / period),
+        }
+    )
+    out["expected_lifetime_periods"] = 100.0 / churn_rate_pct
+    out["clv"] = margin * out["aov"] * out["purchases_per_period"] * out["expected_lifetime_periods"]
+    return out
+
+
+def cohort_retention(purchases, as_of, freq: str = "M") -> pd.DataFrame:
+    """Cohort retention matrix from purchases before ``as_of``.
+
+    Rows are cohorts by first-purchase period (``freq="M"`` months or ``"Q"`` quarters),
+    columns are periods since the first purchase (0, 1, 2, ...), values are the % of the
+    cohort with at least one purchase in that period. Period 0 is 100 by construction.
+    Only complete periods (ending at or before ``as_of``) are filled; later cells are NaN.
+    A ``cohort_size`` column gives the number of customers in each cohort.
+    """
+    if freq not in ("M", "Q"):
+        raise ValueError(f"`freq` must be 'M' or 'Q', got {freq!r}")
+    p = _purchases(purchases)
+    t = to_timestamp(as_of)
+    before = p.loc[p["ts"] < t, ["customer_id", "ts"]]
+    if before.empty:
+        raise ValueError(f"no purchase before as_of={t}")
+    period = before["ts"].dt.to_period(freq)
+    first = period.groupby(before["customer_id"]).transform("min")
+    since = (period - first).map(lambda off: off.n).astype(int)
+    frame = pd.DataFrame({"customer_id": before["customer_id"], "cohort": first, "since": since})
+    active = frame.drop_duplicates().groupby(["cohort", "since"])["customer_id"].nunique()
+    sizes = frame.groupby("cohort")["customer_id"].nunique()
+    matrix = active.unstack("since").reindex(columns=range(int(since.max()) + 1)).fillna(0)
+    matrix = matrix.div(sizes, axis=0) * 100.0
+    # Blank out periods that have not fully elapsed by as_of.
+    for cohort in matrix.index:
+        for k in matrix.columns:
+            if (cohort + k).end_time >= t:
+                matrix.loc[cohort, k] = np.nan
+    matrix.insert(0, "cohort_size", sizes)
+    matrix.index = matrix.index.astype(str)
+    matrix.index.name = "cohort"
+    return matrix
