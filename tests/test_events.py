@@ -157,3 +157,10 @@ def test_fingerprint_changes_with_content():
     b = load_events(purchases(amount=[10.0, 20.0, 5.6])).fingerprint()
     assert a["purchases_rows"] == 3 and a["sha256"] != b["sha256"]
     assert a == load_events(purchases()).fingerprint()
+
+
+def test_public_api_is_exported():
+    import churnlab
+
+    for name in churnlab.__all__:
+        assert hasattr(churnlab, name), name

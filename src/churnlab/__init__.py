@@ -1,2 +1,81 @@
-"""churnlab: point-in-time correct customer churn prediction."""
+"""churnlab: point-in-time correct customer churn prediction.
+
+events -> metrics / labels -> features -> model -> explain -> score
+"""
+
 __version__ = "0.1.0"
+
+from churnlab.bgnbd import BGNBD, rfm_summary
+from churnlab.config import ConfigError, TrainConfig, load_config
+from churnlab.datasets import load_cdnow, make_demo_events
+from churnlab.evaluate import calibration_table, compare_models, evaluate_scores, gains_table
+from churnlab.events import EventTables, EventValidationError, load_events, load_events_dir, save_events_dir
+from churnlab.features import (
+    FeatureBuilder,
+    FeatureConfig,
+    TrainingSet,
+    build_features,
+    build_training_set,
+    make_cutoffs,
+)
+from churnlab.labels import LabelResult, churn_labels
+from churnlab.metrics import (
+    churn_rate,
+    churn_rate_between,
+    cohort_retention,
+    csat,
+    historical_clv,
+    nps,
+    period_counts,
+    predictive_clv,
+    repeat_purchase_rate,
+    retention_rate,
+    retention_rate_between,
+)
+from churnlab.model import ChurnModel, time_split
+from churnlab.tracking import load_model_bundle
+from churnlab.train import TrainResult, train
+
+__all__ = [
+    "__version__",
+    "BGNBD",
+    "ChurnModel",
+    "ConfigError",
+    "EventTables",
+    "EventValidationError",
+    "FeatureBuilder",
+    "FeatureConfig",
+    "LabelResult",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingSet",
+    "build_features",
+    "build_training_set",
+    "calibration_table",
+    "churn_labels",
+    "churn_rate",
+    "churn_rate_between",
+    "cohort_retention",
+    "compare_models",
+    "csat",
+    "evaluate_scores",
+    "gains_table",
+    "historical_clv",
+    "load_cdnow",
+    "load_config",
+    "load_events",
+    "load_events_dir",
+    "load_model_bundle",
+    "make_cutoffs",
+    "make_demo_events",
+    "nps",
+    "period_counts",
+    "predictive_clv",
+    "repeat_purchase_rate",
+    "retention_rate",
+    "retention_rate_between",
+    "rfm_summary",
+    "save_events_dir",
+    "time_split",
+    "train",
+]

@@ -425,6 +425,33 @@ class FeatureBuilder:
             out = out[out.index.isin(ids)]
         return out[self.feature_names_]
 
+    def to_dict(self) -> dict:
+        """The fitted state as plain JSON-able data (travels inside the MLflow model)."""
+        if not hasattr(self, "feature_names_"):
+            raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
+        return {
+            "config": self._cfg.model_dump(mode="json"),
+            "tables": list(self.tables_),
+            "purchase_columns": list(self.purchase_columns_),
+            "support_categories": list(self.support_categories_),
+            "static_categories": self.static_categories_,
+            "static_numeric": self.static_numeric_,
+            "feature_names": self.feature_names_,
+            "fitted_as_of": str(self.fitted_as_of_),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict) -> "FeatureBuilder":
+        fb = cls(FeatureConfig(**state["config"]))
+        fb.tables_ = tuple(state["tables"])
+        fb.purchase_columns_ = tuple(state["purchase_columns"])
+        fb.support_categories_ = tuple(state["support_categories"])
+        fb.static_categories_ = {k: list(v) for k, v in state["static_categories"].items()}
+        fb.static_numeric_ = list(state["static_numeric"])
+        fb.feature_names_ = list(state["feature_names"])
+        fb.fitted_as_of_ = to_timestamp(state["fitted_as_of"])
+        return fb
+
     def fit_transform(self, events: EventTables, as_of) -> pd.DataFrame:
         return self.fit(events, as_of).transform(events, as_of)
 

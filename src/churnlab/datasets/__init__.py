@@ -12,7 +12,7 @@ or first goes through a 30-90 day disengagement phase in which purchases fall to
 Planted drivers of the daily churn hazard (multiplicative effects, documented so the model
 and SHAP can be checked against them):
 
-* unresolved support tickets: x ``exp(1.2)`` per recent unresolved ticket (decays with a
+* unresolved support tickets: x ``exp(1.6)`` per recent unresolved ticket (decays with a
   45-day time constant, capped at 3)
 * long ticket resolution: x ``exp(0.5)`` while a ticket that took > 72 h is recent
 * detractor NPS (last score 0-6): x ``exp(1.0)``; promoter (9-10): x ``exp(-0.5)``
@@ -105,7 +105,7 @@ def make_demo_events(
     tier_rate = np.select([tier == "premium", tier == "plus"], [1.5, 1.2], 1.0)
     buy_rate = rng.gamma(2.0, 1.0 / 60.0, n) * tier_rate  # mean ~ one purchase a month
     spend = rng.lognormal(np.log(35.0), 0.4, n) * np.select([tier == "premium"], [1.6], 1.0)
-    ticket_rate = rng.gamma(1.5, 1.0 / 150.0, n)
+    ticket_rate = rng.gamma(1.5, 1.0 / 100.0, n)
     survey_rate = rng.uniform(0.002, 0.012, n)
     satisfaction = rng.normal(0.0, 1.0, n)
     silent = rng.random(n) < 0.33
@@ -165,7 +165,7 @@ def make_demo_events(
 
         log_h = (
             np.log(1.0 / 500.0)
-            + 1.2 * np.minimum(unresolved, 3.0)
+            + 1.6 * np.minimum(unresolved, 3.0)
             + 0.5 * long_recent
             + np.where(last_nps <= 6, 1.0, 0.0)
             + np.where(last_nps >= 9, -0.5, 0.0)

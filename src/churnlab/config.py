@@ -1,0 +1,148 @@
+"""Training configuration: YAML validated by pydantic. Unknown keys and bad values are
+rejected with the key named, e.g. ``model.imbalance: Input should be 'balanced' or 'none'``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from churnlab.features import FeatureConfig, make_cutoffs
+
+__all__ = ["TrainConfig", "ConfigError", "load_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration file or value that cannot be used; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    source: Literal["files", "demo", "cdnow"] = "files"
+    path: Path | None = Field(None, description="folder holding purchases/support/surveys/customers .parquet|.csv")
+    purchases: Path | None = None
+    support: Path | None = None
+    surveys: Path | None = None
+    customers: Path | None = None
+    mapping: dict[Literal["purchases", "support", "surveys", "customers"], dict[str, str]] = {}
+    on_duplicates: Literal["raise", "drop", "keep"] = "raise"
+    demo_customers: int = Field(3000, gt=0)
+    demo_seed: int = 0
+
+    @model_validator(mode="after")
+    def _where(self) -> "DataConfig":
+        if self.source == "files" and self.path is None and self.purchases is None:
+            raise ValueError("data.source 'files' needs data.path (a folder) or data.purchases (a file)")
+        return self
+
+
+class CutoffConfig(_Strict):
+    dates: list[dt.date] | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    freq: str = "MS"
+
+    @model_validator(mode="after")
+    def _one_way(self) -> "CutoffConfig":
+        if self.dates is None and (self.start is None or self.end is None):
+            raise ValueError("give cutoffs.dates, or both cutoffs.start and cutoffs.end")
+        if self.dates is not None and (self.start is not None or self.end is not None):
+            raise ValueError("give cutoffs.dates or cutoffs.start/end, not both")
+        return self
+
+    def resolve(self):
+        import pandas as pd
+
+        if self.dates is not None:
+            return sorted(pd.Timestamp(d) for d in self.dates)
+        return make_cutoffs(self.start, self.end, self.freq)
+
+
+class LabelConfig(_Strict):
+    rule: Literal["fixed", "adaptive", "contractual"] = "fixed"
+    horizon_days: int = Field(90, gt=0)
+    k: float = Field(3.0, gt=0)
+    min_window_days: float | None = Field(None, gt=0)
+    single_purchase: Literal["floor", "exclude"] = "floor"
+    active_days: int | None = Field(365, gt=0)
+
+
+class ModelConfig(_Strict):
+    params: dict[str, Any] = {}
+    num_boost_round: int = Field(1000, gt=0)
+    early_stopping_rounds: int = Field(50, gt=0)
+    imbalance: Literal["balanced", "none"] = "balanced"
+    calibration: Literal["platt", "isotonic"] | None = "platt"
+    num_threads: int = Field(2, gt=0)
+
+
+class MLflowConfig(_Strict):
+    tracking_uri: str | None = Field(None, description="default: sqlite:///<workdir>/mlflow.db")
+    experiment: str = "churnlab"
+    register_name: str | None = None
+    run_name: str | None = None
+
+
+class TrainConfig(_Strict):
+    """Everything a training run needs. See ``configs/demo.yaml``."""
+
+    name: str = "churnlab"
+    data: DataConfig = DataConfig(source="demo")
+    cutoffs: CutoffConfig
+    label: LabelConfig = LabelConfig()
+    features: FeatureConfig = FeatureConfig()
+    model: ModelConfig = ModelConfig()
+    seed: int = 0
+    mlflow: MLflowConfig = MLflowConfig()
+
+
+def _format(err: ValidationError, origin: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"].replace("Value error, ", "")
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{origin}: {key}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_config(data: dict, origin: str = "config") -> TrainConfig:
+    """Validate a config mapping; raise :class:`ConfigError` naming each bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format(err, origin)) from None
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
+    """Read and validate a YAML training config. Relative data paths resolve against the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    for key, value in (overrides or {}).items():
+        node = data
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    cfg = parse_config(data, str(p))
+    base = p.resolve().parent.parent if p.resolve().parent.name == "configs" else p.resolve().parent
+    for field in ("path", "purchases", "support", "surveys", "customers"):
+        value = getattr(cfg.data, field)
+        if value is not None and not value.is_absolute():
+            setattr(cfg.data, field, (base / value))
+    return cfg

@@ -1,0 +1,94 @@
+"""Evaluation of churn scores on a labelled test set: ranking, probability and lift metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+__all__ = ["evaluate_scores", "calibration_table", "gains_table", "compare_models"]
+
+
+def _arrays(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(proba, dtype=float)
+    if y.shape != p.shape or y.ndim != 1:
+        raise ValueError(f"`y_true` and `proba` must be 1-d of equal length, got {y.shape} and {p.shape}")
+    if len(y) == 0:
+        raise ValueError("cannot evaluate an empty test set")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("`y_true` must hold only 0 and 1")
+    if len(np.unique(y)) < 2:
+        raise ValueError("`y_true` has a single class: ROC-AUC and PR-AUC are undefined")
+    if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
+        raise ValueError("`proba` must be finite probabilities in [0, 1]")
+    return y, p
+
+
+def _top_mask(p: np.ndarray, share: float) -> np.ndarray:
+    # Stable sort on -p, so ties are broken by position and results are reproducible.
+    k = max(1, int(round(share * len(p))))
+    order = np.argsort(-p, kind="stable")
+    mask = np.zeros(len(p), dtype=bool)
+    mask[order[:k]] = True
+    return mask
+
+
+def evaluate_scores(y_true, proba, top_share: float = 0.1) -> dict[str, float]:
+    """ROC-AUC, PR-AUC, log loss, Brier score, and lift and capture rate in the top share.
+
+    Lift = churn rate among the top ``top_share`` by score / overall churn rate; capture =
+    share of all churners found in that top group.
+
+    >>> evaluate_scores([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])["roc_auc"]
+    1.0
+    """
+    if not 0 < top_share < 1:
+        raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
+    y, p = _arrays(y_true, proba)
+    top = _top_mask(p, top_share)
+    base = y.mean()
+    pct = int(round(top_share * 100))
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "log_loss": float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        f"lift_top{pct}": float(y[top].mean() / base),
+        f"capture_top{pct}": float(y[top].sum() / y.sum()),
+        "base_rate": float(base),
+        "n": int(len(y)),
+    }
+
+
+def calibration_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
+    """Mean predicted probability vs observed churn rate in equal-count bins of the score."""
+    y, p = _arrays(y_true, proba)
+    order = np.argsort(p, kind="stable")
+    bins = np.empty(len(p), dtype=int)
+    bins[order] = np.arange(len(p)) * n_bins // len(p)
+    df = pd.DataFrame({"bin": bins, "y": y, "p": p})
+    out = df.groupby("bin").agg(n=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
+    return out.reset_index()
+
+
+def gains_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
+    """Cumulative gains by decile of score (highest risk first)."""
+    y, p = _arrays(y_true, proba)
+    order = np.argsort(-p, kind="stable")
+    ys = y[order]
+    edges = np.linspace(0, len(y), n_bins + 1).round().astype(int)[1:]
+    cum = np.cumsum(ys)
+    return pd.DataFrame(
+        {
+            "share_targeted": np.arange(1, n_bins + 1) / n_bins,
+            "share_of_churners_captured": cum[edges - 1] / y.sum(),
+            "lift": (cum[edges - 1] / edges) / y.mean(),
+        }
+    )
+
+
+def compare_models(y_true, scores: dict[str, np.ndarray], top_share: float = 0.1) -> pd.DataFrame:
+    """One row of :func:`evaluate_scores` per model, all on the same test labels."""
+    rows = {name: evaluate_scores(y_true, p, top_share) for name, p in scores.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")

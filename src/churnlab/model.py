@@ -1,0 +1,261 @@
+"""The churn model: LightGBM with early stopping on a later cutoff, optional calibration.
+
+Class imbalance: with ``imbalance="balanced"`` positive rows are weighted by
+``n_negative / n_positive`` (LightGBM's ``scale_pos_weight``) so the trees pay attention to
+the minority class; the raw scores are then no longer probabilities, which is why the
+default also fits a Platt (logistic) calibration on the validation cutoff. Early stopping
+watches ROC-AUC, which weighting does not distort. ``imbalance="none"`` trains on the
+plain log loss.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+__all__ = ["ChurnModel", "time_split", "Calibrator"]
+
+DEFAULT_PARAMS = {
+    "objective": "binary",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.9,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+}
+
+
+def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str, list[pd.Timestamp]]:
+    """Split cutoffs by time: train < validation < test, with no label window overlap.
+
+    The test cutoff is the last one. The validation cutoff is the latest one whose label
+    window ends by the test cutoff; training cutoffs are those whose label windows end by
+    the validation cutoff. So no training label is observed after validation features start,
+    and no validation label after test features start.
+    """
+    cuts = sorted(pd.Timestamp(c) for c in cutoffs)
+    h = pd.Timedelta(days=float(horizon_days))
+    if len(cuts) < 3:
+        raise ValueError(f"need at least 3 cutoffs for a train/validation/test split, got {len(cuts)}")
+    test = cuts[-1]
+    val_options = [c for c in cuts[:-1] if c + h <= test]
+    if not val_options:
+        raise ValueError(
+            f"no validation cutoff has its {horizon_days}-day label window end by the test cutoff {test.date()}; "
+            "add earlier cutoffs or shorten horizon_days"
+        )
+    val = val_options[-1]
+    train = [c for c in cuts if c + h <= val]
+    if not train:
+        raise ValueError(
+            f"no training cutoff has its label window end by the validation cutoff {val.date()}; add earlier cutoffs"
+        )
+    return {"train": train, "validation": [val], "test": [test]}
+
+
+class Calibrator:
+    """Maps a raw score to a probability: Platt (logistic on the logit) or isotonic."""
+
+    def __init__(self, method: str = "platt"):
+        if method not in ("platt", "isotonic"):
+            raise ValueError(f"`calibration` must be 'platt', 'isotonic' or None, got {method!r}")
+        self.method = method
+
+    @staticmethod
+    def _logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
+        return np.log(p / (1 - p))
+
+    def fit(self, score, y) -> "Calibrator":
+        if self.method == "platt":
+            lr = LogisticRegression(C=1e6, solver="lbfgs").fit(self._logit(score)[:, None], np.asarray(y))
+            self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        else:
+            iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(score, y)
+            self.x_, self.y_ = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
+        return self
+
+    def transform(self, score) -> np.ndarray:
+        if self.method == "platt":
+            return 1.0 / (1.0 + np.exp(-(self.coef_ * self._logit(score) + self.intercept_)))
+        return np.interp(np.asarray(score, dtype=float), self.x_, self.y_)
+
+    def to_dict(self) -> dict:
+        if self.method == "platt":
+            return {"method": "platt", "coef": self.coef_, "intercept": self.intercept_}
+        return {"method": "isotonic", "x": self.x_, "y": self.y_}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibrator":
+        c = cls(d["method"])
+        if d["method"] == "platt":
+            c.coef_, c.intercept_ = d["coef"], d["intercept"]
+        else:
+            c.x_, c.y_ = d["x"], d["y"]
+        return c
+
+
+class ChurnModel:
+    """LightGBM binary classifier for churn, scikit-learn style.
+
+    Parameters
+    ----------
+    params : dict, optional
+        LightGBM parameters merged over churnlab's defaults.
+    num_boost_round : int
+        Upper bound on trees; early stopping on the validation set picks the number.
+    early_stopping_rounds : int
+    imbalance : {"balanced", "none"}
+    calibration : {"platt", "isotonic", None}
+        Fitted on the validation set's predictions.
+    seed : int
+    num_threads : int
+        Fixed so results do not depend on the machine's core count.
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+    feature_names_ : list of str
+    categories_ : dict
+        Categories of each categorical feature, applied again at prediction time.
+    best_iteration_ : int
+    calibrator_ : Calibrator or None
+    """
+
+    def __init__(
+        self,
+        params: dict | None = None,
+        num_boost_round: int = 1000,
+        early_stopping_rounds: int = 50,
+        imbalance: str = "balanced",
+        calibration: str | None = "platt",
+        seed: int = 0,
+        num_threads: int = 2,
+    ):
+        self.params = params
+        self.num_boost_round = num_boost_round
+        self.early_stopping_rounds = early_stopping_rounds
+        self.imbalance = imbalance
+        self.calibration = calibration
+        self.seed = seed
+        self.num_threads = num_threads
+
+    def _lgb_params(self, y: np.ndarray) -> dict:
+        if self.imbalance not in ("balanced", "none"):
+            raise ValueError(f"`imbalance` must be 'balanced' or 'none', got {self.imbalance!r}")
+        params = {**DEFAULT_PARAMS, **(self.params or {})}
+        pos = float(np.sum(y == 1))
+        if pos == 0 or pos == len(y):
+            raise ValueError("training labels hold a single class; churn cannot be learned")
+        params.update(
+            {
+                "seed": self.seed,
+                "deterministic": True,
+                "force_col_wise": True,
+                "num_threads": self.num_threads,
+                "metric": ["auc", "binary_logloss"],
+                "first_metric_only": True,
+            }
+        )
+        if self.imbalance == "balanced":
+            params["scale_pos_weight"] = (len(y) - pos) / pos
+        return params
+
+    def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        missing = [c for c in self.feature_names_ if c not in X.columns]
+        if missing:
+            raise ValueError(f"features: missing column(s) {missing[:10]} the model was trained on")
+        X = X[self.feature_names_].copy()
+        for col, cats in self.categories_.items():
+            X[col] = pd.Categorical(X[col].astype(object), categories=cats)
+        return X
+
+    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val) -> "ChurnModel":
+        y = np.asarray(y, dtype=float)
+        y_val = np.asarray(y_val, dtype=float)
+        self.feature_names_ = list(X.columns)
+        self.categories_ = {
+            c: list(X[c].cat.categories) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
+        }
+        params = self._lgb_params(y)
+        train = lgb.Dataset(self._prepare(X), y, categorical_feature=list(self.categories_) or "auto", free_raw_data=True)
+        valid = lgb.Dataset(self._prepare(X_val), y_val, reference=train)
+        self.booster_ = lgb.train(
+            params,
+            train,
+            num_boost_round=self.num_boost_round,
+            valid_sets=[valid],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(self.early_stopping_rounds, first_metric_only=True, verbose=False)],
+        )
+        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+        self.lgb_params_ = params
+        self.calibrator_ = None
+        if self.calibration is not None:
+            self.calibrator_ = Calibrator(self.calibration).fit(self.predict_raw(X_val), y_val)
+        return self
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """The booster's probability before calibration."""
+        return self.booster_.predict(self._prepare(X), num_iteration=self.best_iteration_)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probability per row."""
+        raw = self.predict_raw(X)
+        return self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
+
+    def contributions(self, X: pd.DataFrame) -> np.ndarray:
+        """LightGBM's native SHAP values (log-odds), last column the expected value."""
+        return self.booster_.predict(self._prepare(X), num_iteration=self.best_iteration_, pred_contrib=True)
+
+    def feature_importance(self) -> pd.DataFrame:
+        gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
+        split = self.booster_.feature_importance("split", iteration=self.best_iteration_)
+        return (
+            pd.DataFrame({"feature": self.feature_names_, "gain": gain, "split": split})
+            .sort_values(["gain", "feature"], ascending=[False, True])
+            .reset_index(drop=True)
+        )
+
+    # --- persistence in LightGBM's own text format plus JSON, never a pickle ---------
+    def to_files(self, booster_path, meta_path, extra: dict | None = None) -> None:
+        self.booster_.save_model(str(booster_path), num_iteration=self.best_iteration_)
+        meta = {
+            "feature_names": self.feature_names_,
+            "categories": {k: [str(c) for c in v] for k, v in self.categories_.items()},
+            "best_iteration": self.best_iteration_,
+            "calibration": self.calibrator_.to_dict() if self.calibrator_ is not None else None,
+            "init_params": {
+                "params": self.params,
+                "num_boost_round": self.num_boost_round,
+                "early_stopping_rounds": self.early_stopping_rounds,
+                "imbalance": self.imbalance,
+                "calibration": self.calibration,
+                "seed": self.seed,
+                "num_threads": self.num_threads,
+            },
+            **(extra or {}),
+        }
+        with open(meta_path, "w") as fh:
+            json.dump(meta, fh, indent=2, default=str, sort_keys=True)
+
+    @classmethod
+    def from_files(cls, booster_path, meta_path) -> tuple["ChurnModel", dict]:
+        with open(meta_path) as fh:
+            meta = json.load(fh)
+        model = cls(**meta["init_params"])
+        model.booster_ = lgb.Booster(model_file=str(booster_path))
+        model.feature_names_ = meta["feature_names"]
+        model.categories_ = meta["categories"]
+        model.best_iteration_ = meta["best_iteration"]
+        model.calibrator_ = Calibrator.from_dict(meta["calibration"]) if meta["calibration"] else None
+        return model, meta

@@ -1,0 +1,76 @@
+"""Matplotlib figures for evaluation and explanations (Agg backend, no display needed)."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+from churnlab.evaluate import calibration_table, gains_table  # noqa: E402
+
+__all__ = ["evaluation_figures", "importance_figure", "figure_png"]
+
+
+def figure_png(fig) -> bytes:
+    """Render a figure to PNG bytes and close it."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def evaluation_figures(y_true, scores: dict[str, np.ndarray]) -> dict[str, bytes]:
+    """ROC, precision-recall, calibration and cumulative gains curves for several models."""
+    y = np.asarray(y_true)
+    figs = {}
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
+    ax.legend(fontsize=8)
+    figs["roc.png"] = figure_png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        prec, rec, _ = precision_recall_curve(y, p)
+        ax.plot(rec, prec, label=name)
+    ax.axhline(y.mean(), color="k", ls=":", lw=1)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
+    ax.legend(fontsize=8)
+    figs["pr.png"] = figure_png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        cal = calibration_table(y, p)
+        ax.plot(cal["mean_predicted"], cal["observed_rate"], marker="o", ms=3, label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="mean predicted probability", ylabel="observed churn rate", title="Calibration (deciles)")
+    ax.legend(fontsize=8)
+    figs["calibration.png"] = figure_png(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for name, p in scores.items():
+        g = gains_table(y, p)
+        ax.plot(np.r_[0, g["share_targeted"]], np.r_[0, g["share_of_churners_captured"]], marker="o", ms=3, label=name)
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.set(xlabel="share of customers targeted", ylabel="share of churners captured", title="Cumulative gains")
+    ax.legend(fontsize=8)
+    figs["gains.png"] = figure_png(fig)
+    return figs
+
+
+def importance_figure(values: pd.Series, title: str, xlabel: str, top: int = 15) -> bytes:
+    """Horizontal bar chart of the largest values of a Series."""
+    v = values.sort_values(ascending=False).head(top)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(v) + 1))
+    ax.barh(v.index.astype(str), v.to_numpy(), color="#3b6ea8")
+    ax.set(title=title, xlabel=xlabel)
+    return figure_png(fig)

@@ -1,0 +1,173 @@
+"""Training run: data -> snapshots -> time split -> LightGBM and baselines -> evaluation -> MLflow."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from churnlab.baselines import BGNBDAlive, RecencyRule, RFMLogistic
+from churnlab.config import DataConfig, TrainConfig
+from churnlab.evaluate import calibration_table, compare_models
+from churnlab.events import EventTables, load_events, load_events_dir
+from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
+from churnlab.model import ChurnModel, time_split
+from churnlab.plots import evaluation_figures, importance_figure
+from churnlab.tracking import (
+    check_tracking_uri,
+    default_tracking_uri,
+    flatten,
+    log_churn_model,
+    log_dict_artifact,
+    log_frame_artifact,
+    log_png_artifacts,
+    _experiment_id,
+)
+
+__all__ = ["train", "TrainResult", "load_data"]
+
+MODEL_NAME = "lightgbm"
+
+
+def load_data(data: DataConfig) -> EventTables:
+    """The event tables a config points at."""
+    if data.source == "demo":
+        from churnlab.datasets import make_demo_events
+
+        return make_demo_events(data.demo_customers, random_state=data.demo_seed)
+    if data.source == "cdnow":
+        from churnlab.datasets import load_cdnow
+
+        return load_cdnow()
+    if data.path is not None:
+        return load_events_dir(data.path, mapping=data.mapping)
+    return load_events(data.purchases, data.support, data.surveys, data.customers, mapping=data.mapping, on_duplicates=data.on_duplicates)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What a training run produced."""
+
+    model: ChurnModel
+    builder: FeatureBuilder
+    training_set: TrainingSet
+    split: dict
+    evaluation: pd.DataFrame
+    test_scores: pd.DataFrame
+    run_id: str | None = None
+    model_uri: str | None = None
+    tracking_uri: str | None = None
+
+    @property
+    def metadata(self) -> dict:
+        return model_metadata(self)
+
+
+def model_metadata(result: "TrainResult") -> dict:
+    ts = result.training_set
+    return {
+        "label_definition": ts.label_definition,
+        "feature_builder": result.builder.to_dict(),
+        "feature_dictionary": result.builder.feature_dictionary().to_dict(orient="records"),
+        "split": {k: [str(c.date()) for c in v] for k, v in result.split.items()},
+        "churnlab_version": __import__("churnlab").__version__,
+    }
+
+
+def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
+    cutoffs = cfg.cutoffs.resolve()
+    split = time_split(cutoffs, cfg.label.horizon_days)
+    lab = cfg.label
+    label_kwargs = {"k": lab.k, "min_window_days": lab.min_window_days, "single_purchase": lab.single_purchase}
+    ts = build_training_set(
+        events, cutoffs, lab.horizon_days, lab.rule, cfg.features, active_days=lab.active_days, **label_kwargs
+    )
+    f = ts.frame
+    part = {k: f[f["cutoff"].isin(v)].reset_index(drop=True) for k, v in split.items()}
+    for k, v in part.items():
+        if v.empty or v["churned"].nunique() < 2:
+            raise ValueError(f"the {k} period ({[str(c.date()) for c in split[k]]}) has no rows or a single class")
+    names = ts.feature_names
+    m = cfg.model
+    model = ChurnModel(
+        params=m.params,
+        num_boost_round=m.num_boost_round,
+        early_stopping_rounds=m.early_stopping_rounds,
+        imbalance=m.imbalance,
+        calibration=m.calibration,
+        seed=cfg.seed,
+        num_threads=m.num_threads,
+    ).fit(part["train"][names], part["train"]["churned"], part["validation"][names], part["validation"]["churned"])
+    test = part["test"]
+    scores = {MODEL_NAME: model.predict_proba(test[names])}
+    for name, base in (("rfm_logistic", RFMLogistic()), ("recency_rule", RecencyRule()), ("bgnbd_p_alive", BGNBDAlive())):
+        base.fit(part["train"], part["validation"], events)
+        scores[name] = base.predict_proba(test, events)
+    evaluation = compare_models(test["churned"], scores)
+    test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **scores})
+    return TrainResult(model, ts.builder, ts, split, evaluation, test_scores)
+
+
+def train(
+    cfg: TrainConfig,
+    events: EventTables | None = None,
+    workdir: str | Path = "models",
+    track: bool = True,
+) -> TrainResult:
+    """Train, evaluate against baselines on the same time split, and log one MLflow run.
+
+    The tracking store is checked before any work starts, so an unreachable server fails
+    fast. With ``track=False`` nothing is logged.
+    """
+    workdir = Path(workdir)
+    tracking_uri = cfg.mlflow.tracking_uri or default_tracking_uri(workdir)
+    if track:
+        check_tracking_uri(tracking_uri)
+    np.random.seed(cfg.seed)
+    events = events if events is not None else load_data(cfg.data)
+    result = _fit_and_evaluate(cfg, events)
+    if not track:
+        return result
+    mlflow.set_tracking_uri(tracking_uri)
+    exp_id = _experiment_id(cfg.mlflow.experiment, tracking_uri, workdir)
+    with mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name) as run:
+        _log_run(cfg, events, result)
+        names = result.training_set.feature_names
+        X_example = result.training_set.frame[names].head(5)
+        info = log_churn_model(result.model, result.metadata, X_example, cfg.mlflow.register_name)
+    result.run_id = run.info.run_id
+    result.model_uri = f"runs:/{run.info.run_id}/model"
+    result.tracking_uri = tracking_uri
+    result.logged_model_uri = info.model_uri
+    return result
+
+
+def _log_run(cfg: TrainConfig, events: EventTables, result: TrainResult) -> None:
+    cfg_dict = cfg.model_dump(mode="json")
+    mlflow.log_params({k: str(v)[:500] for k, v in flatten(cfg_dict, "config.").items()})
+    mlflow.log_params({f"lgbm.{k}": str(v) for k, v in result.model.lgb_params_.items()})
+    mlflow.log_param("best_iteration", result.model.best_iteration_)
+    fp = events.fingerprint()
+    mlflow.set_tags({f"data.{k}": str(v) for k, v in fp.items()})
+    mlflow.set_tags({f"label.{k}": str(v) for k, v in result.training_set.label_definition.items()})
+    for name, row in result.evaluation.iterrows():
+        mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()})
+    log_dict_artifact(cfg_dict, "config.json")
+    log_dict_artifact(fp, "data_fingerprint.json")
+    log_dict_artifact(result.metadata["split"], "split.json")
+    log_dict_artifact(result.training_set.label_definition, "label_definition.json")
+    log_frame_artifact(result.builder.feature_dictionary(), "feature_dictionary.csv")
+    log_frame_artifact(result.evaluation, "evaluation.csv")
+    y = result.test_scores["churned"]
+    for name in result.evaluation.index:
+        log_frame_artifact(calibration_table(y, result.test_scores[name]), f"calibration/{name}.csv")
+    imp = result.model.feature_importance()
+    log_frame_artifact(imp, "feature_importance.csv")
+    figs = evaluation_figures(y, {n: result.test_scores[n].to_numpy() for n in result.evaluation.index})
+    figs["feature_importance.png"] = importance_figure(imp.set_index("feature")["gain"], "LightGBM importance", "total gain")
+    log_png_artifacts(figs, "plots")
+    excl = result.training_set.excluded.groupby(["cutoff", "reason"]).size().rename("n").reset_index()
+    log_frame_artifact(excl, "excluded_customers.csv")

@@ -1,0 +1,37 @@
+import pytest
+
+from churnlab.config import parse_config
+from churnlab.datasets import make_demo_events
+
+
+def small_config(**overrides) -> dict:
+    cfg = {
+        "name": "test",
+        "data": {"source": "demo", "demo_customers": 2500, "demo_seed": 0},
+        "cutoffs": {"start": "2023-09-01", "end": "2024-10-01", "freq": "MS"},
+        "label": {"rule": "fixed", "horizon_days": 90, "active_days": 180},
+        "model": {"params": {"num_leaves": 15, "min_data_in_leaf": 50}, "num_boost_round": 400},
+        "seed": 0,
+    }
+    for key, value in overrides.items():
+        node = cfg
+        *parents, last = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def demo_events():
+    return make_demo_events(2500, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, demo_events):
+    """One tracked training run on the demo data, shared by the model/explain/score tests."""
+    from churnlab.train import train
+
+    workdir = tmp_path_factory.mktemp("workdir")
+    result = train(parse_config(small_config()), events=demo_events, workdir=workdir)
+    return result, workdir
