@@ -30,7 +30,7 @@ def demo_events():
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, demo_events):
     """One tracked training run on the demo data, shared by the model/explain/score tests."""
-    from churnlab.train import train
+    from churnlab.training import train
 
     workdir = tmp_path_factory.mktemp("workdir")
     result = train(parse_config(small_config()), events=demo_events, workdir=workdir)

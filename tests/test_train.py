@@ -14,7 +14,7 @@ from conftest import small_config
 from churnlab.config import ConfigError, load_config, parse_config
 from churnlab.model import ChurnModel, time_split
 from churnlab.tracking import TrackingError, load_model_bundle
-from churnlab.train import train
+from churnlab.training import train
 
 # ---- time split -------------------------------------------------------------------
 
@@ -158,7 +158,7 @@ def test_pyfunc_round_trip_in_a_fresh_process(trained, tmp_path):
 
 
 def test_unreachable_tracking_server_fails_before_training(demo_events, monkeypatch):
-    import churnlab.train as t
+    import churnlab.training as t
 
     called = []
     monkeypatch.setattr(t, "_fit_and_evaluate", lambda *a, **k: called.append(1))

@@ -34,7 +34,7 @@ from churnlab.metrics import (
 )
 from churnlab.model import ChurnModel, time_split
 from churnlab.tracking import load_model_bundle
-from churnlab.train import TrainResult, train
+from churnlab.training import TrainResult, train
 
 __all__ = [
     "__version__",

@@ -80,7 +80,7 @@ def train(
 ) -> None:
     """Train LightGBM on rolling snapshots, compare with baselines, log one MLflow run."""
     from churnlab.config import load_config
-    from churnlab.train import train as run_train
+    from churnlab.training import train as run_train
 
     def go():
         overrides = {"mlflow.tracking_uri": tracking_uri} if tracking_uri else None
@@ -104,7 +104,7 @@ def demo(
     from churnlab.config import load_config
     from churnlab.datasets import make_demo_events
     from churnlab.events import save_events_dir
-    from churnlab.train import train as run_train
+    from churnlab.training import train as run_train
 
     def go():
         cfg = load_config(config)
