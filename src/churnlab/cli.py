@@ -127,7 +127,125 @@ def demo(
 
 
 def _after_demo(result, events, workdir: Path) -> None:
-    """Hook for the later steps of the demo (scoring, report)."""
+    """Score every customer at the end of the demo period and write the driver report."""
+    from churnlab.report import build_report, write_report
+    from churnlab.score import ScoringModel, score_customers, write_scores
+
+    sm = ScoringModel.load(result.model_uri)
+    as_of = events.date_range()[1].normalize() + pd.Timedelta(days=1)
+    counts = write_scores(score_customers(sm, events, as_of), workdir / "demo-scores.parquet")
+    console.print(f"scored {sum(counts.values()):,} customers at {as_of.date()} -> {workdir / 'demo-scores.parquet'}")
+    with console.status("writing the driver-review report..."):
+        path = write_report(build_report(sm, events, as_of), workdir / "demo-report.html")
+    console.print(f"driver-review report -> {path}")
+
+
+def _read_events(events: list[Path]):
+    from churnlab.events import load_events, load_events_dir
+
+    for p in events:
+        if not p.exists():
+            raise FileNotFoundError(f"--events: not found: {p}")
+    if len(events) == 1 and events[0].is_dir():
+        return load_events_dir(events[0])
+    named = {}
+    for p in events:
+        stem = p.name.split(".")[0]
+        if stem not in ("purchases", "support", "surveys", "customers"):
+            raise ValueError(f"--events file {p} must be named purchases/support/surveys/customers (.csv or .parquet)")
+        named[stem] = p
+    if "purchases" not in named:
+        raise ValueError("--events must include a purchases file (or be a folder that holds one)")
+    return load_events(**named)
+
+
+def _read_customer_list(path: Path) -> list:
+    from churnlab.events import read_table
+
+    df = read_table(path, "customers list")
+    col = "customer_id" if "customer_id" in df.columns else df.columns[0]
+    ids = df[col].dropna()
+    if ids.empty:
+        raise ValueError(f"customers list {path}: column {col!r} holds no customer id")
+    return ids.tolist()
+
+
+@app.command()
+def score(
+    model: str = typer.Option(..., help="MLflow model URI (runs:/<id>/model, models:/<name>/<v>) or a local model folder."),
+    events: list[Path] = typer.Option(..., help="Events folder, or purchases/support/surveys/customers files."),
+    as_of: str = typer.Option(..., "--as-of", help="Cutoff date: features use events strictly before it."),
+    out: Path = typer.Option(..., help="Output file, .parquet or .csv (written atomically)."),
+    customers: Optional[Path] = typer.Option(None, help="CSV/Parquet list of customer_id to score (default: everyone)."),
+    top_k: int = typer.Option(5, help="Reason codes per customer."),
+    high: float = typer.Option(0.5, help="Probability at or above which the risk tier is 'high'."),
+    medium: float = typer.Option(0.2, help="Probability at or above which the risk tier is 'medium'."),
+    top_decile: bool = typer.Option(False, help="Tier by rank instead: top 10% 'high', rest 'low'."),
+    chunk_size: int = typer.Option(50_000, help="Customers per chunk (bounds memory of SHAP and reasons)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
+) -> None:
+    """Score customers: churn probability, risk tier and top-k reason codes."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from churnlab.events import to_timestamp
+    from churnlab.score import ScoringModel, score_customers, write_scores
+
+    def go():
+        t = to_timestamp(as_of, "--as-of")
+        if tracking_uri:
+            import mlflow
+
+            mlflow.set_tracking_uri(tracking_uri)
+        sm = ScoringModel.load(model)
+        ev = _read_events(events)
+        ids = _read_customer_list(customers) if customers is not None else None
+        total = len(ids) if ids is not None else None
+        with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
+            task = bar.add_task("score", total=total)
+            chunks = score_customers(
+                sm, ev, t, ids, k=top_k, thresholds={"high": high, "medium": medium},
+                top_share=0.1 if top_decile else None, chunk_size=chunk_size,
+                progress=lambda n: bar.advance(task, n),
+            )
+            counts = write_scores(chunks, out)
+        console.print(f"wrote {sum(counts.values()):,} rows to {out} ({', '.join(f'{k}: {v:,}' for k, v in counts.items())})")
+        if counts.get("no_history"):
+            console.print(f"[yellow]warning:[/] {counts['no_history']:,} listed customers have no events before {t.date()} (status no_history)")
+
+    _guard(go)
+
+
+@app.command()
+def report(
+    model: str = typer.Option(..., help="MLflow model URI or local model folder."),
+    events: list[Path] = typer.Option(..., help="Events folder, or purchases/support/surveys/customers files."),
+    as_of: str = typer.Option(..., "--as-of", help="Cutoff date for the review."),
+    out: Path = typer.Option(Path("report.html"), help="Output HTML file (self-contained, opens offline)."),
+    customer: Optional[str] = typer.Option(None, help="Customer for the waterfall (default: the riskiest)."),
+    segment: Optional[str] = typer.Option(None, help="Feature to compare segments by (default: first static attribute)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
+) -> None:
+    """Write the static HTML driver-review report."""
+    from churnlab.events import to_timestamp
+    from churnlab.report import build_report, write_report
+    from churnlab.score import ScoringModel
+
+    def go():
+        t = to_timestamp(as_of, "--as-of")
+        if tracking_uri:
+            import mlflow
+
+            mlflow.set_tracking_uri(tracking_uri)
+        sm = ScoringModel.load(model)
+        ev = _read_events(events)
+        who = None
+        if customer is not None:
+            who = int(customer) if pd.api.types.is_integer_dtype(ev.purchases["customer_id"].dtype) else customer
+        with console.status("building the report..."):
+            path = write_report(build_report(sm, ev, t, customer_id=who, segment=segment), out)
+        console.print(f"report -> {path}")
+
+    _guard(go)
 
 
 def main() -> None:  # pragma: no cover - console entry point

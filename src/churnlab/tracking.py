@@ -132,6 +132,7 @@ def load_model_bundle(model_uri: str) -> tuple[ChurnModel, dict]:
     ``model_uri`` is anything MLflow understands (``runs:/<id>/model``, ``models:/<name>/<v>``,
     a local folder).
     """
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         local = Path(model_uri) if Path(model_uri).is_dir() else Path(mlflow.artifacts.download_artifacts(model_uri))
     except Exception as exc:

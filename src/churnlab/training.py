@@ -73,6 +73,7 @@ def model_metadata(result: "TrainResult") -> dict:
         "feature_builder": result.builder.to_dict(),
         "feature_dictionary": result.builder.feature_dictionary().to_dict(orient="records"),
         "split": {k: [str(c.date()) for c in v] for k, v in result.split.items()},
+        "evaluation": result.evaluation.to_dict(orient="index"),
         "churnlab_version": __import__("churnlab").__version__,
     }
 

@@ -1,0 +1,196 @@
+"""Driver-review report: one self-contained static HTML file (inline CSS and PNGs, no scripts,
+no external requests), readable offline.
+
+Sections: headline metrics, risk distribution, global drivers (bar, beeswarm, dependence),
+riskiest customers with their reasons, a waterfall for one customer, segment comparison.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import shap  # noqa: E402
+
+from churnlab.events import EventTables, to_timestamp  # noqa: E402
+from churnlab.explain import EXPECTED, explain, global_drivers, segment_drivers, top_drivers  # noqa: E402
+from churnlab.plots import figure_png, importance_figure  # noqa: E402
+from churnlab.score import ScoringModel, risk_tiers  # noqa: E402
+
+__all__ = ["build_report", "write_report", "SECTIONS"]
+
+SECTIONS = ["headline", "risk-distribution", "global-drivers", "riskiest-customers", "customer-waterfall", "segments"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem} .sub{color:#666;margin-top:0}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem} th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left}
+th{background:#f3f5f8} td.num{text-align:right;font-variant-numeric:tabular-nums}
+section{margin:2rem 0;border-top:1px solid #eee;padding-top:.5rem} img{max-width:100%}
+.grid{display:flex;flex-wrap:wrap;gap:1rem} .grid img{max-width:48%}
+"""
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
+    df = df.reset_index() if index else df
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for _, r in df.iterrows():
+        cells = []
+        for v in r:
+            if isinstance(v, (float, np.floating)):
+                cells.append(f'<td class="num">{"" if np.isnan(v) else f"{v:.{digits}f}"}</td>')
+            elif isinstance(v, (int, np.integer)):
+                cells.append(f'<td class="num">{v}</td>')
+            else:
+                cells.append(f"<td>{html.escape('' if v is None or v is pd.NA else str(v))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _numeric(X: pd.DataFrame) -> pd.DataFrame:
+    out = X.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].cat.codes.replace(-1, np.nan).astype(float)
+    return out.astype(float)
+
+
+def _shap_plot(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
+    feats = sv.drop(columns=EXPECTED)
+    ex = shap.Explanation(
+        values=feats.to_numpy(), base_values=sv[EXPECTED].to_numpy(), data=_numeric(X[feats.columns]).to_numpy(), feature_names=list(feats.columns)
+    )
+    plt.figure()
+    if kind == "beeswarm":
+        shap.plots.beeswarm(ex, max_display=12, show=False)
+    elif kind == "waterfall":
+        shap.plots.waterfall(ex[kw["row"]], max_display=12, show=False)
+    elif kind == "dependence":
+        shap.plots.scatter(ex[:, kw["feature"]], show=False)
+    return figure_png(plt.gcf())
+
+
+def build_report(
+    sm: ScoringModel,
+    events: EventTables,
+    as_of,
+    customer_id=None,
+    segment: str | None = None,
+    top_n: int = 25,
+    sample: int = 5000,
+    random_state: int = 0,
+) -> str:
+    """The report as an HTML string.
+
+    ``customer_id`` picks the waterfall's customer (default: the riskiest). ``segment`` names
+    a feature to compare drivers by (default: the first static attribute, if any). Plots of
+    SHAP values use a fixed random sample of ``sample`` customers; tables use everyone.
+    """
+    t = to_timestamp(as_of)
+    X_all = sm.features(events, t)
+    status = sm.eligibility(X_all)
+    X = X_all[status == "scored"]
+    if X.empty:
+        raise ValueError(f"no customer has history before as_of={t}")
+    proba = pd.Series(sm.model.predict_proba(X), index=X.index, name="churn_probability")
+    sv = explain(sm.model, X)
+    d = sm.dictionary
+    gd = global_drivers(sv, d)
+
+    others = ", ".join(f"{n:,} {k}" for k, n in status[status != "scored"].value_counts().items())
+    parts = [f"<h1>Churn driver review</h1><p class='sub'>as of {t.date()} &middot; model {html.escape(sm.version)} &middot; "
+             f"{len(X):,} customers at risk{' (not scored: ' + others + ')' if others else ''} &middot; "
+             f"label: {html.escape(_label_text(sm.label_definition))}</p>"]
+
+    ev = sm.metadata.get("evaluation")
+    body = _table(pd.DataFrame(ev).T.rename_axis("model").astype({"n": int}), index=True) if ev else "<p>No evaluation stored with this model.</p>"
+    parts.append(_section("headline", "Headline metrics (test period at training time)", body))
+
+    tiers = pd.Series(risk_tiers(proba.to_numpy()), index=X.index)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.hist(proba, bins=40, color="#3b6ea8")
+    ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution")
+    tier_table = tiers.value_counts().rename_axis("risk_tier").rename("customers").reset_index()
+    body = _img(figure_png(fig), "risk distribution") + _table(tier_table) + f"<p>Mean churn probability {proba.mean():.1%}.</p>"
+    parts.append(_section("risk-distribution", "Risk distribution", body))
+
+    rng = np.random.default_rng(random_state)
+    idx = np.sort(rng.choice(len(X), size=min(sample, len(X)), replace=False))
+    svs, Xs = sv.iloc[idx], X.iloc[idx]
+    bar = importance_figure(gd.set_index("driver")["mean_abs_shap"], "Global drivers (mean |SHAP|, log-odds)", "mean |SHAP|")
+    imgs = [_img(bar, "global drivers"), _img(_shap_plot("beeswarm", svs, Xs), "beeswarm")]
+    top_feats = sv.drop(columns=EXPECTED).abs().mean().sort_values(ascending=False).index[:3]
+    deps = [_img(_shap_plot("dependence", svs, Xs, feature=f), f"dependence {f}") for f in top_feats]
+    body = f"<div class='grid'>{''.join(imgs)}</div>{_table(gd.head(15))}<h3>Dependence of the top features</h3><div class='grid'>{''.join(deps)}</div>"
+    parts.append(_section("global-drivers", "Global drivers", body))
+
+    risky = proba.sort_values(ascending=False, kind="stable").head(top_n).index
+    drivers = top_drivers(sv.loc[risky], X.loc[risky], d, k=3)
+    reasons = drivers.groupby("customer_id", sort=False)["reason"].apply(lambda r: "; ".join(r))
+    table = pd.DataFrame({"customer_id": risky, "churn_probability": proba.loc[risky].to_numpy(), "top reasons": reasons.reindex(risky).to_numpy()})
+    parts.append(_section("riskiest-customers", f"Riskiest {len(risky)} customers", _table(table)))
+
+    who = customer_id if customer_id is not None else risky[0]
+    if who not in X.index:
+        raise ValueError(f"customer_id {who!r} has no history before as_of={t}")
+    row = X.index.get_loc(who)
+    wf = _shap_plot("waterfall", sv, X, row=row)
+    cd = top_drivers(sv.iloc[[row]], X.iloc[[row]], d, k=5, kind="both")[["rank", "driver", "reason", "contribution", "direction"]]
+    body = f"<p>Customer <b>{html.escape(str(who))}</b>: churn probability {proba.iloc[row]:.1%}.</p>{_img(wf, 'waterfall')}{_table(cd)}"
+    parts.append(_section("customer-waterfall", "One customer's waterfall", body))
+
+    seg_col = segment or next((c for c in X.columns if c.startswith("static_")), None)
+    if seg_col is not None:
+        if seg_col not in X.columns:
+            raise ValueError(f"`segment` must be a feature column, got {seg_col!r}")
+        seg = X[seg_col].astype(object)
+        risk = proba.groupby(seg.fillna("(missing)")).agg(["size", "mean"]).rename(columns={"size": "customers", "mean": "mean_probability"})
+        body = _table(risk, index=True) + _table(segment_drivers(sv, seg, d).head(10), index=True)
+    else:
+        body = "<p>No static attribute to segment by.</p>"
+    parts.append(_section("segments", f"Segments{' by ' + html.escape(seg_col) if seg_col else ''}", body))
+
+    return (
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>churnlab driver review</title>"
+        f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
+    )
+
+
+def _label_text(d: dict) -> str:
+    if not d:
+        return "unknown"
+    if d.get("rule") == "adaptive":
+        return f"adaptive, {d.get('k')} x usual gap (at least {d.get('min_window_days')} days)"
+    return f"{d.get('rule')}, {d.get('horizon_days'):g} days"
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f"<section id='{anchor}'><h2>{html.escape(title)}</h2>{body}</section>"
+
+
+def write_report(html_text: str, out: str | Path) -> Path:
+    """Write atomically: a temporary file beside ``out``, renamed when complete."""
+    out = Path(out)
+    if not out.parent.exists():
+        raise FileNotFoundError(f"output folder does not exist: {out.parent}")
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        tmp.write_text(html_text, encoding="utf-8")
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return out

@@ -1,0 +1,244 @@
+"""Batch scoring: features at ``as_of`` -> churn probability -> risk tier -> reason codes.
+
+Output columns: ``customer_id, as_of, churn_probability, risk_tier, reason_1..k,
+driver_1..k, status, horizon_days, model_version``. ``status`` is ``scored`` or
+``no_history`` (no event before ``as_of``), ``no_purchase`` (events but no purchase) or
+``inactive`` (last purchase longer ago than the training label's ``active_days``: already
+churned by the definition the model was trained on). Those are reported with an empty
+probability, never dropped.
+
+Files are written in chunks of customers to a temporary file beside the target and renamed
+into place only when complete, so a crash or Ctrl-C never leaves a partial output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from churnlab.events import EventTables, to_timestamp
+from churnlab.explain import explain, top_drivers
+from churnlab.features import FeatureBuilder
+from churnlab.model import ChurnModel
+
+__all__ = ["ScoringModel", "score_customers", "write_scores", "risk_tiers", "SchemaMismatchError"]
+
+
+class SchemaMismatchError(ValueError):
+    """The model's features do not match what the feature builder produces."""
+
+
+class ScoringModel:
+    """A trained model with what scoring needs: feature builder, dictionary, label definition."""
+
+    def __init__(self, model: ChurnModel, metadata: dict, version: str = "unknown"):
+        self.model = model
+        self.metadata = metadata
+        self.version = version
+        self.builder = FeatureBuilder.from_dict(metadata["feature_builder"])
+        self.dictionary = pd.DataFrame(metadata["feature_dictionary"])
+        self.label_definition = metadata.get("label_definition", {})
+        missing = [f for f in model.feature_names_ if f not in self.builder.feature_names_]
+        extra = [f for f in self.builder.feature_names_ if f not in model.feature_names_]
+        if missing or extra:
+            raise SchemaMismatchError(
+                f"model features and feature builder disagree: missing from the builder {missing[:10]}, "
+                f"not used by the model {extra[:10]}"
+            )
+
+    @classmethod
+    def load(cls, model_uri: str) -> "ScoringModel":
+        from churnlab.tracking import load_model_bundle
+
+        model, meta = load_model_bundle(model_uri)
+        return cls(model, meta, version=model_uri)
+
+    def eligibility(self, X: pd.DataFrame) -> pd.Series:
+        """Status per customer with features: ``scored`` if inside the population the model was
+        trained on (bought before as_of, and within ``active_days`` if the label had one),
+        else ``no_purchase`` or ``inactive`` (already churned by the training definition)."""
+        status = pd.Series("scored", index=X.index, dtype=object)
+        status[X["p_count_total"] == 0] = "no_purchase"
+        active_days = self.label_definition.get("active_days")
+        if active_days is not None:
+            status[(X["p_count_total"] > 0) & (X["p_recency_days"] > float(active_days))] = "inactive"
+        return status
+
+    def features(self, events: EventTables, as_of, customer_ids: Iterable | None = None) -> pd.DataFrame:
+        missing = [t for t in self.builder.tables_ if t not in events.tables()]
+        if missing:
+            absent = [f for f in self.model.feature_names_ if f.split("_", 1)[0] in {m[0] for m in missing}]
+            raise SchemaMismatchError(
+                f"the model was trained with table(s) {missing} that the events lack; "
+                f"features that cannot be built: {absent[:10]}"
+            )
+        return self.builder.transform(events, as_of, customer_ids)
+
+
+def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
+    """Tier labels from probability thresholds (``{"high": 0.5, "medium": 0.2}``, else "low")
+    or, with ``top_share``, "high" for the top share by probability and "low" otherwise."""
+    p = np.asarray(proba, dtype=float)
+    if top_share is not None:
+        if not 0 < top_share < 1:
+            raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
+        cut = np.nanquantile(p, 1 - top_share) if np.isfinite(p).any() else np.inf
+        return np.where(np.isnan(p), None, np.where(p >= cut, "high", "low"))
+    thresholds = thresholds if thresholds is not None else {"high": 0.5, "medium": 0.2}
+    for name, t in thresholds.items():
+        if not 0 <= t <= 1:
+            raise ValueError(f"risk tier threshold `{name}` must be in [0, 1], got {t}")
+    out = np.full(len(p), "low", dtype=object)
+    for name, t in sorted(thresholds.items(), key=lambda kv: kv[1]):
+        out[p >= t] = name
+    out[np.isnan(p)] = None
+    return out
+
+
+def _reasons_wide(drivers: pd.DataFrame, index: pd.Index, k: int) -> pd.DataFrame:
+    wide = drivers.pivot(index="customer_id", columns="rank", values=["reason", "driver"]).reindex(index)
+    out = pd.DataFrame(index=index)
+    for r in range(1, k + 1):
+        out[f"reason_{r}"] = wide[("reason", r)] if ("reason", r) in wide.columns else None
+    for r in range(1, k + 1):
+        out[f"driver_{r}"] = wide[("driver", r)] if ("driver", r) in wide.columns else None
+    return out
+
+
+def _score_features(sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers) -> pd.DataFrame:
+    proba = sm.model.predict_proba(X) if len(X) else np.array([])
+    out = pd.DataFrame(index=X.index)
+    out["as_of"] = t
+    out["churn_probability"] = proba
+    out["risk_tier"] = tiers(proba)
+    if len(X):
+        drivers = top_drivers(explain(sm.model, X), X, sm.dictionary, k=k)
+        out = out.join(_reasons_wide(drivers, X.index, k))
+    else:
+        for r in range(1, k + 1):
+            out[f"reason_{r}"] = None
+        for r in range(1, k + 1):
+            out[f"driver_{r}"] = None
+    out["status"] = "scored"
+    return out
+
+
+def score_customers(
+    sm: ScoringModel,
+    events: EventTables,
+    as_of,
+    customer_ids: Iterable | None = None,
+    k: int = 5,
+    thresholds: dict[str, float] | None = None,
+    top_share: float | None = None,
+    chunk_size: int = 50_000,
+    progress=None,
+):
+    """Yield scored chunks (DataFrames) for the requested customers, in customer order.
+
+    Features are built once for all requested customers (one DuckDB pass); probability,
+    SHAP and reasons -- the memory-heavy part -- run chunk by chunk. Tiers by ``top_share``
+    use the probability distribution of all requested customers.
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
+    if k <= 0:
+        raise ValueError(f"`k` must be > 0, got {k}")
+    t = to_timestamp(as_of)
+    requested = None
+    if customer_ids is not None:
+        requested = pd.Index(pd.unique(pd.Index(customer_ids)))
+        if len(requested) == 0:
+            raise ValueError("the customer list is empty")
+        id_dtype = events.purchases["customer_id"].dtype
+        if pd.api.types.is_integer_dtype(id_dtype) and not pd.api.types.is_integer_dtype(requested.dtype):
+            try:
+                requested = pd.Index(requested.astype("int64"))
+            except (ValueError, TypeError) as exc:
+                raise ValueError(f"customers.customer_id: ids must be integers like the events', got {requested[0]!r}") from exc
+        elif not pd.api.types.is_integer_dtype(id_dtype):
+            requested = pd.Index(requested.astype(str))
+    X_all = sm.features(events, t, requested)
+    status = sm.eligibility(X_all)
+    X = X_all[status == "scored"]
+    all_ids = requested if requested is not None else X_all.index
+    if top_share is not None:
+        if not 0 < top_share < 1:
+            raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
+        # one cut for the whole list, not per chunk
+        q = np.nanquantile(sm.model.predict_proba(X), 1 - top_share) if len(X) else np.inf
+
+        def tiers(p):
+            return np.where(p >= q, "high", "low").astype(object)
+
+    else:
+
+        def tiers(p):
+            return risk_tiers(p, thresholds)
+
+    horizon = sm.label_definition.get("horizon_days")
+    for start in range(0, len(all_ids), chunk_size):
+        ids = all_ids[start : start + chunk_size]
+        have = ids[ids.isin(X.index)]
+        part = _score_features(sm, X.loc[have], t, k, tiers).reindex(ids)
+        part.index.name = "customer_id"
+        unscored = ~ids.isin(X.index)
+        if unscored.any():
+            part.loc[unscored, "as_of"] = t
+            part.loc[unscored, "status"] = status.reindex(ids[unscored]).fillna("no_history").to_numpy()
+        part["horizon_days"] = float(horizon) if horizon is not None else np.nan
+        part["model_version"] = sm.version
+        text = ["risk_tier", "status", "model_version", *[c for c in part.columns if c.startswith(("reason_", "driver_"))]]
+        # explicit string dtype: an all-empty column must still be a string column in the file
+        part[text] = part[text].astype("string")
+        part["churn_probability"] = part["churn_probability"].astype("float64")
+        part["as_of"] = part["as_of"].astype("datetime64[us]")
+        if progress is not None:
+            progress(len(ids))
+        yield part.reset_index()
+
+
+def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
+    """Write chunks to ``out`` (.parquet or .csv) atomically; return counts by status."""
+    out = Path(out)
+    fmt = out.suffix.lower()
+    if fmt not in (".parquet", ".csv"):
+        raise ValueError(f"`--out` must end in .parquet or .csv, got {out.name!r}")
+    if not out.parent.exists():
+        raise FileNotFoundError(f"output folder does not exist: {out.parent}")
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    counts: dict[str, int] = {}
+    writer = None
+    try:
+        for i, chunk in enumerate(chunks):
+            for status, n in chunk["status"].value_counts().items():
+                counts[status] = counts.get(status, 0) + int(n)
+            if fmt == ".parquet":
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                if writer is None:
+                    schema = table.schema
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(table.cast(schema))
+            else:
+                chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+        if writer is not None:
+            writer.close()
+            writer = None
+        if not counts:
+            raise ValueError("nothing to write: no customer was scored")
+        os.replace(tmp, out)
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    return counts

@@ -1,0 +1,158 @@
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnlab.cli import app
+from churnlab.events import save_events_dir
+from churnlab.score import ScoringModel, SchemaMismatchError, risk_tiers, score_customers, write_scores
+
+AS_OF = "2024-12-01"
+
+
+@pytest.fixture(scope="module")
+def scoring(trained):
+    result, _ = trained
+    return ScoringModel.load(result.model_uri), result
+
+
+@pytest.fixture(scope="module")
+def events_dir(tmp_path_factory, demo_events):
+    return save_events_dir(demo_events, tmp_path_factory.mktemp("events"))
+
+
+def test_scores_match_the_model_and_reasons_are_present(scoring, demo_events):
+    sm, result = scoring
+    df = pd.concat(score_customers(sm, demo_events, AS_OF, chunk_size=1000))
+    X = result.builder.transform(demo_events, AS_OF)
+    # the population the model was trained on: bought, and within active_days=180
+    expected = pd.Series("scored", index=X.index)
+    expected[X["p_count_total"] == 0] = "no_purchase"
+    expected[(X["p_count_total"] > 0) & (X["p_recency_days"] > 180)] = "inactive"
+    assert list(df["status"]) == list(expected)
+    assert {"scored", "inactive"} <= set(df["status"])
+    scored = df["status"] == "scored"
+    np.testing.assert_allclose(df.loc[scored, "churn_probability"].to_numpy(), result.model.predict_proba(X[scored.to_numpy()]), rtol=1e-12)
+    assert df.loc[~scored, "churn_probability"].isna().all()
+    assert df.loc[scored, "reason_1"].notna().mean() > 0.95
+    assert set(df.loc[scored, "risk_tier"]) == {"high", "medium", "low"}
+    assert (df["horizon_days"] == 90).all() and (df["model_version"] == result.model_uri).all()
+
+
+def test_chunked_equals_unchunked(scoring, demo_events):
+    sm, _ = scoring
+    a = pd.concat(score_customers(sm, demo_events, AS_OF, chunk_size=333)).reset_index(drop=True)
+    b = pd.concat(score_customers(sm, demo_events, AS_OF, chunk_size=10**6)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_risk_tiers():
+    assert list(risk_tiers(np.array([0.9, 0.3, 0.1, np.nan]))) == ["high", "medium", "low", None]
+    assert list(risk_tiers(np.array([0.9, 0.3]), {"urgent": 0.8})) == ["urgent", "low"]
+    top = risk_tiers(np.arange(100) / 100, top_share=0.1)
+    assert (top == "high").sum() == 10
+    with pytest.raises(ValueError, match="threshold `high` must be in"):
+        risk_tiers(np.array([0.5]), {"high": 1.5})
+
+
+def test_listed_customers_without_history_are_reported(scoring, demo_events, tmp_path):
+    sm, _ = scoring
+    counts = write_scores(score_customers(sm, demo_events, AS_OF, customer_ids=[1, 2, 987654]), tmp_path / "s.csv")
+    assert counts == {"scored": 2, "no_history": 1}
+    out = pd.read_csv(tmp_path / "s.csv")
+    assert list(out["customer_id"]) == [1, 2, 987654]
+    assert out.loc[2, "status"] == "no_history" and np.isnan(out.loc[2, "churn_probability"])
+
+
+def test_write_is_atomic_on_failure(scoring, demo_events, tmp_path):
+    sm, _ = scoring
+
+    def exploding():
+        gen = score_customers(sm, demo_events, AS_OF, chunk_size=500)
+        yield next(gen)
+        raise KeyboardInterrupt  # as if Ctrl-C arrived mid-way
+
+    with pytest.raises(KeyboardInterrupt):
+        write_scores(exploding(), tmp_path / "scores.parquet")
+    assert list(tmp_path.iterdir()) == []  # neither the output nor a temp file
+
+
+def test_schema_mismatch_names_features(scoring, demo_events):
+    sm, _ = scoring
+    bad_meta = dict(sm.metadata)
+    bad_meta["feature_builder"] = {**sm.metadata["feature_builder"], "feature_names": sm.builder.feature_names_[:-2]}
+    with pytest.raises(SchemaMismatchError, match="missing from the builder"):
+        ScoringModel(sm.model, bad_meta)
+    from churnlab.events import EventTables
+
+    no_support = EventTables(purchases=demo_events.purchases, surveys=demo_events.surveys, customers=demo_events.customers)
+    with pytest.raises(SchemaMismatchError, match=r"table\(s\) \['support'\].*s_count_total"):
+        next(score_customers(sm, no_support, AS_OF))
+
+
+# ---- CLI --------------------------------------------------------------------------------
+
+runner = CliRunner()
+
+
+def _score_cli(trained, events_dir, out, *extra):
+    result, _ = trained
+    return runner.invoke(
+        app,
+        ["score", "--model", result.model_uri, "--tracking-uri", result.tracking_uri, "--events", str(events_dir), "--as-of", AS_OF, "--out", str(out), *extra],
+    )
+
+
+def test_cli_score_writes_parquet(trained, events_dir, tmp_path):
+    res = _score_cli(trained, events_dir, tmp_path / "scores.parquet", "--top-k", "3")
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(tmp_path / "scores.parquet")
+    assert len(df) == 2500 and "reason_3" in df.columns and "reason_4" not in df.columns
+
+
+@pytest.mark.parametrize(
+    "change,code,fragment",
+    [
+        ({"--model": "runs:/0000000000/model"}, 3, "model not found"),
+        ({"--as-of": "31/31/2024"}, 2, "`--as-of` must be a date"),
+        ({"--customers": "EMPTY"}, 2, "holds no customer id"),
+        ({"--events": "MISSING"}, 3, "not found"),
+        ({"--events": "UNREADABLE"}, 2, "purchases: cannot read"),
+        ({"--out": "scores.xlsx"}, 2, "must end in .parquet or .csv"),
+    ],
+)
+def test_cli_score_bad_inputs_leave_no_output(trained, events_dir, tmp_path, change, code, fragment):
+    result, _ = trained
+    work = tmp_path / "work"
+    work.mkdir()
+    args = {"--model": result.model_uri, "--events": str(events_dir), "--as-of": AS_OF, "--out": str(work / "scores.parquet")}
+    for k, v in change.items():
+        if v == "EMPTY":
+            (tmp_path / "list.csv").write_text("customer_id\n")
+            v = str(tmp_path / "list.csv")
+        elif v == "MISSING":
+            v = str(tmp_path / "no-such-folder")
+        elif v == "UNREADABLE":
+            bad = tmp_path / "bad"
+            bad.mkdir()
+            (bad / "purchases.parquet").write_text("not parquet")
+            v = str(bad)
+        elif k == "--out":
+            v = str(work / v)
+        args[k] = v
+    flat = [x for kv in args.items() for x in kv]
+    res = runner.invoke(app, ["score", "--tracking-uri", result.tracking_uri, *flat])
+    assert res.exit_code == code, res.output
+    assert fragment in " ".join(res.output.split())
+    assert list(work.iterdir()) == []
+
+
+def test_cli_help_on_every_command():
+    for cmd in ([], ["train"], ["demo"], ["score"], ["report"], ["version"]):
+        res = runner.invoke(app, [*cmd, "--help"])
+        assert res.exit_code == 0 and "Usage" in res.output
