@@ -33,5 +33,6 @@ def trained(tmp_path_factory, demo_events):
     from churnlab.training import train
 
     workdir = tmp_path_factory.mktemp("workdir")
-    result = train(parse_config(small_config()), events=demo_events, workdir=workdir)
+    cfg = parse_config(small_config(**{"mlflow.register_name": "churnlab-test"}))
+    result = train(cfg, events=demo_events, workdir=workdir)
     return result, workdir

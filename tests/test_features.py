@@ -124,6 +124,14 @@ def pandas_reference(ev: EventTables, as_of) -> pd.DataFrame:
     return out
 
 
+def test_purchases_only_events_give_one_row_per_customer():
+    ev = load_events(tiny_events().purchases)
+    X = build_features(ev, AS_OF, CFG)
+    assert X.index.is_unique and list(X.index) == [1, 2]
+    assert not any(c.startswith(("s_", "v_", "static_")) for c in X.columns)
+    assert X.loc[1, "p_count_total"] == 3.0
+
+
 def test_engine_agrees_with_independent_pandas_implementation():
     ev = make_demo_events(600, random_state=7)
     for as_of in ("2023-09-01", "2024-05-17 13:30"):

@@ -124,7 +124,12 @@ def test_mlflow_run_contents(trained, demo_events):
     assert {"config.json", "evaluation.csv", "feature_dictionary.csv", "plots", "calibration", "data_fingerprint.json"} <= arts
     plots = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "plots")}
     assert {"plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/gains.png", "plots/feature_importance.png"} <= plots
+    shap_arts = {a.path for a in mlflow.MlflowClient().list_artifacts(result.run_id, "shap")}
+    assert {"shap/global_drivers.csv", "shap/beeswarm.png", "shap/global_drivers.png"} <= shap_arts
     assert str(workdir) in run.info.artifact_uri  # local store lives under the workdir
+    # registered by name in the model registry, version 1 pointing at this run
+    version = mlflow.MlflowClient().get_model_version("churnlab-test", "1")
+    assert version.run_id == result.run_id
 
 
 def test_pyfunc_round_trip_in_a_fresh_process(trained, tmp_path):

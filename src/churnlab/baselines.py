@@ -66,10 +66,17 @@ class RFMLogistic:
 
 
 class BGNBDAlive:
-    """1 - P(alive) under a BG/NBD model fitted on all history before each row's cutoff."""
+    """BG/NBD fitted on all history before each row's cutoff.
 
-    def __init__(self, period_days: float = 7.0):
+    ``output="p_alive"`` scores 1 - P(alive); ``output="no_purchase"`` scores the model's
+    probability of no purchase in the next ``horizon_days`` -- the quantity the fixed churn
+    label measures (needs ``horizon_days``).
+    """
+
+    def __init__(self, period_days: float = 7.0, output: str = "p_alive", horizon_days: float | None = None):
         self.period_days = period_days
+        self.output = output
+        self.horizon_days = horizon_days
 
     def _score_cutoff(self, events: EventTables, cutoff: pd.Timestamp, ids: pd.Index) -> pd.Series:
         if cutoff not in self.models_:
@@ -77,6 +84,13 @@ class BGNBDAlive:
             self.models_[cutoff] = (BGNBD().fit(summary["x"], summary["t_x"], summary["T"]), summary)
         model, summary = self.models_[cutoff]
         s = summary.reindex(ids)
+        if self.output == "no_purchase":
+            if self.horizon_days is None:
+                raise ValueError("BGNBDAlive(output='no_purchase') needs `horizon_days`")
+            t = self.horizon_days / self.period_days
+            return pd.Series(model.prob_no_purchase(t, s["x"], s["t_x"], s["T"]), index=ids)
+        if self.output != "p_alive":
+            raise ValueError(f"`output` must be 'p_alive' or 'no_purchase', got {self.output!r}")
         return pd.Series(1.0 - model.p_alive(s["x"], s["t_x"], s["T"]), index=ids)
 
     def score(self, frame: pd.DataFrame, events: EventTables) -> np.ndarray:

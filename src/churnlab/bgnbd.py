@@ -131,3 +131,15 @@ class BGNBD:
         head = (a + b + x - 1) / (a - 1)
         body = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
         return head * body * self.p_alive(x, t_x, T)
+
+    def prob_no_purchase(self, t, x, t_x, T) -> np.ndarray:
+        """P(no purchase in the next ``t`` periods): the BG/NBD churn probability for a window.
+
+        Dead customers never buy; a living one buys nothing in ``t`` with probability
+        ``((alpha + T) / (alpha + T + t)) ** (r + x)`` (Poisson rate with its Gamma posterior;
+        dropping out needs a purchase first, so it cannot happen in a window without one).
+        """
+        x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
+        alive = self.p_alive(x, t_x, T)
+        quiet = ((self.alpha_ + T) / (self.alpha_ + T + t)) ** (self.r_ + x)
+        return (1.0 - alive) + alive * quiet

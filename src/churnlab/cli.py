@@ -177,7 +177,7 @@ def score(
     as_of: str = typer.Option(..., "--as-of", help="Cutoff date: features use events strictly before it."),
     out: Path = typer.Option(..., help="Output file, .parquet or .csv (written atomically)."),
     customers: Optional[Path] = typer.Option(None, help="CSV/Parquet list of customer_id to score (default: everyone)."),
-    top_k: int = typer.Option(5, help="Reason codes per customer."),
+    top_k: int = typer.Option(5, help="Reason codes per customer (0: probability and tier only, much faster)."),
     high: float = typer.Option(0.5, help="Probability at or above which the risk tier is 'high'."),
     medium: float = typer.Option(0.2, help="Probability at or above which the risk tier is 'medium'."),
     top_decile: bool = typer.Option(False, help="Tier by rank instead: top 10% 'high', rest 'low'."),

@@ -19,6 +19,7 @@ value shown in the reason.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -87,12 +88,17 @@ def _dictionary(dictionary: pd.DataFrame | list | None, columns) -> pd.DataFrame
     return d.loc[list(columns)]
 
 
-# Reasons that read two features of one group at once.
+# Reasons that read two features of one group at once: (feature, piece) joined in order.
 _GROUP_REASONS = {
-    "recency": (("p_recency_days", "p_overdue_ratio"), "no purchase for {p_recency_days:.0f} days, {p_overdue_ratio:.1f}x their usual gap"),
-    "unresolved_tickets": (("s_unresolved_total", "s_unresolved_30d"), "{s_unresolved_total:.0f} unresolved tickets ({s_unresolved_30d:.0f} opened in the last 30 days)"),
-    "nps": (("v_nps_last", "v_nps_segment"), "last NPS {v_nps_last:.0f} ({v_nps_segment})"),
+    "recency": (("p_recency_days", "no purchase for {value:.0f} days"), ("p_overdue_ratio", ", {value:.1f}x their usual gap")),
+    "unresolved_tickets": (
+        ("s_unresolved_total", "{value:.0f} unresolved tickets"),
+        ("s_unresolved_30d", " ({value:.0f} opened in the last 30 days)"),
+    ),
+    "nps": (("v_nps_last", "last NPS {value:.0f}"), ("v_nps_segment", " ({value})")),
 }
+
+_SPEC = re.compile(r"\{value:[,+]?\.(\d+)([f%])\}")
 
 
 def _fmt(template: str, meaning: str, value) -> str:
@@ -102,6 +108,26 @@ def _fmt(template: str, meaning: str, value) -> str:
         return template.format(value=value)
     except (ValueError, TypeError):  # e.g. a numeric format spec on a category
         return f"{meaning}: {value}"
+
+
+def _format_many(template: str, meaning: str, values: np.ndarray) -> np.ndarray:
+    """Format many values with one template, formatting each distinct shown value once.
+
+    Values are first rounded to the template's displayed precision, so e.g. 200k recency
+    days become a few hundred strings to build (this is the hot loop of reason codes)."""
+    m = _SPEC.search(template)
+    if m is not None and values.dtype != object:
+        digits = int(m.group(1)) + (2 if m.group(2) == "%" else 0)
+        keys = np.round(values.astype(float), digits)
+    else:
+        keys = pd.Series(values, dtype=object).astype(str).where(pd.notna(values), None).to_numpy()
+    codes, uniq = pd.factorize(keys, use_na_sentinel=False)
+    if m is not None and values.dtype != object:
+        texts = np.array([_fmt(template, meaning, float(u)) for u in uniq], dtype=object)
+    else:
+        first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
+        texts = np.array([_fmt(template, meaning, values[i]) for i in first], dtype=object)
+    return texts[codes]
 
 
 def top_drivers(
@@ -139,16 +165,15 @@ def top_drivers(
     member = groups.get_indexer(d["group"])
     V = feats.to_numpy()
     n, g = V.shape[0], len(groups)
-    G = np.zeros((n, g))
-    np.add.at(G.T, member, V.T)  # sum contributions per group
-    # representative feature of each group = its largest |contribution| member
+    onehot = np.zeros((V.shape[1], g))
+    onehot[np.arange(V.shape[1]), member] = 1.0
+    G = V @ onehot  # contributions summed per driver group
+    # representative feature of each group = its member with the largest |contribution|
     absV = np.abs(V)
     rep = np.zeros((n, g), dtype=int)
-    best = np.full((n, g), -1.0)
-    for j, gi in enumerate(member):
-        better = absV[:, j] > best[:, gi]
-        rep[better, gi] = j
-        best[better, gi] = absV[better, j]
+    for gi in range(g):
+        idx = np.flatnonzero(member == gi)
+        rep[:, gi] = idx[absV[:, idx].argmax(axis=1)] if len(idx) > 1 else idx[0]
     score = G if kind == "risk" else np.abs(G)
     kk = min(k, g)
     order = np.argsort(-score, axis=1, kind="stable")[:, :kk]
@@ -167,32 +192,43 @@ def top_drivers(
     for j in np.unique(fidx):
         sel = fidx == j
         col = features[names[j]]
-        vals = col.to_numpy(dtype=object)[rows[sel]]
+        numeric = not isinstance(col.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(col.dtype)
+        vals = (col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object))[rows[sel]]
         values[sel] = vals
-        tmpl = templates[j]
-        reasons[sel] = [_fmt(tmpl, meanings[j], v) for v in vals]
+        reasons[sel] = _format_many(templates[j], meanings[j], vals)
     # composite reasons for groups that read better with two values
     group_names = groups.to_numpy()[gsel]
-    for group, (needed, tmpl) in _GROUP_REASONS.items():
+    for group, pieces in _GROUP_REASONS.items():
+        needed = [f for f, _ in pieces]
         if not all(c in cols for c in needed):
             continue
         sel = np.flatnonzero(group_names == group)
         if not len(sel):
             continue
-        frame = features[list(needed)].iloc[rows[sel]]
+        frame = features[needed].iloc[rows[sel]]
         ok = frame.notna().all(axis=1).to_numpy()
-        recs = frame[ok].to_dict("records")
-        reasons[sel[ok]] = [tmpl.format(**r) for r in recs]
+        if not ok.any():
+            continue
+        text = None
+        for feat, piece in pieces:
+            col = frame[feat][ok]
+            numeric = not isinstance(col.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(col.dtype)
+            part = _format_many(piece, feat, col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object))
+            text = part if text is None else text + part
+        reasons[sel[ok]] = text
+    def text(a):  # plain object columns: skip pandas' costly string-type inference
+        return pd.Series(a, dtype=object, copy=False)
+
     out = pd.DataFrame(
         {
             "customer_id": shap_values.index.to_numpy()[rows],
             "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
-            "driver": group_names,
-            "feature": names[fidx],
-            "value": values,
+            "driver": text(group_names),
+            "feature": text(names[fidx]),
+            "value": text(values),
             "contribution": contrib,
-            "direction": np.where(contrib > 0, "raises risk", "lowers risk"),
-            "reason": reasons,
+            "direction": text(np.where(contrib > 0, "raises risk", "lowers risk").astype(object)),
+            "reason": text(reasons),
         }
     )
     return out

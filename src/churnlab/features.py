@@ -299,7 +299,7 @@ def feature_sql(
         expr = derived.get(n, n)
         select.append(f"coalesce({expr}, 0.0) AS {n}" if n in zero_fill else f"{expr} AS {n}")
     sql = (
-        "WITH population AS (" + " UNION ".join(ids) + "),\n"
+        "WITH population AS (SELECT DISTINCT customer_id FROM (" + " UNION ALL ".join(ids) + ") ids),\n"
         + ",\n".join(c.strip() for c in ctes)
         + "\nSELECT population.customer_id, "
         + ", ".join(select)

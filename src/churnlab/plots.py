@@ -10,11 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import shap  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from churnlab.evaluate import calibration_table, gains_table  # noqa: E402
 
-__all__ = ["evaluation_figures", "importance_figure", "figure_png"]
+__all__ = ["evaluation_figures", "importance_figure", "figure_png", "shap_figure"]
 
 
 def figure_png(fig) -> bytes:
@@ -74,3 +75,27 @@ def importance_figure(values: pd.Series, title: str, xlabel: str, top: int = 15)
     ax.barh(v.index.astype(str), v.to_numpy(), color="#3b6ea8")
     ax.set(title=title, xlabel=xlabel)
     return figure_png(fig)
+
+
+def _numeric(X: pd.DataFrame) -> pd.DataFrame:
+    out = X.copy()
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.CategoricalDtype):
+            out[c] = out[c].cat.codes.replace(-1, np.nan).astype(float)
+    return out.astype(float)
+
+
+def shap_figure(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
+    """A SHAP beeswarm, waterfall (``row=``) or dependence (``feature=``) plot as PNG bytes."""
+    feats = sv.drop(columns="expected_value")
+    ex = shap.Explanation(
+        values=feats.to_numpy(), base_values=sv["expected_value"].to_numpy(), data=_numeric(X[feats.columns]).to_numpy(), feature_names=list(feats.columns)
+    )
+    plt.figure()
+    if kind == "beeswarm":
+        shap.plots.beeswarm(ex, max_display=12, show=False)
+    elif kind == "waterfall":
+        shap.plots.waterfall(ex[kw["row"]], max_display=12, show=False)
+    elif kind == "dependence":
+        shap.plots.scatter(ex[:, kw["feature"]], show=False)
+    return figure_png(plt.gcf())

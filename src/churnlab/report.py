@@ -18,11 +18,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import shap  # noqa: E402
 
 from churnlab.events import EventTables, to_timestamp  # noqa: E402
 from churnlab.explain import EXPECTED, explain, global_drivers, segment_drivers, top_drivers  # noqa: E402
-from churnlab.plots import figure_png, importance_figure  # noqa: E402
+from churnlab.plots import figure_png, importance_figure, shap_figure  # noqa: E402
 from churnlab.score import ScoringModel, risk_tiers  # noqa: E402
 
 __all__ = ["build_report", "write_report", "SECTIONS"]
@@ -58,29 +57,6 @@ def _table(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
                 cells.append(f"<td>{html.escape('' if v is None or v is pd.NA else str(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-
-
-def _numeric(X: pd.DataFrame) -> pd.DataFrame:
-    out = X.copy()
-    for c in out.columns:
-        if isinstance(out[c].dtype, pd.CategoricalDtype):
-            out[c] = out[c].cat.codes.replace(-1, np.nan).astype(float)
-    return out.astype(float)
-
-
-def _shap_plot(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
-    feats = sv.drop(columns=EXPECTED)
-    ex = shap.Explanation(
-        values=feats.to_numpy(), base_values=sv[EXPECTED].to_numpy(), data=_numeric(X[feats.columns]).to_numpy(), feature_names=list(feats.columns)
-    )
-    plt.figure()
-    if kind == "beeswarm":
-        shap.plots.beeswarm(ex, max_display=12, show=False)
-    elif kind == "waterfall":
-        shap.plots.waterfall(ex[kw["row"]], max_display=12, show=False)
-    elif kind == "dependence":
-        shap.plots.scatter(ex[:, kw["feature"]], show=False)
-    return figure_png(plt.gcf())
 
 
 def build_report(
@@ -131,9 +107,9 @@ def build_report(
     idx = np.sort(rng.choice(len(X), size=min(sample, len(X)), replace=False))
     svs, Xs = sv.iloc[idx], X.iloc[idx]
     bar = importance_figure(gd.set_index("driver")["mean_abs_shap"], "Global drivers (mean |SHAP|, log-odds)", "mean |SHAP|")
-    imgs = [_img(bar, "global drivers"), _img(_shap_plot("beeswarm", svs, Xs), "beeswarm")]
+    imgs = [_img(bar, "global drivers"), _img(shap_figure("beeswarm", svs, Xs), "beeswarm")]
     top_feats = sv.drop(columns=EXPECTED).abs().mean().sort_values(ascending=False).index[:3]
-    deps = [_img(_shap_plot("dependence", svs, Xs, feature=f), f"dependence {f}") for f in top_feats]
+    deps = [_img(shap_figure("dependence", svs, Xs, feature=f), f"dependence {f}") for f in top_feats]
     body = f"<div class='grid'>{''.join(imgs)}</div>{_table(gd.head(15))}<h3>Dependence of the top features</h3><div class='grid'>{''.join(deps)}</div>"
     parts.append(_section("global-drivers", "Global drivers", body))
 
@@ -147,7 +123,7 @@ def build_report(
     if who not in X.index:
         raise ValueError(f"customer_id {who!r} has no history before as_of={t}")
     row = X.index.get_loc(who)
-    wf = _shap_plot("waterfall", sv, X, row=row)
+    wf = shap_figure("waterfall", sv, X, row=row)
     cd = top_drivers(sv.iloc[[row]], X.iloc[[row]], d, k=5, kind="both")[["rank", "driver", "reason", "contribution", "direction"]]
     body = f"<p>Customer <b>{html.escape(str(who))}</b>: churn probability {proba.iloc[row]:.1%}.</p>{_img(wf, 'waterfall')}{_table(cd)}"
     parts.append(_section("customer-waterfall", "One customer's waterfall", body))

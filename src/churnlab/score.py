@@ -118,7 +118,7 @@ def _score_features(sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, 
     out["as_of"] = t
     out["churn_probability"] = proba
     out["risk_tier"] = tiers(proba)
-    if len(X):
+    if len(X) and k > 0:
         drivers = top_drivers(explain(sm.model, X), X, sm.dictionary, k=k)
         out = out.join(_reasons_wide(drivers, X.index, k))
     else:
@@ -144,13 +144,14 @@ def score_customers(
     """Yield scored chunks (DataFrames) for the requested customers, in customer order.
 
     Features are built once for all requested customers (one DuckDB pass); probability,
-    SHAP and reasons -- the memory-heavy part -- run chunk by chunk. Tiers by ``top_share``
+    SHAP and reasons -- the memory-heavy part -- run chunk by chunk. ``k=0`` skips SHAP and
+    reasons (probability and tier only): TreeSHAP dominates the cost of scoring. Tiers by ``top_share``
     use the probability distribution of all requested customers.
     """
     if chunk_size <= 0:
         raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
-    if k <= 0:
-        raise ValueError(f"`k` must be > 0, got {k}")
+    if k < 0:
+        raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
     t = to_timestamp(as_of)
     requested = None
     if customer_ids is not None:

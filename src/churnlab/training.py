@@ -15,7 +15,8 @@ from churnlab.evaluate import calibration_table, compare_models
 from churnlab.events import EventTables, load_events, load_events_dir
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
 from churnlab.model import ChurnModel, time_split
-from churnlab.plots import evaluation_figures, importance_figure
+from churnlab.explain import EXPECTED, explain, global_drivers
+from churnlab.plots import evaluation_figures, importance_figure, shap_figure
 from churnlab.tracking import (
     check_tracking_uri,
     default_tracking_uri,
@@ -170,5 +171,23 @@ def _log_run(cfg: TrainConfig, events: EventTables, result: TrainResult) -> None
     figs = evaluation_figures(y, {n: result.test_scores[n].to_numpy() for n in result.evaluation.index})
     figs["feature_importance.png"] = importance_figure(imp.set_index("feature")["gain"], "LightGBM importance", "total gain")
     log_png_artifacts(figs, "plots")
+    _log_shap(result)
     excl = result.training_set.excluded.groupby(["cutoff", "reason"]).size().rename("n").reset_index()
     log_frame_artifact(excl, "excluded_customers.csv")
+
+
+def _log_shap(result: TrainResult, sample: int = 5000) -> None:
+    """Global SHAP importance (per feature and per driver group) and plots, on the test cutoff."""
+    f = result.training_set.frame
+    test = f[f["cutoff"] == result.split["test"][0]].set_index("customer_id")[result.training_set.feature_names]
+    X = test.sample(n=min(sample, len(test)), random_state=0).sort_index()
+    sv = explain(result.model, X)
+    gd = global_drivers(sv, result.builder.feature_dictionary())
+    per_feature = sv.drop(columns=EXPECTED).abs().mean().sort_values(ascending=False).rename("mean_abs_shap")
+    log_frame_artifact(gd, "shap/global_drivers.csv")
+    log_frame_artifact(per_feature.rename_axis("feature").reset_index(), "shap/feature_mean_abs_shap.csv")
+    figs = {
+        "global_drivers.png": importance_figure(gd.set_index("driver")["mean_abs_shap"], "Global drivers (mean |SHAP|)", "mean |SHAP|"),
+        "beeswarm.png": shap_figure("beeswarm", sv, X),
+    }
+    log_png_artifacts(figs, "shap")

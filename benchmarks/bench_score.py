@@ -1,0 +1,66 @@
+"""Explanations and batch scoring at 200k customers (demo generator), with reasons.
+
+Prints: pred_contrib time, reasons-from-pred_contrib throughput (target >= 100k customers/s),
+end-to-end scoring throughput to a Parquet file bigger than one chunk, and peak memory
+for different list sizes at a fixed chunk size.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from _util import machine, measure
+from churnlab.config import parse_config
+from churnlab.datasets import make_demo_events
+from churnlab.explain import explain, top_drivers
+from churnlab.score import ScoringModel, score_customers, write_scores
+from churnlab.training import train
+
+N = 200_000
+AS_OF = "2024-12-01"
+
+
+def main() -> None:
+    print(f"# Explain + score benchmark ({machine()})")
+    cfg = parse_config(
+        {
+            "data": {"source": "demo", "demo_customers": 20_000, "demo_seed": 1},
+            "cutoffs": {"start": "2023-09-01", "end": "2024-10-01"},
+            "label": {"horizon_days": 90, "active_days": 180},
+            "model": {"params": {"num_leaves": 15, "min_data_in_leaf": 50}},
+        }
+    )
+    result, secs, _ = measure(train, cfg, track=False)
+    print(f"model: trained on 20,000 demo customers in {secs:.1f}s, {result.model.best_iteration_} trees")
+    sm = ScoringModel(result.model, result.metadata, version="bench")
+    events, secs, _ = measure(make_demo_events, N, random_state=7)
+    print(f"data: {N:,} customers, {len(events.purchases):,} purchases, {len(events.support):,} tickets, "
+          f"{len(events.surveys):,} surveys (simulated in {secs:.1f}s)")
+
+    X, secs, mb = measure(sm.features, events, AS_OF)
+    X = X[sm.eligibility(X) == "scored"]
+    print(f"features at {AS_OF}: {secs:.2f}s for all known customers ({len(X):,} in the scored population)")
+    sv, secs, mb = measure(explain, sm.model, X)
+    print(f"pred_contrib (native TreeSHAP): {secs:.2f}s = {len(X) / secs:,.0f} customers/s, peak +{mb:.0f} MiB")
+    drivers, secs, mb = measure(top_drivers, sv, X, sm.dictionary, 5)
+    print(f"top-5 reasons from pred_contrib: {secs:.2f}s = {len(X) / secs:,.0f} customers/s (target >= 100,000/s)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for n_list in (50_000, N):
+            ids = events.customers["customer_id"].iloc[:n_list]
+            out = Path(tmp) / f"scores_{n_list}.parquet"
+            counts, secs, mb = measure(lambda: write_scores(score_customers(sm, events, AS_OF, ids, chunk_size=25_000), out))
+            print(
+                f"score {n_list:>7,} listed customers, top-5 reasons (chunks of 25,000) -> parquet: {secs:.2f}s = "
+                f"{n_list / secs:,.0f} customers/s end to end, peak +{mb:.0f} MiB, {out.stat().st_size / 2**20:.1f} MiB file, {counts}"
+            )
+        out = Path(tmp) / "scores_noreasons.parquet"
+        counts, secs, mb = measure(lambda: write_scores(score_customers(sm, events, AS_OF, k=0, chunk_size=25_000), out))
+        print(f"score {N:>7,} customers, no reasons (k=0): {secs:.2f}s = {N / secs:,.0f} customers/s end to end, peak +{mb:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
