@@ -5,6 +5,7 @@ events -> metrics / labels -> features -> model -> explain -> score
 
 __version__ = "0.1.0"
 
+from churnlab.baselines import BGNBDAlive, RecencyRule, RFMLogistic
 from churnlab.bgnbd import BGNBD, rfm_summary
 from churnlab.config import ConfigError, TrainConfig, load_config
 from churnlab.datasets import load_cdnow, make_demo_events
@@ -33,12 +34,19 @@ from churnlab.metrics import (
     retention_rate_between,
 )
 from churnlab.model import ChurnModel, time_split
+from churnlab.experiments import CDNOW_PROTOCOL, cdnow_benchmark
+from churnlab.explain import explain, global_drivers, probability_contributions, segment_drivers, tidy_shap, top_drivers
+from churnlab.report import build_report, write_report
+from churnlab.score import ScoringModel, SchemaMismatchError, risk_tiers, score_customers, write_scores
+from churnlab.spark import register_churn_udf, spark_features, spark_predict, spark_score, spark_session, to_spark_tables
 from churnlab.tracking import load_model_bundle
 from churnlab.training import TrainResult, train
 
 __all__ = [
     "__version__",
     "BGNBD",
+    "BGNBDAlive",
+    "CDNOW_PROTOCOL",
     "ChurnModel",
     "ConfigError",
     "EventTables",
@@ -46,12 +54,18 @@ __all__ = [
     "FeatureBuilder",
     "FeatureConfig",
     "LabelResult",
+    "RFMLogistic",
+    "RecencyRule",
+    "SchemaMismatchError",
+    "ScoringModel",
     "TrainConfig",
     "TrainResult",
     "TrainingSet",
     "build_features",
+    "build_report",
     "build_training_set",
     "calibration_table",
+    "cdnow_benchmark",
     "churn_labels",
     "churn_rate",
     "churn_rate_between",
@@ -59,7 +73,9 @@ __all__ = [
     "compare_models",
     "csat",
     "evaluate_scores",
+    "explain",
     "gains_table",
+    "global_drivers",
     "historical_clv",
     "load_cdnow",
     "load_config",
@@ -71,11 +87,25 @@ __all__ = [
     "nps",
     "period_counts",
     "predictive_clv",
+    "probability_contributions",
+    "register_churn_udf",
     "repeat_purchase_rate",
     "retention_rate",
     "retention_rate_between",
     "rfm_summary",
+    "risk_tiers",
     "save_events_dir",
+    "score_customers",
+    "segment_drivers",
+    "spark_features",
+    "spark_predict",
+    "spark_score",
+    "spark_session",
+    "tidy_shap",
     "time_split",
+    "to_spark_tables",
+    "top_drivers",
     "train",
+    "write_report",
+    "write_scores",
 ]

@@ -114,7 +114,7 @@ def _purchase_sql(d: Dialect, asof: str, cfg: FeatureConfig, has: set[str]) -> t
         f"AND age <= {2 * tw} THEN amt END), 0) AS DOUBLE) AS p_amount_trend_{tw}d"
     )
     cols.append("median(gap_us) / 86400000000.0 AS p_gap_median_days")
-    cols.append("CAST(sum(gap_us) AS DOUBLE) / count(gap_us) / 86400000000.0 AS p_gap_mean_days")
+    cols.append("CAST(sum(gap_us) AS DOUBLE) / nullif(count(gap_us), 0) / 86400000000.0 AS p_gap_mean_days")
     # Sample std of gaps from exact integer sums: deterministic whatever the thread order.
     cols.append(
         "CASE WHEN count(gap_us) > 1 THEN sqrt(greatest(CAST(count(gap_us) * sum(gap2) - sum(gap_d) * sum(gap_d) "
@@ -153,14 +153,14 @@ def _support_sql(d: Dialect, asof: str, cfg: FeatureConfig, categories: Sequence
     # Resolved by as_of = marked resolved AND its resolution moment is before as_of.
     resolved_by = (
         f"(resolved AND resolution_hours IS NOT NULL AND "
-        f"{d.us('ts')} + CAST(resolution_hours * {_US_PER_HOUR} AS BIGINT) < {d.us(asof)})"
+        f"{d.us('ts')} + CAST(round(resolution_hours * {_US_PER_HOUR}) AS BIGINT) < {d.us(asof)})"
     )
     cols = [
         "CAST(count(*) AS DOUBLE) AS s_count_total",
         "min(age) AS s_days_since_last",
         "CAST(sum(1 - ok) AS DOUBLE) AS s_unresolved_total",
         "CAST(sum(1 - ok) AS DOUBLE) / count(*) AS s_unresolved_share",
-        "CAST(sum(CASE WHEN ok = 1 THEN res_us END) AS DOUBLE) / sum(ok) / 3600000000.0 AS s_resolution_hours_mean",
+        "CAST(sum(CASE WHEN ok = 1 THEN res_us END) AS DOUBLE) / nullif(sum(ok), 0) / 3600000000.0 AS s_resolution_hours_mean",
         "CAST(max(CASE WHEN ok = 1 THEN res_us END) AS DOUBLE) / 3600000000.0 AS s_resolution_hours_max",
     ]
     for w in cfg.windows:
@@ -187,7 +187,7 @@ def _support_sql(d: Dialect, asof: str, cfg: FeatureConfig, categories: Sequence
 s_rows AS (
     SELECT customer_id, CAST(category AS STRING) AS category, {age} AS age,
            CASE WHEN {resolved_by} THEN 1 ELSE 0 END AS ok,
-           CAST(resolution_hours * {_US_PER_HOUR} AS BIGINT) AS res_us
+           CAST(round(resolution_hours * {_US_PER_HOUR}) AS BIGINT) AS res_us
     FROM support WHERE ts < {asof}
 ),
 s_feat AS (

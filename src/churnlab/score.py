@@ -184,26 +184,33 @@ def score_customers(
         def tiers(p):
             return risk_tiers(p, thresholds)
 
-    horizon = sm.label_definition.get("horizon_days")
     for start in range(0, len(all_ids), chunk_size):
         ids = all_ids[start : start + chunk_size]
-        have = ids[ids.isin(X.index)]
-        part = _score_features(sm, X.loc[have], t, k, tiers).reindex(ids)
-        part.index.name = "customer_id"
-        unscored = ~ids.isin(X.index)
-        if unscored.any():
-            part.loc[unscored, "as_of"] = t
-            part.loc[unscored, "status"] = status.reindex(ids[unscored]).fillna("no_history").to_numpy()
-        part["horizon_days"] = float(horizon) if horizon is not None else np.nan
-        part["model_version"] = sm.version
-        text = ["risk_tier", "status", "model_version", *[c for c in part.columns if c.startswith(("reason_", "driver_"))]]
-        # explicit string dtype: an all-empty column must still be a string column in the file
-        part[text] = part[text].astype("string")
-        part["churn_probability"] = part["churn_probability"].astype("float64")
-        part["as_of"] = part["as_of"].astype("datetime64[us]")
+        part = _score_block(sm, X.loc[ids[ids.isin(X.index)]], status, ids, t, k, tiers)
         if progress is not None:
             progress(len(ids))
-        yield part.reset_index()
+        yield part
+
+
+def _score_block(sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers) -> pd.DataFrame:
+    """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
+    the eligibility of those with history; ids in neither are ``no_history``. Shared by the
+    local scorer and the Spark one so that both write the same columns and types."""
+    part = _score_features(sm, X, t, k, tiers).reindex(ids)
+    part.index.name = "customer_id"
+    unscored = ~ids.isin(X.index)
+    if unscored.any():
+        part.loc[unscored, "as_of"] = t
+        part.loc[unscored, "status"] = status.reindex(ids[unscored]).fillna("no_history").to_numpy()
+    horizon = sm.label_definition.get("horizon_days")
+    part["horizon_days"] = float(horizon) if horizon is not None else np.nan
+    part["model_version"] = sm.version
+    text = ["risk_tier", "status", "model_version", *[c for c in part.columns if c.startswith(("reason_", "driver_"))]]
+    # explicit string dtype: an all-empty column must still be a string column in the file
+    part[text] = part[text].astype("string")
+    part["churn_probability"] = part["churn_probability"].astype("float64")
+    part["as_of"] = part["as_of"].astype("datetime64[us]")
+    return part.reset_index()
 
 
 def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:

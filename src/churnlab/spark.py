@@ -1,0 +1,218 @@
+"""Scale-out on Spark: the same feature SQL, the same MLflow model, the same output.
+
+Nothing here re-implements churnlab's logic:
+
+* features come from :func:`churnlab.features.feature_sql` rendered in the Spark dialect, run
+  by Spark SQL over the event tables (temporary views named ``purchases``, ``support``,
+  ``surveys`` and ``customers``), plus the fitted builder's static attributes;
+* probabilities come from the logged MLflow model through :func:`mlflow.pyfunc.spark_udf`,
+  which can also be registered as a Spark SQL function (:func:`register_churn_udf`);
+* full scoring rows (tier, reason codes, status) come from :func:`churnlab.score` run on each
+  partition with ``mapInPandas``, so Spark output equals local output row for row.
+
+Spark must use UTC as its session time zone (:func:`spark_session` sets it): event times are
+naive UTC, and Spark would otherwise read them in the JVM's local zone.
+
+Requires the ``spark`` extra (``pip install churnlab[spark]``) and Java 17.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from churnlab.events import EventTables, to_timestamp
+from churnlab.features import SPARK, FeatureBuilder
+from churnlab.score import ScoringModel, _score_block, risk_tiers
+
+if TYPE_CHECKING:  # pyspark is optional
+    from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["spark_session", "to_spark_tables", "spark_features", "spark_predict", "register_churn_udf", "spark_score"]
+
+_TS_COLUMNS = {"purchases": ["ts"], "support": ["ts"], "surveys": ["ts"], "customers": ["signup_ts", "cancel_ts"]}
+
+
+def _require_pyspark():
+    try:
+        import pyspark  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError("Spark support needs pyspark: pip install 'churnlab[spark]'") from exc
+
+
+def spark_session(master: str = "local[2]", app_name: str = "churnlab", **conf: str) -> "SparkSession":
+    """A SparkSession configured the way churnlab needs (UTC, Arrow transfers).
+
+    Extra ``conf`` entries are passed to the builder (dots written as ``__``, e.g.
+    ``spark__sql__shuffle__partitions="8"``).
+    """
+    _require_pyspark()
+    from pyspark.sql import SparkSession
+
+    # Python workers must run this interpreter (with churnlab's dependencies), not `python3`.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(app_name)
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.executor.extraJavaOptions", "-Duser.timezone=UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in conf.items():
+        builder = builder.config(key.replace("__", "."), value)
+    spark = builder.getOrCreate()
+    _check_utc(spark)
+    return spark
+
+
+def _check_utc(spark: "SparkSession") -> None:
+    tz = spark.conf.get("spark.sql.session.timeZone")
+    if tz not in ("UTC", "Etc/UTC", "GMT", "Z", "+00:00"):
+        raise ValueError(f"spark.sql.session.timeZone must be UTC for churnlab's naive-UTC event times, got {tz!r}")
+
+
+def to_spark_tables(spark: "SparkSession", events: EventTables) -> dict[str, "DataFrame"]:
+    """Validated pandas event tables -> Spark DataFrames (categories as strings, times as TIMESTAMP)."""
+    _check_utc(spark)
+    from pyspark.sql import functions as F
+
+    out = {}
+    for name, df in events.tables().items():
+        pdf = df.copy()
+        for col in pdf.columns:
+            if isinstance(pdf[col].dtype, pd.CategoricalDtype) or pdf[col].dtype == object or pd.api.types.is_string_dtype(pdf[col].dtype):
+                if col == "customer_id" and pd.api.types.is_integer_dtype(pdf[col].dtype):
+                    continue
+                pdf[col] = pdf[col].astype(object).where(pdf[col].notna(), None)
+                pdf[col] = pdf[col].map(lambda v: None if v is None else str(v))
+            elif pd.api.types.is_datetime64_any_dtype(pdf[col].dtype):
+                pdf[col] = pdf[col].astype("datetime64[us]")
+        sdf = spark.createDataFrame(pdf)
+        for col in _TS_COLUMNS.get(name, []):
+            if col in sdf.columns:
+                sdf = sdf.withColumn(col, F.col(col).cast("timestamp"))
+        out[name] = sdf
+    return out
+
+
+def spark_features(spark: "SparkSession", builder: FeatureBuilder, tables: dict[str, "DataFrame"], as_of) -> "DataFrame":
+    """Features at ``as_of`` as a Spark DataFrame: ``customer_id`` then ``builder.feature_names_``.
+
+    ``tables`` maps table names to Spark DataFrames with the event contract's columns (see
+    :func:`to_spark_tables`); they are registered as temporary views under those names.
+    Categorical features come out as strings; the model re-applies its categories.
+    """
+    _check_utc(spark)
+    if not hasattr(builder, "feature_names_"):
+        raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
+    missing = [t for t in builder.tables_ if t not in tables]
+    if missing:
+        raise ValueError(f"the builder was fitted with table(s) {missing} that the Spark tables lack")
+    t = to_timestamp(as_of)
+    for name in builder.tables_:
+        tables[name].createOrReplaceTempView(name)
+    sql, _ = builder._sql(t, SPARK)
+    feats = spark.sql(sql)
+    static = [*builder.static_numeric_, *builder.static_categories_]
+    if static:
+        from pyspark.sql import functions as F
+
+        cust = tables["customers"]
+        cols = [F.col("customer_id")]
+        for col in builder.static_numeric_:
+            cols.append(F.col(col).cast("double").alias(f"static_{col}"))
+        for col, cats in builder.static_categories_.items():
+            # unseen categories become missing, as in FeatureBuilder._finish
+            value = F.col(col).cast("string")
+            cols.append(F.when(value.isin(list(cats)), value).alias(f"static_{col}"))
+        feats = feats.join(cust.select(*cols), on="customer_id", how="left")
+    return feats.select("customer_id", *builder.feature_names_).orderBy("customer_id")
+
+
+def _local_model_dir(model_uri: str) -> str:
+    """MLflow URI -> local folder, downloaded once on the driver and shipped by path."""
+    import mlflow
+
+    if Path(model_uri).is_dir():
+        return str(Path(model_uri).resolve())
+    return mlflow.artifacts.download_artifacts(model_uri)
+
+
+def spark_predict(spark: "SparkSession", model_uri: str, features: "DataFrame", column: str = "churn_probability") -> "DataFrame":
+    """Add the churn probability column with MLflow's ``spark_udf`` over the logged pyfunc model."""
+    import mlflow
+    from pyspark.sql import functions as F
+
+    udf = mlflow.pyfunc.spark_udf(spark, _local_model_dir(model_uri), result_type="double", env_manager="local")
+    names = [c for c in features.columns if c != "customer_id"]
+    return features.withColumn(column, udf(F.struct(*[F.col(c) for c in names])))
+
+
+def register_churn_udf(spark: "SparkSession", model_uri: str, name: str = "churn_probability") -> None:
+    """Register the model as a Spark SQL function: ``SELECT customer_id, churn_probability(struct(*))``.
+
+    The struct must hold the model's feature columns by name (extra columns are ignored by the
+    model's schema; pass exactly the features for clarity).
+    """
+    import mlflow
+
+    udf = mlflow.pyfunc.spark_udf(spark, _local_model_dir(model_uri), result_type="double", env_manager="local")
+    spark.udf.register(name, udf)
+
+
+def _output_schema(id_type: str, k: int) -> str:
+    cols = [f"customer_id {id_type}", "as_of timestamp", "churn_probability double", "risk_tier string"]
+    cols += [f"reason_{r} string" for r in range(1, k + 1)]
+    cols += [f"driver_{r} string" for r in range(1, k + 1)]
+    cols += ["status string", "horizon_days double", "model_version string"]
+    return ", ".join(cols)
+
+
+def spark_score(
+    spark: "SparkSession",
+    model_uri: str,
+    features: "DataFrame",
+    as_of,
+    k: int = 5,
+    thresholds: dict[str, float] | None = None,
+    customers: "DataFrame | None" = None,
+) -> "DataFrame":
+    """Score on Spark with the same columns as :func:`churnlab.score_customers`.
+
+    ``features`` comes from :func:`spark_features` at the same ``as_of``. ``customers`` (a
+    DataFrame with ``customer_id``) restricts scoring to a list; listed customers without
+    features get status ``no_history``. Tiers use probability ``thresholds`` (a top-share tier
+    would need a global quantile: compute it from :func:`spark_predict` instead).
+    """
+    if k < 0:
+        raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
+    risk_tiers(np.array([0.5]), thresholds)  # validate thresholds on the driver
+    t = to_timestamp(as_of)
+    local_dir = _local_model_dir(model_uri)
+    version = model_uri
+    if customers is not None:
+        ids = customers.select("customer_id").distinct()
+        features = ids.join(features, on="customer_id", how="left")
+    id_type = dict(features.dtypes)["customer_id"]
+    names = [c for c in features.columns if c != "customer_id"]
+
+    def score_partition(batches):
+        sm = ScoringModel.load(local_dir)
+        sm.version = version
+        for pdf in batches:
+            X = pdf.set_index("customer_id")[names]
+            known = X[X["p_count_total"].notna()]
+            status = sm.eligibility(known)
+            yield _score_block(
+                sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds)
+            )
+
+    return features.mapInPandas(score_partition, schema=_output_schema(id_type, k)).orderBy("customer_id")

@@ -1,0 +1,126 @@
+"""Spark scale-out equals the local engine: features (Spark SQL vs DuckDB), probabilities
+(MLflow spark_udf vs the LightGBM model) and full scoring rows (mapInPandas vs score_customers)."""
+
+import os
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab.score import ScoringModel, score_customers
+
+AS_OF = "2024-12-01"
+
+_REQUIRED = os.environ.get("CHURNLAB_REQUIRE_SPARK") == "1"
+try:
+    import pyspark  # noqa: F401
+
+    _HAVE = shutil.which("java") is not None
+except ImportError:
+    _HAVE = False
+
+if not _HAVE:
+    if _REQUIRED:
+        raise RuntimeError("CHURNLAB_REQUIRE_SPARK=1 but pyspark or java is missing")
+    pytest.skip("pyspark and java are needed for the Spark tests", allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from churnlab.spark import spark_session
+
+    session = spark_session("local[2]", spark__sql__shuffle__partitions="4")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_tables(spark, demo_events):
+    from churnlab.spark import to_spark_tables
+
+    return to_spark_tables(spark, demo_events)
+
+
+def _assert_same_features(local: pd.DataFrame, remote: pd.DataFrame) -> None:
+    assert list(remote.index) == list(local.index)
+    assert list(remote.columns) == list(local.columns)
+    for col in local.columns:
+        a, b = local[col], remote[col]
+        if isinstance(a.dtype, pd.CategoricalDtype):
+            assert list(a.astype(object).where(a.notna(), None)) == list(b.astype(object).where(b.notna(), None)), col
+        else:
+            # bit-identical, NaN where NaN: the SQL is the same text and sums are exact
+            assert np.array_equal(a.to_numpy(float), b.to_numpy(float), equal_nan=True), col
+
+
+@pytest.mark.parametrize("as_of", ["2024-01-01", AS_OF])
+def test_spark_sql_features_equal_duckdb(spark, spark_tables, trained, demo_events, as_of):
+    from churnlab.spark import spark_features
+
+    builder = trained[0].builder
+    local = builder.transform(demo_events, as_of)
+    remote = spark_features(spark, builder, spark_tables, as_of).toPandas().set_index("customer_id")
+    assert len(local) > 1000
+    _assert_same_features(local, remote)
+
+
+def test_spark_udf_and_spark_sql_probabilities_equal_local(spark, spark_tables, trained, demo_events):
+    from churnlab.spark import register_churn_udf, spark_features, spark_predict
+
+    result = trained[0]
+    feats = spark_features(spark, result.builder, spark_tables, AS_OF)
+    got = spark_predict(spark, result.model_uri, feats).select("customer_id", "churn_probability").toPandas()
+    X = result.builder.transform(demo_events, AS_OF)
+    assert list(got["customer_id"]) == list(X.index)
+    np.testing.assert_allclose(got["churn_probability"].to_numpy(), result.model.predict_proba(X), rtol=1e-12, atol=0)
+
+    register_churn_udf(spark, result.model_uri, "churn_probability")
+    feats.createOrReplaceTempView("features_at_cutoff")
+    struct = ", ".join(result.builder.feature_names_)
+    sql = spark.sql(
+        f"SELECT customer_id, churn_probability(struct({struct})) AS p FROM features_at_cutoff ORDER BY customer_id"
+    ).toPandas()
+    np.testing.assert_allclose(sql["p"].to_numpy(), got["churn_probability"].to_numpy(), rtol=0, atol=0)
+
+
+def test_spark_scoring_equals_local_scoring(spark, spark_tables, trained, demo_events):
+    from churnlab.spark import spark_features, spark_score
+
+    result = trained[0]
+    sm = ScoringModel.load(result.model_uri)
+    X = result.builder.transform(demo_events, AS_OF)
+    # a list with known customers of every status plus one nobody has heard of
+    ids = [*X.index[:400].tolist(), 987654321]
+    local = pd.concat(score_customers(sm, demo_events, AS_OF, customer_ids=ids, k=3, chunk_size=150))
+    local = local.sort_values("customer_id").reset_index(drop=True)
+
+    feats = spark_features(spark, result.builder, spark_tables, AS_OF)
+    listed = spark.createDataFrame(pd.DataFrame({"customer_id": ids}))
+    remote = spark_score(spark, result.model_uri, feats, AS_OF, k=3, customers=listed).toPandas()
+
+    assert list(remote.columns) == list(local.columns)
+    assert set(local["status"]) >= {"scored", "no_history"}
+    assert local.loc[local["customer_id"] == 987654321, "status"].item() == "no_history"
+    assert list(remote["customer_id"]) == list(local["customer_id"])
+    np.testing.assert_allclose(
+        remote["churn_probability"].to_numpy(float), local["churn_probability"].to_numpy(float), rtol=1e-12, equal_nan=True
+    )
+    for col in [c for c in local.columns if c not in ("churn_probability", "as_of", "horizon_days")]:
+        assert list(remote[col].astype(object).where(remote[col].notna(), None)) == list(
+            local[col].astype(object).where(local[col].notna(), None)
+        ), col
+    assert (pd.to_datetime(remote["as_of"]) == pd.Timestamp(AS_OF)).all()
+
+
+def test_spark_rejects_a_non_utc_session(spark, demo_events):
+    from churnlab.spark import to_spark_tables
+
+    spark.conf.set("spark.sql.session.timeZone", "Europe/Paris")
+    try:
+        with pytest.raises(ValueError, match="spark.sql.session.timeZone must be UTC.*Europe/Paris"):
+            to_spark_tables(spark, demo_events)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
