@@ -49,7 +49,7 @@ def main() -> None:
     print(f"top-5 reasons from pred_contrib: {secs:.2f}s = {len(X) / secs:,.0f} customers/s (target >= 100,000/s)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        for n_list in (50_000, N):
+        for n_list in (25_000, 100_000, N):
             ids = events.customers["customer_id"].iloc[:n_list]
             out = Path(tmp) / f"scores_{n_list}.parquet"
             counts, secs, mb = measure(lambda: write_scores(score_customers(sm, events, AS_OF, ids, chunk_size=25_000), out))

@@ -239,6 +239,20 @@ def test_deterministic_across_runs():
     pd.testing.assert_frame_equal(a, b, check_exact=True)
 
 
+def test_customer_subset_is_pushed_down_without_changing_values():
+    ev = make_demo_events(800, random_state=2)
+    fb = FeatureBuilder().fit(ev, "2024-04-01")
+    full = fb.transform(ev, "2024-04-01")
+    # unsorted, duplicated, one unknown id, ids passed as strings
+    ids = [str(i) for i in [*full.index[::7][::-1], full.index[3], 10**9]]
+    sub = fb.transform(ev, "2024-04-01", customer_ids=ids)
+    expected = full.loc[sorted(set(full.index[::7]) | {full.index[3]})]
+    pd.testing.assert_frame_equal(sub, expected, check_exact=True)
+    assert list(fb.known_customers(ev, "2024-04-01")) == list(full.index)
+    with pytest.raises(ValueError, match="customer_ids: cannot read the ids as the events' int64"):
+        fb.transform(ev, "2024-04-01", customer_ids=["C-1"])
+
+
 # ---- bad input and categories -------------------------------------------------------
 
 

@@ -395,13 +395,44 @@ class FeatureBuilder:
         sql, _ = self._sql(t)
         con = duckdb.connect()
         try:
+            wanted = None
+            if customer_ids is not None:
+                # Push the customer list into the scan: a chunk of customers costs a chunk of memory.
+                id_dtype = events.purchases["customer_id"].dtype
+                try:
+                    wanted = pd.DataFrame({"customer_id": pd.Series(pd.Index(customer_ids).unique()).astype(id_dtype)})
+                except (ValueError, TypeError) as exc:
+                    raise ValueError(f"customer_ids: cannot read the ids as the events' {id_dtype} customer_id") from exc
+                con.register("_wanted", wanted)
             for name, df in events.tables().items():
                 if name in self.tables_:
-                    con.register(name, df)
+                    if wanted is None:
+                        con.register(name, df)
+                    else:
+                        con.register(f"_all_{name}", df)
+                        con.execute(
+                            f"CREATE TEMP VIEW {name} AS SELECT * FROM _all_{name} "
+                            "WHERE customer_id IN (SELECT customer_id FROM _wanted)"
+                        )
             raw = con.execute(sql).df()
         finally:
             con.close()
-        return self._finish(raw, events, customer_ids)
+        return self._finish(raw, events, None if wanted is None else wanted["customer_id"])
+
+    def known_customers(self, events: EventTables, as_of) -> pd.Index:
+        """Sorted ids of the customers :meth:`transform` returns at ``as_of``: anyone with an event
+        (or a signup) strictly before it in the tables the builder was fitted on."""
+        if not hasattr(self, "feature_names_"):
+            raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
+        t = to_timestamp(as_of)
+        tables = events.tables()
+        parts = []
+        for name in self.tables_:
+            df = tables[name]
+            col = "signup_ts" if name == "customers" else "ts"
+            parts.append(pd.Series(df.loc[df[col] < t, "customer_id"].unique()))
+        ids = pd.concat(parts, ignore_index=True).drop_duplicates().sort_values(ignore_index=True)
+        return pd.Index(ids, name="customer_id")
 
     def _finish(self, raw: pd.DataFrame, events: EventTables, customer_ids: Iterable | None) -> pd.DataFrame:
         """Index, dtypes, static attributes and the customer subset: shared by every engine."""

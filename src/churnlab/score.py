@@ -71,7 +71,8 @@ class ScoringModel:
             status[(X["p_count_total"] > 0) & (X["p_recency_days"] > float(active_days))] = "inactive"
         return status
 
-    def features(self, events: EventTables, as_of, customer_ids: Iterable | None = None) -> pd.DataFrame:
+    def check_tables(self, events: EventTables) -> None:
+        """Raise :class:`SchemaMismatchError` if the events lack a table the model was trained with."""
         missing = [t for t in self.builder.tables_ if t not in events.tables()]
         if missing:
             absent = [f for f in self.model.feature_names_ if f.split("_", 1)[0] in {m[0] for m in missing}]
@@ -79,6 +80,9 @@ class ScoringModel:
                 f"the model was trained with table(s) {missing} that the events lack; "
                 f"features that cannot be built: {absent[:10]}"
             )
+
+    def features(self, events: EventTables, as_of, customer_ids: Iterable | None = None) -> pd.DataFrame:
+        self.check_tables(events)
         return self.builder.transform(events, as_of, customer_ids)
 
 
@@ -143,10 +147,12 @@ def score_customers(
 ):
     """Yield scored chunks (DataFrames) for the requested customers, in customer order.
 
-    Features are built once for all requested customers (one DuckDB pass); probability,
-    SHAP and reasons -- the memory-heavy part -- run chunk by chunk. ``k=0`` skips SHAP and
-    reasons (probability and tier only): TreeSHAP dominates the cost of scoring. Tiers by ``top_share``
-    use the probability distribution of all requested customers.
+    Everything runs chunk by chunk of ``chunk_size`` customers: features (the chunk's ids are
+    pushed into the DuckDB scan), eligibility, probability, SHAP and reasons, so memory beyond
+    the event tables is bounded by the chunk size. ``k=0`` skips SHAP and reasons
+    (probability and tier only): TreeSHAP dominates the cost of scoring. Tiers by
+    ``top_share`` use the probability distribution of all requested customers (one extra
+    probability-only pass).
     """
     if chunk_size <= 0:
         raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
@@ -166,15 +172,24 @@ def score_customers(
                 raise ValueError(f"customers.customer_id: ids must be integers like the events', got {requested[0]!r}") from exc
         elif not pd.api.types.is_integer_dtype(id_dtype):
             requested = pd.Index(requested.astype(str))
-    X_all = sm.features(events, t, requested)
-    status = sm.eligibility(X_all)
-    X = X_all[status == "scored"]
-    all_ids = requested if requested is not None else X_all.index
+    sm.check_tables(events)
+    all_ids = requested if requested is not None else sm.builder.known_customers(events, t)
+
+    def chunks():
+        # Features per chunk of customers (the list is pushed into the DuckDB scan), so memory
+        # beyond the event tables depends on the chunk size, not on how many are scored.
+        for start in range(0, len(all_ids), chunk_size):
+            ids = all_ids[start : start + chunk_size]
+            X = sm.features(events, t, ids)
+            status = sm.eligibility(X)
+            yield ids, X[status == "scored"], status
+
     if top_share is not None:
         if not 0 < top_share < 1:
             raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
-        # one cut for the whole list, not per chunk
-        q = np.nanquantile(sm.model.predict_proba(X), 1 - top_share) if len(X) else np.inf
+        # one cut for the whole list, not per chunk: a first pass for probabilities only
+        proba = [sm.model.predict_proba(X) for _, X, _ in chunks() if len(X)]
+        q = np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf
 
         def tiers(p):
             return np.where(p >= q, "high", "low").astype(object)
@@ -184,9 +199,8 @@ def score_customers(
         def tiers(p):
             return risk_tiers(p, thresholds)
 
-    for start in range(0, len(all_ids), chunk_size):
-        ids = all_ids[start : start + chunk_size]
-        part = _score_block(sm, X.loc[ids[ids.isin(X.index)]], status, ids, t, k, tiers)
+    for ids, X, status in chunks():
+        part = _score_block(sm, X, status, ids, t, k, tiers)
         if progress is not None:
             progress(len(ids))
         yield part
