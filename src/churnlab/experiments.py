@@ -71,11 +71,11 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
     evaluation = compare_models(test["churned"], scores)
     details = {"test": test, "scores": pd.DataFrame(scores), "model": model, "builder": ts.builder, "label": lab.definition}
     if track:
-        _log(evaluation, details, Path(workdir), tracking_uri)
+        details["run_id"] = _log(evaluation, details, Path(workdir), tracking_uri)
     return evaluation, details
 
 
-def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, tracking_uri: str | None) -> None:
+def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, tracking_uri: str | None) -> str:
     from churnlab.plots import evaluation_figures, importance_figure
     from churnlab.tracking import (
         _experiment_id,
@@ -89,7 +89,7 @@ def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, tracking_uri: s
     uri = tracking_uri or default_tracking_uri(workdir)
     check_tracking_uri(uri)
     mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(experiment_id=_experiment_id("churnlab-cdnow-benchmark", uri, workdir), run_name="cdnow-39w"):
+    with mlflow.start_run(experiment_id=_experiment_id("churnlab-cdnow-benchmark", uri, workdir), run_name="cdnow-39w") as run:
         mlflow.log_params({k: str(v) for k, v in CDNOW_PROTOCOL.items()})
         mlflow.log_params({f"lgbm.{k}": v for k, v in CDNOW_PARAMS.items()})
         for name, row in evaluation.iterrows():
@@ -101,3 +101,4 @@ def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, tracking_uri: s
         imp = details["model"].feature_importance().set_index("feature")["gain"]
         figs["feature_importance.png"] = importance_figure(imp, "LightGBM importance (CDNOW)", "total gain")
         log_png_artifacts(figs, "plots")
+    return run.info.run_id

@@ -1,0 +1,78 @@
+"""The CDNOW real-data benchmark, run end to end through the CLI."""
+
+import gzip
+from importlib.resources import files
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from churnlab.cli import app
+from churnlab.experiments import CDNOW_PROTOCOL, cdnow_benchmark
+
+pytestmark = pytest.mark.slow
+
+
+def _raw_cdnow() -> pd.DataFrame:
+    """The shipped file read with plain pandas, independently of churnlab's loader."""
+    with gzip.open(files("churnlab.datasets") / "data" / "CDNOW_master.txt.gz", "rt") as fh:
+        raw = pd.read_csv(fh, sep=r"\s+", header=0, names=["id", "date", "qty", "amount"])
+    raw["date"] = pd.to_datetime(raw["date"].astype(str), format="%Y%m%d")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cdnow")
+    return (*cdnow_benchmark(track=True, workdir=workdir), workdir)
+
+
+def test_test_labels_follow_the_stated_rule(bench):
+    _, details, _ = bench
+    raw = _raw_cdnow()
+    start = pd.Timestamp(CDNOW_PROTOCOL["test_cutoff"])
+    end = start + pd.Timedelta(days=CDNOW_PROTOCOL["test_horizon_days"])
+    assert end == pd.Timestamp("1998-07-01")  # 39 weeks = to the end of the data (1998-06-30)
+    buyers = set(raw.loc[(raw["date"] >= start) & (raw["date"] < end), "id"])
+    everyone = sorted(raw.loc[raw["date"] < start, "id"].unique())
+    test = details["test"].set_index("customer_id")
+    assert list(test.index) == everyone and len(everyone) == 23_570
+    expected = np.array([i not in buyers for i in everyone], dtype=float)
+    np.testing.assert_array_equal(test["churned"].to_numpy(float), expected)
+
+
+def test_lightgbm_beats_bgnbd_on_the_real_data(bench):
+    evaluation, _, _ = bench
+    assert {"lightgbm", "rfm_logistic", "recency_rule", "bgnbd_p_alive", "bgnbd_no_purchase_39w"} <= set(evaluation.index)
+    assert evaluation["n"].nunique() == 1  # the same test customers for every model
+    for bg in ("bgnbd_p_alive", "bgnbd_no_purchase_39w"):
+        assert evaluation.loc["lightgbm", "roc_auc"] > evaluation.loc[bg, "roc_auc"]
+        assert evaluation.loc["lightgbm", "pr_auc"] > evaluation.loc[bg, "pr_auc"]
+    assert evaluation.loc["lightgbm", "roc_auc"] > 0.74
+
+
+def test_training_never_sees_the_test_period(bench):
+    _, details, _ = bench
+    # the builder was fitted inside the calibration period, and the last training label
+    # window (validation cutoff + 13 weeks) closes before the test cutoff
+    assert details["builder"].fitted_as_of_ <= pd.Timestamp(CDNOW_PROTOCOL["validation_cutoff"])
+    last = pd.Timestamp(CDNOW_PROTOCOL["validation_cutoff"]) + pd.Timedelta(days=CDNOW_PROTOCOL["train_horizon_days"])
+    assert last <= pd.Timestamp(CDNOW_PROTOCOL["test_cutoff"])
+
+
+def test_benchmark_run_is_tracked(bench):
+    evaluation, details, workdir = bench
+    run = mlflow.get_run(details["run_id"])
+    assert run.data.metrics["lightgbm.roc_auc"] == pytest.approx(evaluation.loc["lightgbm", "roc_auc"])
+    assert run.data.params["test_cutoff"] == "1997-10-01"
+    names = {a.path for a in mlflow.MlflowClient().list_artifacts(details["run_id"], "plots")}
+    assert "plots/roc.png" in names and "plots/feature_importance.png" in names
+
+
+def test_cli_cdnow_prints_the_table(tmp_path):
+    result = CliRunner().invoke(app, ["cdnow", "--no-track", "--workdir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "bgnbd_p_alive" in result.output and "lightgbm" in result.output
+    assert not any(tmp_path.iterdir())  # --no-track writes nothing
