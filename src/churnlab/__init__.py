@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from churnlab.baselines import BGNBDAlive, RecencyRule, RFMLogistic
 from churnlab.bgnbd import BGNBD, rfm_summary
-from churnlab.config import ConfigError, TrainConfig, load_config
+from churnlab.config import ConfigError, TrainConfig, load_config, parse_config
 from churnlab.datasets import load_cdnow, make_demo_events
 from churnlab.evaluate import calibration_table, compare_models, evaluate_scores, gains_table
 from churnlab.events import EventTables, EventValidationError, load_events, load_events_dir, save_events_dir
@@ -85,6 +85,7 @@ __all__ = [
     "make_cutoffs",
     "make_demo_events",
     "nps",
+    "parse_config",
     "period_counts",
     "predictive_clv",
     "probability_contributions",

@@ -1,19 +1,20 @@
-"""Matplotlib figures for evaluation and explanations (Agg backend, no display needed)."""
+"""Matplotlib figures for evaluation and explanations, returned as PNG bytes.
+
+The backend is left to the user (matplotlib falls back to Agg without a display); every
+figure made here is rendered and closed, so none leaks into an interactive session.
+"""
 
 from __future__ import annotations
 
 import io
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import shap
+from sklearn.metrics import precision_recall_curve, roc_curve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import shap  # noqa: E402
-from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
-
-from churnlab.evaluate import calibration_table, gains_table  # noqa: E402
+from churnlab.evaluate import calibration_table, gains_table
 
 __all__ = ["evaluation_figures", "importance_figure", "figure_png", "shap_figure"]
 
@@ -93,9 +94,9 @@ def shap_figure(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
     )
     plt.figure()
     if kind == "beeswarm":
-        shap.plots.beeswarm(ex, max_display=12, show=False)
+        shap.plots.beeswarm(ex, max_display=kw.get("max_display", 12), show=False)
     elif kind == "waterfall":
-        shap.plots.waterfall(ex[kw["row"]], max_display=12, show=False)
+        shap.plots.waterfall(ex[kw["row"]], max_display=kw.get("max_display", 12), show=False)
     elif kind == "dependence":
         shap.plots.scatter(ex[:, kw["feature"]], show=False)
     return figure_png(plt.gcf())

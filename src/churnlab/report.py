@@ -12,17 +12,14 @@ import html
 import os
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from churnlab.events import EventTables, to_timestamp  # noqa: E402
-from churnlab.explain import EXPECTED, explain, global_drivers, segment_drivers, top_drivers  # noqa: E402
-from churnlab.plots import figure_png, importance_figure, shap_figure  # noqa: E402
-from churnlab.score import ScoringModel, risk_tiers  # noqa: E402
+from churnlab.events import EventTables, to_timestamp
+from churnlab.explain import EXPECTED, explain, global_drivers, segment_drivers, top_drivers
+from churnlab.plots import figure_png, importance_figure, shap_figure
+from churnlab.score import ScoringModel, risk_tiers
 
 __all__ = ["build_report", "write_report", "SECTIONS"]
 
