@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnlab.cli import app
-from churnlab.experiments import CDNOW_PROTOCOL, cdnow_benchmark
+from churnlab.experiments import CDNOW_PROTOCOL, cdnow_ablation, cdnow_benchmark
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +76,13 @@ def test_cli_cdnow_prints_the_table(tmp_path):
     assert result.exit_code == 0, result.output
     assert "bgnbd_p_alive" in result.output and "lightgbm" in result.output
     assert not any(tmp_path.iterdir())  # --no-track writes nothing
+
+
+def test_ablation_full_model_is_the_benchmark_model(bench):
+    evaluation, _, _ = bench
+    ab = cdnow_ablation()
+    assert list(ab.index) == ["full", "without_rhythm_features", "default_params", "bgnbd_inputs_only"]
+    # same data, seed and settings: the same model, so the same figures
+    assert ab.loc["full", "roc_auc"] == evaluation.loc["lightgbm", "roc_auc"]
+    # trained on the churn question, even BG/NBD's own inputs beat BG/NBD's P(alive)
+    assert ab.loc["bgnbd_inputs_only", "roc_auc"] > evaluation.loc["bgnbd_p_alive", "roc_auc"]

@@ -124,6 +124,21 @@ def pandas_reference(ev: EventTables, as_of) -> pd.DataFrame:
     return out
 
 
+def test_known_answers_purchase_breadth():
+    purchases = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 1, 2, 2, 3],
+            "ts": ["2024-01-01", "2024-01-02", "2024-01-03", "2024-03-01", "2024-01-05", "2024-01-06", "2024-01-07"],
+            "amount": [1.0] * 7,
+            "product": ["cd", "cd", "vinyl", "merch", None, None, "cd"],  # merch: after as_of
+            "channel": ["web", "app", None, "store", "web", "web", None],
+        }
+    )
+    X = build_features(load_events(purchases), AS_OF, CFG)
+    assert X["p_distinct_products"].to_dict() == {1: 2.0, 2: 0.0, 3: 1.0}  # nulls are not a product
+    assert X["p_distinct_channels"].to_dict() == {1: 2.0, 2: 1.0, 3: 0.0}
+
+
 def test_purchases_only_events_give_one_row_per_customer():
     ev = load_events(tiny_events().purchases)
     X = build_features(ev, AS_OF, CFG)

@@ -34,7 +34,7 @@ from churnlab.metrics import (
     retention_rate_between,
 )
 from churnlab.model import ChurnModel, time_split
-from churnlab.experiments import CDNOW_PROTOCOL, cdnow_benchmark
+from churnlab.experiments import CDNOW_PROTOCOL, cdnow_ablation, cdnow_benchmark
 from churnlab.explain import explain, global_drivers, probability_contributions, segment_drivers, tidy_shap, top_drivers
 from churnlab.report import build_report, write_report
 from churnlab.score import ScoringModel, SchemaMismatchError, risk_tiers, score_customers, write_scores
@@ -65,6 +65,7 @@ __all__ = [
     "build_report",
     "build_training_set",
     "calibration_table",
+    "cdnow_ablation",
     "cdnow_benchmark",
     "churn_labels",
     "churn_rate",

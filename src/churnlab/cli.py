@@ -181,6 +181,19 @@ def _read_events(events: list[Path]):
     return load_events(**named)
 
 
+def _model_and_events(model: str, events: list[Path], as_of: str, tracking_uri: str | None):
+    """What `score` and `report` both start from: the cutoff, the scoring model, the events."""
+    from churnlab.events import to_timestamp
+    from churnlab.score import ScoringModel
+
+    t = to_timestamp(as_of, "--as-of")
+    if tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+    return t, ScoringModel.load(model), _read_events(events)
+
+
 def _read_customer_list(path: Path) -> list:
     from churnlab.events import read_table
 
@@ -209,19 +222,13 @@ def score(
     """Score customers: churn probability, risk tier and top-k reason codes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from churnlab.events import to_timestamp
-    from churnlab.score import ScoringModel, score_customers, write_scores
+    from churnlab.score import score_customers, write_scores
 
     def go():
-        t = to_timestamp(as_of, "--as-of")
-        if tracking_uri:
-            import mlflow
-
-            mlflow.set_tracking_uri(tracking_uri)
-        sm = ScoringModel.load(model)
-        ev = _read_events(events)
+        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri)
         ids = _read_customer_list(customers) if customers is not None else None
-        total = len(ids) if ids is not None else None
+        sm.check_tables(ev)
+        total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("score", total=total)
             chunks = score_customers(
@@ -248,18 +255,10 @@ def report(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
 ) -> None:
     """Write the static HTML driver-review report."""
-    from churnlab.events import to_timestamp
     from churnlab.report import build_report, write_report
-    from churnlab.score import ScoringModel
 
     def go():
-        t = to_timestamp(as_of, "--as-of")
-        if tracking_uri:
-            import mlflow
-
-            mlflow.set_tracking_uri(tracking_uri)
-        sm = ScoringModel.load(model)
-        ev = _read_events(events)
+        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri)
         who = None
         if customer is not None:
             who = int(customer) if pd.api.types.is_integer_dtype(ev.purchases["customer_id"].dtype) else customer

@@ -121,12 +121,22 @@ def _purchase_sql(d: Dialect, asof: str, cfg: FeatureConfig, has: set[str]) -> t
         "AS DOUBLE), 0.0) / (CAST(count(gap_us) AS DOUBLE) * (count(gap_us) - 1))) / 86400000000.0 END "
         "AS p_gap_std_days"
     )
-    extra = []
-    for opt in ("product", "channel"):
-        if opt in has:
-            cols.append(f"CAST(count(DISTINCT {opt}) AS DOUBLE) AS p_distinct_{opt}s")
-            extra.append(opt)
+    extra = [opt for opt in ("product", "channel") if opt in has]
     sel_extra = "".join(f", {c}" for c in extra)
+    # Breadth (distinct products/channels) from a GROUP BY on (customer, value): several times
+    # cheaper than count(DISTINCT ...) inside the wide aggregate on both engines.
+    breadth_ctes = "".join(
+        f""",
+p_n_{opt} AS (
+    SELECT customer_id, CAST(count(*) AS DOUBLE) AS p_distinct_{opt}s
+    FROM (SELECT customer_id, {opt} FROM p_rows WHERE {opt} IS NOT NULL GROUP BY customer_id, {opt}) pairs_{opt}
+    GROUP BY customer_id
+)"""
+        for opt in extra
+    )
+    # a buyer whose rows all lack the value has 0 distinct values, as count(DISTINCT) would say
+    breadth_cols = "".join(f", coalesce(p_n_{opt}.p_distinct_{opt}s, 0.0) AS p_distinct_{opt}s" for opt in extra)
+    breadth_joins = "".join(f" LEFT JOIN p_n_{opt} USING (customer_id)" for opt in extra)
     sql = f"""
 p_rows AS (
     SELECT customer_id, ts, CAST(amount AS DECIMAL(18, 4)) AS amt, {age} AS age{sel_extra},
@@ -138,11 +148,15 @@ p_gaps AS (
            CAST(gap_us AS DECIMAL(38, 0)) * CAST(gap_us AS DECIMAL(38, 0)) AS gap2
     FROM p_rows
 ),
-p_feat AS (
+p_core AS (
     SELECT customer_id, {", ".join(cols)}
     FROM p_gaps GROUP BY customer_id
+){breadth_ctes},
+p_feat AS (
+    SELECT p_core.*{breadth_cols}
+    FROM p_core{breadth_joins}
 )"""
-    names = [c.rsplit(" AS ", 1)[1] for c in cols]
+    names = [c.rsplit(" AS ", 1)[1] for c in cols] + [f"p_distinct_{opt}s" for opt in extra]
     names.append("p_overdue_ratio")
     return sql, names
 
@@ -438,11 +452,9 @@ class FeatureBuilder:
         """Index, dtypes, static attributes and the customer subset: shared by every engine."""
         out = raw.set_index("customer_id")
         out.index.name = "customer_id"
-        for col in out.columns:
-            if col == "v_nps_segment":
-                out[col] = pd.Categorical(out[col], categories=["detractor", "passive", "promoter"])
-            else:
-                out[col] = out[col].astype("float64")
+        out = out.astype({c: "float64" for c in out.columns if c != "v_nps_segment"})
+        if "v_nps_segment" in out.columns:
+            out["v_nps_segment"] = pd.Categorical(out["v_nps_segment"], categories=["detractor", "passive", "promoter"])
         if self.static_numeric_ or self.static_categories_:
             c = events.customers.set_index("customer_id")
             for col in self.static_numeric_:
