@@ -51,6 +51,18 @@ def test_chunked_equals_unchunked(scoring, demo_events):
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_top_share_tiers_use_one_cut_for_the_whole_list(scoring, demo_events):
+    sm, _ = scoring
+    a = pd.concat(score_customers(sm, demo_events, AS_OF, k=0, top_share=0.1, chunk_size=250)).reset_index(drop=True)
+    b = pd.concat(score_customers(sm, demo_events, AS_OF, k=0, top_share=0.1, chunk_size=10**6)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    scored = a[a["status"] == "scored"]
+    cut = np.quantile(scored["churn_probability"], 0.9)  # independent: numpy on the final column
+    assert (scored["risk_tier"] == "high").sum() == (scored["churn_probability"] >= cut).sum()
+    assert abs((scored["risk_tier"] == "high").mean() - 0.1) < 0.01
+    assert a.loc[a["status"] != "scored", "risk_tier"].isna().all()
+
+
 def test_risk_tiers():
     assert list(risk_tiers(np.array([0.9, 0.3, 0.1, np.nan]))) == ["high", "medium", "low", None]
     assert list(risk_tiers(np.array([0.9, 0.3]), {"urgent": 0.8})) == ["urgent", "low"]

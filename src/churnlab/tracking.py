@@ -16,11 +16,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import mlflow
-import numpy as np
-import pandas as pd
+# MLflow reads this when it is imported: keep download progress bars out of CLI output and logs.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-from churnlab.model import ChurnModel
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from churnlab.model import ChurnModel  # noqa: E402
 
 __all__ = [
     "ChurnPyfunc",
@@ -110,7 +113,7 @@ def log_churn_model(model: ChurnModel, metadata: dict, X_example: pd.DataFrame, 
         signature = mlflow.models.infer_signature(example, pd.DataFrame({PROBA_COLUMN: model.predict_proba(X_example.head(5))}))
         return mlflow.pyfunc.log_model(
             name="model",
-            python_model=ChurnPyfunc(),
+            python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code: no pickle
             artifacts={"booster": str(booster), "metadata": str(meta)},
             code_paths=[str(Path(churnlab.__file__).parent)],
             signature=signature,
