@@ -134,9 +134,18 @@ def test_known_answers_purchase_breadth():
             "channel": ["web", "app", None, "store", "web", "web", None],
         }
     )
-    X = build_features(load_events(purchases), AS_OF, CFG)
+    ev = load_events(purchases)
+    fb = FeatureBuilder(CFG).fit(ev, AS_OF)
+    X = fb.transform(ev, AS_OF)
     assert X["p_distinct_products"].to_dict() == {1: 2.0, 2: 0.0, 3: 1.0}  # nulls are not a product
     assert X["p_distinct_channels"].to_dict() == {1: 2.0, 2: 1.0, 3: 0.0}
+    # later: "merch" was never seen when the builder was fitted; it still counts
+    later = fb.transform(ev, "2024-04-01")
+    assert later.loc[1, "p_distinct_products"] == 3.0 and later.loc[1, "p_distinct_channels"] == 3.0
+    # a builder state without fitted levels (older models) computes count(DISTINCT): same values
+    state = fb.to_dict()
+    del state["purchase_levels"]
+    pd.testing.assert_frame_equal(FeatureBuilder.from_dict(state).transform(ev, "2024-04-01"), later)
 
 
 def test_purchases_only_events_give_one_row_per_customer():

@@ -92,7 +92,9 @@ def _ts_literal(ts: pd.Timestamp) -> str:
     return f"TIMESTAMP '{ts.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
 
 
-def _purchase_sql(d: Dialect, asof: str, cfg: FeatureConfig, has: set[str]) -> tuple[str, list[str]]:
+def _purchase_sql(
+    d: Dialect, asof: str, cfg: FeatureConfig, has: set[str], levels: dict[str, Sequence[str]] | None = None
+) -> tuple[str, list[str]]:
     age = d.days_between(asof, "ts")
     tw = cfg.trend_window
     cols = [
@@ -123,20 +125,20 @@ def _purchase_sql(d: Dialect, asof: str, cfg: FeatureConfig, has: set[str]) -> t
     )
     extra = [opt for opt in ("product", "channel") if opt in has]
     sel_extra = "".join(f", {c}" for c in extra)
-    # Breadth (distinct products/channels) from a GROUP BY on (customer, value): several times
-    # cheaper than count(DISTINCT ...) inside the wide aggregate on both engines.
-    breadth_ctes = "".join(
-        f""",
-p_n_{opt} AS (
-    SELECT customer_id, CAST(count(*) AS DOUBLE) AS p_distinct_{opt}s
-    FROM (SELECT customer_id, {opt} FROM p_rows WHERE {opt} IS NOT NULL GROUP BY customer_id, {opt}) pairs_{opt}
-    GROUP BY customer_id
-)"""
-        for opt in extra
-    )
-    # a buyer whose rows all lack the value has 0 distinct values, as count(DISTINCT) would say
-    breadth_cols = "".join(f", coalesce(p_n_{opt}.p_distinct_{opt}s, 0.0) AS p_distinct_{opt}s" for opt in extra)
-    breadth_joins = "".join(f" LEFT JOIN p_n_{opt} USING (customer_id)" for opt in extra)
+    # Breadth (distinct products/channels): with the fitted levels, one bit per level OR-ed
+    # in the main aggregate and counted -- no extra hash table; values first seen after the
+    # fit share one "other" bit. Without levels (or with more than 62), count(DISTINCT).
+    levels = levels or {}
+    for opt in extra:
+        lv = list(levels.get(opt, ()))
+        if lv and len(lv) <= 62:
+            whens = " ".join(
+                "WHEN '" + str(v).replace("'", "''") + f"' THEN {1 << i}" for i, v in enumerate(lv)
+            )
+            bits = f"CASE WHEN {opt} IS NULL THEN 0 ELSE CASE CAST({opt} AS STRING) {whens} ELSE {1 << len(lv)} END END"
+            cols.append(f"CAST(bit_count(bit_or(CAST({bits} AS BIGINT))) AS DOUBLE) AS p_distinct_{opt}s")
+        else:
+            cols.append(f"CAST(count(DISTINCT {opt}) AS DOUBLE) AS p_distinct_{opt}s")
     sql = f"""
 p_rows AS (
     SELECT customer_id, ts, CAST(amount AS DECIMAL(18, 4)) AS amt, {age} AS age{sel_extra},
@@ -148,15 +150,11 @@ p_gaps AS (
            CAST(gap_us AS DECIMAL(38, 0)) * CAST(gap_us AS DECIMAL(38, 0)) AS gap2
     FROM p_rows
 ),
-p_core AS (
+p_feat AS (
     SELECT customer_id, {", ".join(cols)}
     FROM p_gaps GROUP BY customer_id
-){breadth_ctes},
-p_feat AS (
-    SELECT p_core.*{breadth_cols}
-    FROM p_core{breadth_joins}
 )"""
-    names = [c.rsplit(" AS ", 1)[1] for c in cols] + [f"p_distinct_{opt}s" for opt in extra]
+    names = [c.rsplit(" AS ", 1)[1] for c in cols]
     names.append("p_overdue_ratio")
     return sql, names
 
@@ -243,6 +241,7 @@ def feature_sql(
     tables: Iterable[str],
     purchase_columns: Iterable[str] = (),
     categories: Sequence[str] = (),
+    purchase_levels: dict[str, Sequence[str]] | None = None,
 ) -> tuple[str, list[str]]:
     """The feature query for one cutoff, and the names of the columns it returns.
 
@@ -255,7 +254,7 @@ def feature_sql(
     tables = set(tables)
     ctes, names, joins = [], [], []
     ids = ["SELECT customer_id FROM purchases WHERE ts < " + asof]
-    p_sql, p_names = _purchase_sql(dialect, asof, config, set(purchase_columns))
+    p_sql, p_names = _purchase_sql(dialect, asof, config, set(purchase_columns), purchase_levels)
     ctes.append(p_sql)
     joins.append("LEFT JOIN p_feat USING (customer_id)")
     names += p_names
@@ -361,6 +360,9 @@ class FeatureBuilder:
         cfg = self._cfg
         self.tables_ = tuple(events.tables())
         self.purchase_columns_ = tuple(c for c in ("product", "channel") if c in events.purchases.columns)
+        p = events.purchases
+        seen = p[p["ts"] < t]
+        self.purchase_levels_ = {c: sorted(str(v) for v in seen[c].dropna().astype(str).unique()) for c in self.purchase_columns_}
         if events.support is not None:
             if cfg.support_categories is not None:
                 cats = list(cfg.support_categories)
@@ -395,7 +397,10 @@ class FeatureBuilder:
         return self
 
     def _sql(self, t: pd.Timestamp, dialect: Dialect = DUCKDB) -> tuple[str, list[str]]:
-        return feature_sql(dialect, t, self._cfg, self.tables_, self.purchase_columns_, self.support_categories_)
+        return feature_sql(
+            dialect, t, self._cfg, self.tables_, self.purchase_columns_, self.support_categories_,
+            getattr(self, "purchase_levels_", None),
+        )
 
     def transform(self, events: EventTables, as_of, customer_ids: Iterable | None = None) -> pd.DataFrame:
         """Features at ``as_of`` for every customer known before it (or ``customer_ids``)."""
@@ -476,6 +481,7 @@ class FeatureBuilder:
             "config": self._cfg.model_dump(mode="json"),
             "tables": list(self.tables_),
             "purchase_columns": list(self.purchase_columns_),
+            "purchase_levels": self.purchase_levels_,
             "support_categories": list(self.support_categories_),
             "static_categories": self.static_categories_,
             "static_numeric": self.static_numeric_,
@@ -488,6 +494,8 @@ class FeatureBuilder:
         fb = cls(FeatureConfig(**state["config"]))
         fb.tables_ = tuple(state["tables"])
         fb.purchase_columns_ = tuple(state["purchase_columns"])
+        # models saved before levels were kept fall back to count(DISTINCT): same values
+        fb.purchase_levels_ = {k: list(v) for k, v in state.get("purchase_levels", {}).items()}
         fb.support_categories_ = tuple(state["support_categories"])
         fb.static_categories_ = {k: list(v) for k, v in state["static_categories"].items()}
         fb.static_numeric_ = list(state["static_numeric"])
