@@ -63,6 +63,24 @@ def test_top_share_tiers_use_one_cut_for_the_whole_list(scoring, demo_events):
     assert a.loc[a["status"] != "scored", "risk_tier"].isna().all()
 
 
+def test_reasons_only_for_chosen_tiers(scoring, demo_events):
+    sm, _ = scoring
+    full = pd.concat(score_customers(sm, demo_events, AS_OF, k=3, chunk_size=700)).reset_index(drop=True)
+    some = pd.concat(score_customers(sm, demo_events, AS_OF, k=3, chunk_size=700, reason_tiers={"high"})).reset_index(drop=True)
+    reason_cols = [c for c in full.columns if c.startswith(("reason_", "driver_"))]
+    other = [c for c in full.columns if c not in reason_cols]
+    pd.testing.assert_frame_equal(some[other], full[other])  # probabilities, tiers, statuses unchanged
+    high = full["risk_tier"].eq("high").fillna(False).to_numpy(bool)
+    assert 0 < high.sum() < (full["status"] == "scored").sum()
+    # the high tier gets exactly the reasons it gets when everyone is explained ...
+    pd.testing.assert_frame_equal(some.loc[high, reason_cols], full.loc[high, reason_cols])
+    # ... and nobody else gets any
+    assert some.loc[~high, reason_cols].isna().all().all()
+    assert full.loc[full["risk_tier"].eq("medium").fillna(False).to_numpy(bool), "reason_1"].notna().any()
+    with pytest.raises(ValueError, match=r"`reason_tiers` must name risk tiers among \['high', 'low'\], got \['medium'\]"):
+        next(score_customers(sm, demo_events, AS_OF, top_share=0.1, reason_tiers={"medium"}))
+
+
 def test_risk_tiers():
     assert list(risk_tiers(np.array([0.9, 0.3, 0.1, np.nan]))) == ["high", "medium", "low", None]
     assert list(risk_tiers(np.array([0.9, 0.3]), {"urgent": 0.8})) == ["urgent", "low"]
@@ -136,6 +154,7 @@ def test_cli_score_writes_parquet(trained, events_dir, tmp_path):
         ({"--events": "MISSING"}, 3, "not found"),
         ({"--events": "UNREADABLE"}, 2, "purchases: cannot read"),
         ({"--out": "scores.xlsx"}, 2, "must end in .parquet or .csv"),
+        ({"--reasons-for": "urgent"}, 2, "`reason_tiers` must name risk tiers among ['high', 'low', 'medium'], got ['urgent']"),
     ],
 )
 def test_cli_score_bad_inputs_leave_no_output(trained, events_dir, tmp_path, change, code, fragment):

@@ -216,6 +216,9 @@ def score(
     high: float = typer.Option(0.5, help="Probability at or above which the risk tier is 'high'."),
     medium: float = typer.Option(0.2, help="Probability at or above which the risk tier is 'medium'."),
     top_decile: bool = typer.Option(False, help="Tier by rank instead: top 10% 'high', rest 'low'."),
+    reasons_for: Optional[str] = typer.Option(
+        None, help="Comma-separated risk tiers that get reason codes (e.g. 'high,medium'); default: everyone."
+    ),
     chunk_size: int = typer.Option(50_000, help="Customers per chunk (bounds memory of SHAP and reasons)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
 ) -> None:
@@ -235,6 +238,7 @@ def score(
                 sm, ev, t, ids, k=top_k, thresholds={"high": high, "medium": medium},
                 top_share=0.1 if top_decile else None, chunk_size=chunk_size,
                 progress=lambda n: bar.advance(task, n),
+                reason_tiers=None if reasons_for is None else [x.strip() for x in reasons_for.split(",") if x.strip()],
             )
             counts = write_scores(chunks, out)
         console.print(f"wrote {sum(counts.values()):,} rows to {out} ({', '.join(f'{k}: {v:,}' for k, v in counts.items())})")

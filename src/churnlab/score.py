@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -116,14 +116,18 @@ def _reasons_wide(drivers: pd.DataFrame, index: pd.Index, k: int) -> pd.DataFram
     return out
 
 
-def _score_features(sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers) -> pd.DataFrame:
+def _score_features(
+    sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers, reason_tiers: Collection[str] | None = None
+) -> pd.DataFrame:
     proba = sm.model.predict_proba(X) if len(X) else np.array([])
     out = pd.DataFrame(index=X.index)
     out["as_of"] = t
     out["churn_probability"] = proba
     out["risk_tier"] = tiers(proba)
-    if len(X) and k > 0:
-        drivers = top_drivers(explain(sm.model, X), X, sm.dictionary, k=k)
+    # SHAP is the cost of scoring: explain only the tiers that need reasons, if so asked
+    explain_rows = X if reason_tiers is None else X[np.isin(out["risk_tier"].to_numpy(object), list(reason_tiers))]
+    if len(explain_rows) and k > 0:
+        drivers = top_drivers(explain(sm.model, explain_rows), explain_rows, sm.dictionary, k=k)
         out = out.join(_reasons_wide(drivers, X.index, k))
     else:
         for r in range(1, k + 1):
@@ -144,8 +148,13 @@ def score_customers(
     top_share: float | None = None,
     chunk_size: int = 50_000,
     progress=None,
+    reason_tiers: Collection[str] | None = None,
 ):
     """Yield scored chunks (DataFrames) for the requested customers, in customer order.
+
+    ``reason_tiers`` (e.g. ``{"high"}``) limits SHAP and reason codes to customers in those
+    risk tiers; the others get probability and tier with empty reasons. Reason codes are
+    read by people reviewing at-risk customers, and SHAP is most of the cost of scoring.
 
     Everything runs chunk by chunk of ``chunk_size`` customers: features (the chunk's ids are
     pushed into the DuckDB scan), eligibility, probability, SHAP and reasons, so memory beyond
@@ -158,6 +167,11 @@ def score_customers(
         raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
     if k < 0:
         raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
+    if reason_tiers is not None:
+        known = {"high", "low"} if top_share is not None else {"low", *(thresholds or {"high": 0.5, "medium": 0.2})}
+        unknown = sorted(set(reason_tiers) - known)
+        if unknown or not reason_tiers:
+            raise ValueError(f"`reason_tiers` must name risk tiers among {sorted(known)}, got {sorted(reason_tiers)}")
     t = to_timestamp(as_of)
     requested = None
     if customer_ids is not None:
@@ -200,17 +214,20 @@ def score_customers(
             return risk_tiers(p, thresholds)
 
     for ids, X, status in chunks():
-        part = _score_block(sm, X, status, ids, t, k, tiers)
+        part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
         if progress is not None:
             progress(len(ids))
         yield part
 
 
-def _score_block(sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers) -> pd.DataFrame:
+def _score_block(
+    sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers,
+    reason_tiers: Collection[str] | None = None,
+) -> pd.DataFrame:
     """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
     the eligibility of those with history; ids in neither are ``no_history``. Shared by the
     local scorer and the Spark one so that both write the same columns and types."""
-    part = _score_features(sm, X, t, k, tiers).reindex(ids)
+    part = _score_features(sm, X, t, k, tiers, reason_tiers).reindex(ids)
     part.index.name = "customer_id"
     unscored = ~ids.isin(X.index)
     if unscored.any():

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -184,6 +185,7 @@ def spark_score(
     k: int = 5,
     thresholds: dict[str, float] | None = None,
     customers: "DataFrame | None" = None,
+    reason_tiers: "Collection[str] | None" = None,
 ) -> "DataFrame":
     """Score on Spark with the same columns as :func:`churnlab.score_customers`.
 
@@ -191,6 +193,7 @@ def spark_score(
     DataFrame with ``customer_id``) restricts scoring to a list; listed customers without
     features get status ``no_history``. Tiers use probability ``thresholds`` (a top-share tier
     would need a global quantile: compute it from :func:`spark_predict` instead).
+    ``reason_tiers`` limits SHAP and reasons to those tiers, as in ``score_customers``.
     """
     if k < 0:
         raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
@@ -212,7 +215,7 @@ def spark_score(
             known = X[X["p_count_total"].notna()]
             status = sm.eligibility(known)
             yield _score_block(
-                sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds)
+                sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds), reason_tiers
             )
 
     return features.mapInPandas(score_partition, schema=_output_schema(id_type, k)).orderBy("customer_id")
