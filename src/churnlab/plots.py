@@ -27,45 +27,53 @@ def figure_png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _roc(y, p):
+    fpr, tpr, _ = roc_curve(y, p)
+    return fpr, tpr
+
+
+def _pr(y, p):
+    prec, rec, _ = precision_recall_curve(y, p)
+    return rec, prec
+
+
+def _calibration(y, p):
+    cal = calibration_table(y, p)
+    return cal["mean_predicted"], cal["observed_rate"]
+
+
+def _gains(y, p):
+    g = gains_table(y, p)
+    return np.r_[0, g["share_targeted"]], np.r_[0, g["share_of_churners_captured"]]
+
+
+# file name -> (curve of one model, marker, axis labels and title, reference line)
+_CURVES = {
+    "roc.png": (_roc, None, ("false positive rate", "true positive rate", "ROC"), "diagonal"),
+    "pr.png": (_pr, None, ("recall", "precision", "Precision-recall"), "base_rate"),
+    "calibration.png": (
+        _calibration, "o", ("mean predicted probability", "observed churn rate", "Calibration (deciles)"), "diagonal",
+    ),
+    "gains.png": (_gains, "o", ("share of customers targeted", "share of churners captured", "Cumulative gains"), "diagonal"),
+}
+
+
 def evaluation_figures(y_true, scores: dict[str, np.ndarray]) -> dict[str, bytes]:
     """ROC, precision-recall, calibration and cumulative gains curves for several models."""
     y = np.asarray(y_true)
     figs = {}
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, p in scores.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=name)
-    ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC")
-    ax.legend(fontsize=8)
-    figs["roc.png"] = figure_png(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, p in scores.items():
-        prec, rec, _ = precision_recall_curve(y, p)
-        ax.plot(rec, prec, label=name)
-    ax.axhline(y.mean(), color="k", ls=":", lw=1)
-    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall")
-    ax.legend(fontsize=8)
-    figs["pr.png"] = figure_png(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, p in scores.items():
-        cal = calibration_table(y, p)
-        ax.plot(cal["mean_predicted"], cal["observed_rate"], marker="o", ms=3, label=name)
-    ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="mean predicted probability", ylabel="observed churn rate", title="Calibration (deciles)")
-    ax.legend(fontsize=8)
-    figs["calibration.png"] = figure_png(fig)
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, p in scores.items():
-        g = gains_table(y, p)
-        ax.plot(np.r_[0, g["share_targeted"]], np.r_[0, g["share_of_churners_captured"]], marker="o", ms=3, label=name)
-    ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="share of customers targeted", ylabel="share of churners captured", title="Cumulative gains")
-    ax.legend(fontsize=8)
-    figs["gains.png"] = figure_png(fig)
+    for fname, (curve, marker, (xlabel, ylabel, title), reference) in _CURVES.items():
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for name, p in scores.items():
+            xs, ys = curve(y, p)
+            ax.plot(xs, ys, label=name, **({"marker": marker, "ms": 3} if marker else {}))
+        if reference == "diagonal":
+            ax.plot([0, 1], [0, 1], "k:", lw=1)
+        else:
+            ax.axhline(y.mean(), color="k", ls=":", lw=1)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+        ax.legend(fontsize=8)
+        figs[fname] = figure_png(fig)
     return figs
 
 
