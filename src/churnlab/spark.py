@@ -89,12 +89,11 @@ def to_spark_tables(spark: "SparkSession", events: EventTables) -> dict[str, "Da
     for name, df in events.tables().items():
         pdf = df.copy()
         for col in pdf.columns:
-            if isinstance(pdf[col].dtype, pd.CategoricalDtype) or pdf[col].dtype == object or pd.api.types.is_string_dtype(pdf[col].dtype):
-                if col == "customer_id" and pd.api.types.is_integer_dtype(pdf[col].dtype):
-                    continue
-                pdf[col] = pdf[col].astype(object).where(pdf[col].notna(), None)
-                pdf[col] = pdf[col].map(lambda v: None if v is None else str(v))
-            elif pd.api.types.is_datetime64_any_dtype(pdf[col].dtype):
+            dtype = pdf[col].dtype
+            if isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype):
+                # categories and strings travel as plain Python strings (Spark STRING), nulls as None
+                pdf[col] = [None if pd.isna(v) else str(v) for v in pdf[col].astype(object)]
+            elif pd.api.types.is_datetime64_any_dtype(dtype):
                 pdf[col] = pdf[col].astype("datetime64[us]")
         sdf = spark.createDataFrame(pdf)
         for col in _TS_COLUMNS.get(name, []):
