@@ -85,11 +85,18 @@ def build_report(
 
     others = ", ".join(f"{n:,} {k}" for k, n in status[status != "scored"].value_counts().items())
     parts = [f"<h1>Churn driver review</h1><p class='sub'>as of {t.date()} &middot; model {html.escape(sm.version)} &middot; "
-             f"{len(X):,} customers at risk{' (not scored: ' + others + ')' if others else ''} &middot; "
+             f"{len(X):,} customers scored{' (not scored: ' + others + ')' if others else ''} &middot; "
              f"label: {html.escape(_label_text(sm.label_definition))}</p>"]
 
     ev = sm.metadata.get("evaluation")
-    body = _table(pd.DataFrame(ev).T.rename_axis("model").astype({"n": int}), index=True) if ev else "<p>No evaluation stored with this model.</p>"
+    if ev:
+        table = pd.DataFrame(ev).T.rename_axis("model").astype({"n": int})
+        # JSON metadata loses the order: best model first, metrics in the CLI's order
+        cols = ["roc_auc", "pr_auc", "log_loss", "brier", "lift_top10", "capture_top10", "base_rate", "n"]
+        table = table.sort_values("roc_auc", ascending=False)[[c for c in cols if c in table] + [c for c in table if c not in cols]]
+        body = _table(table, index=True)
+    else:
+        body = "<p>No evaluation stored with this model.</p>"
     parts.append(_section("headline", "Headline metrics (test period at training time)", body))
 
     tiers = pd.Series(risk_tiers(proba.to_numpy()), index=X.index)
