@@ -148,6 +148,20 @@ def test_known_answers_purchase_breadth():
     pd.testing.assert_frame_equal(FeatureBuilder.from_dict(state).transform(ev, "2024-04-01"), later)
 
 
+def test_survey_answers_at_the_same_instant_resolve_to_the_higher_score():
+    purchases = pd.DataFrame({"customer_id": [1, 2], "ts": ["2024-01-01", "2024-01-01"], "amount": [1.0, 1.0]})
+    surveys = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 2, 2],
+            "ts": ["2024-01-05", "2024-01-09", "2024-01-09", "2024-01-09", "2024-01-09"],
+            "score": [10, 3, 9, 9, 3],  # customer 2: same answers, other row order
+            "kind": ["nps"] * 5,
+        }
+    )
+    X = build_features(load_events(purchases, surveys=surveys), AS_OF, CFG)
+    assert X["v_nps_last"].to_dict() == {1: 9.0, 2: 9.0}
+
+
 def test_purchases_only_events_give_one_row_per_customer():
     ev = load_events(tiny_events().purchases)
     X = build_features(ev, AS_OF, CFG)

@@ -7,7 +7,11 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from churnlab.events import load_events
+from churnlab.features import FeatureBuilder, FeatureConfig
 from churnlab.score import ScoringModel, score_customers
 
 AS_OF = "2024-12-01"
@@ -64,6 +68,50 @@ def test_spark_sql_features_equal_duckdb(spark, spark_tables, trained, demo_even
     local = builder.transform(demo_events, as_of)
     remote = spark_features(spark, builder, spark_tables, as_of).toPandas().set_index("customer_id")
     assert len(local) > 1000
+    _assert_same_features(local, remote)
+
+
+@st.composite
+def awkward_logs(draw):
+    """Small logs full of what engines disagree on: ties, half-cent amounts, nulls, seconds."""
+    t0 = pd.Timestamp("2024-01-01")
+    at = st.integers(0, 60 * 24 * 3600).map(lambda s: t0 + pd.Timedelta(seconds=s))
+    ts_pool = draw(st.lists(at, min_size=1, max_size=5))  # shared instants make ties likely
+    when = st.one_of(at, st.sampled_from(ts_pool))
+    purchases = pd.DataFrame(
+        [
+            (draw(st.integers(1, 5)), draw(when), draw(st.integers(0, 10**7)) / 10**5,
+             draw(st.sampled_from(["cd", "vinyl", None])))
+            for _ in range(draw(st.integers(1, 30)))
+        ] + [(1, t0, 1.0, "cd")],
+        columns=["customer_id", "ts", "amount", "product"],
+    )
+    support = pd.DataFrame(
+        [
+            (draw(st.integers(1, 6)), draw(when), draw(st.sampled_from(["billing", "delivery", "o'dd"])), "email",
+             draw(st.one_of(st.none(), st.integers(0, 10**6).map(lambda h: h / 997))), draw(st.booleans()))
+            for _ in range(draw(st.integers(1, 15)))
+        ],
+        columns=["customer_id", "ts", "category", "channel", "resolution_hours", "resolved"],
+    )
+    surveys = pd.DataFrame(
+        [(draw(st.integers(1, 6)), draw(when), draw(st.integers(1, 5)), draw(st.sampled_from(["nps", "csat"])))
+         for _ in range(draw(st.integers(1, 15)))],
+        columns=["customer_id", "ts", "score", "kind"],
+    )
+    as_of = t0 + pd.Timedelta(seconds=draw(st.integers(3600, 60 * 24 * 3600)))
+    return load_events(purchases, support, surveys, on_duplicates="drop"), as_of
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=awkward_logs())
+def test_spark_and_duckdb_agree_on_awkward_logs(spark, case):
+    from churnlab.spark import spark_features, to_spark_tables
+
+    events, as_of = case
+    builder = FeatureBuilder(FeatureConfig(windows=(7, 30), trend_window=7, top_categories=2)).fit(events, as_of)
+    local = builder.transform(events, as_of)
+    remote = spark_features(spark, builder, to_spark_tables(spark, events), as_of).toPandas().set_index("customer_id")
     _assert_same_features(local, remote)
 
 

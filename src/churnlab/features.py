@@ -215,7 +215,9 @@ def _survey_sql(d: Dialect, asof: str, cfg: FeatureConfig) -> tuple[str, list[st
     for kind in ("nps", "csat"):
         sel = f"kind = '{kind}'"
         cols += [
-            f"CAST(max_by(CASE WHEN {sel} THEN score END, CASE WHEN {sel} THEN ts END) AS DOUBLE) AS v_{kind}_last",
+            # "last" answer; two answers at the same instant: the higher score, on every engine
+            f"CAST(max_by(CASE WHEN {sel} THEN score END, CASE WHEN {sel} THEN {d.us('ts')} * 16 + score END) AS DOUBLE) "
+            f"AS v_{kind}_last",
             f"CAST(sum(CASE WHEN {sel} THEN score END) AS DOUBLE) / sum(CASE WHEN {sel} THEN 1 END) AS v_{kind}_mean",
             f"CAST(sum(CASE WHEN {sel} THEN 1 ELSE 0 END) AS DOUBLE) AS v_{kind}_count",
             f"min(CASE WHEN {sel} THEN age END) AS v_{kind}_days_since_last",
