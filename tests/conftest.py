@@ -1,7 +1,16 @@
+import os
+
 import pytest
+from hypothesis import settings
 
 from churnlab.config import parse_config
 from churnlab.datasets import make_demo_events
+
+# Property tests draw the same examples on every run and machine (fixed seeds in tests);
+# `HYPOTHESIS_PROFILE=explore pytest` searches new ones.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def small_config(**overrides) -> dict:
