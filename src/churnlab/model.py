@@ -19,6 +19,8 @@ import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 
+from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
+
 __all__ = ["ChurnModel", "time_split", "Calibrator"]
 
 DEFAULT_PARAMS = {
@@ -176,7 +178,10 @@ class ChurnModel:
             raise ValueError(f"features: missing column(s) {missing[:10]} the model was trained on")
         X = X[self.feature_names_].copy()
         for col, cats in self.categories_.items():
-            X[col] = pd.Categorical(X[col].astype(object), categories=cats)
+            s = X[col]
+            if isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == list(cats):
+                continue  # already coded as in training (the feature builder's output)
+            X[col] = pd.Categorical(s.astype(object), categories=cats)
         return X
 
     def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val) -> "ChurnModel":
@@ -214,8 +219,21 @@ class ChurnModel:
         return self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
-        """LightGBM's native SHAP values (log-odds), last column the expected value."""
-        return self.booster_.predict(self._prepare(X), num_iteration=self.best_iteration_, pred_contrib=True)
+        """LightGBM's TreeSHAP values (log-odds), last column the expected value.
+
+        The values are LightGBM's own ``pred_contrib`` ones, evaluated once per distinct
+        decision pattern of each tree and cached on the model (``churnlab._treeshap``): equal
+        to ``pred_contrib=True`` up to summation order (~1e-14), tens of times faster on
+        customer bases where many customers share a tree's branch pattern.
+        """
+        engine = getattr(self, "_treeshap", None)
+        if engine is None or engine.booster is not self.booster_ or engine.num_iteration != self.best_iteration_:
+            engine = self._treeshap = PatternTreeSHAP(self.booster_, self.best_iteration_)
+        return engine.contributions(lightgbm_matrix(self._prepare(X)))
+
+    def __getstate__(self):
+        # the SHAP pattern cache is rebuilt on demand; do not ship it (e.g. to Spark executors)
+        return {k: v for k, v in self.__dict__.items() if k != "_treeshap"}
 
     def feature_importance(self) -> pd.DataFrame:
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)

@@ -1,0 +1,162 @@
+"""The pattern-cached TreeSHAP engine against LightGBM's own pred_contrib.
+
+Exactness is the whole point, so the tests feed the decisions LightGBM treats specially:
+values exactly at split thresholds (taken from the model), NaN with each missing-value mode,
+zeros and values within LightGBM's zero threshold, infinities, categorical codes that are
+unseen, negative, fractional or missing.
+"""
+
+import pickle
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnlab import _treeshap
+from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
+
+
+def _data(seed: int, n: int = 3000):
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.integers(0, 5, n).astype(float),  # few distinct values: ties at thresholds
+            "c": np.where(rng.random(n) < 0.3, 0.0, rng.exponential(size=n)),  # many zeros
+            "d": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),  # missing values
+            "cat": pd.Categorical(rng.choice(["x", "y", "z", "w", "v"], n)),
+        }
+    )
+    logit = X["a"] + 0.5 * X["b"] - X["c"] + np.nan_to_num(X["d"]) + X["cat"].cat.codes.isin([1, 3]) * 1.5
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+def _model(seed: int, **params):
+    X, y = _data(seed)
+    p = {"objective": "binary", "verbose": -1, "seed": seed, "num_leaves": 15, "min_data_in_leaf": 5,
+         "min_data_per_group": 5, "cat_smooth": 1, **params}
+    return lgb.train(p, lgb.Dataset(X, y, categorical_feature=["cat"]), num_boost_round=40), X
+
+
+def _awkward(booster, X: pd.DataFrame, seed: int) -> np.ndarray:
+    """Rows that exercise every special case, in LightGBM's matrix form."""
+    rng = np.random.default_rng(seed)
+    A = lightgbm_matrix(X)
+    thresholds = {}
+    for tree in booster.dump_model()["tree_info"]:
+        stack = [tree["tree_structure"]]
+        while stack:
+            node = stack.pop()
+            if "split_index" in node:
+                if node["decision_type"] == "<=":
+                    thresholds.setdefault(node["split_feature"], []).append(node["threshold"])
+                stack += [node["left_child"], node["right_child"]]
+    rows = []
+    for f, ts in thresholds.items():
+        for t in ts[:30]:
+            for v in (t, np.nextafter(t, np.inf), np.nextafter(t, -np.inf)):
+                r = A[rng.integers(len(A))].copy()
+                r[f] = v
+                rows.append(r)
+    special = [np.nan, 0.0, -0.0, 1e-36, -1e-36, 1e-35, np.inf, -np.inf, 1e300]
+    cat_special = [np.nan, -1.0, -0.5, 0.7, 4.0, 7.0, 1e12, np.inf]  # 7 and 1e12: unseen codes
+    for f in range(A.shape[1]):
+        for v in cat_special if f == 4 else special:
+            r = A[rng.integers(len(A))].copy()
+            r[f] = v
+            rows.append(r)
+    return np.vstack([A[:500], np.array(rows)])
+
+
+@pytest.mark.parametrize(
+    "seed,params",
+    [
+        (0, {}),  # missing values as NaN (LightGBM's default)
+        (1, {"zero_as_missing": True}),  # missing_type Zero
+        (2, {"use_missing": False}),  # missing_type None: NaN read as 0
+        (3, {"num_leaves": 63, "min_data_in_leaf": 2}),  # 62 splits: the widest pattern
+        (4, {"max_cat_to_onehot": 8}),  # one-vs-rest categorical splits
+    ],
+)
+def test_equals_pred_contrib_on_awkward_rows(seed, params):
+    booster, X = _model(seed, **params)
+    A = _awkward(booster, X, seed)
+    engine = PatternTreeSHAP(booster)
+    assert engine.supported
+    ours = engine.contributions(A)
+    theirs = booster.predict(A, pred_contrib=True)
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    assert (ours[:, -1] == theirs[:, -1]).all()  # the expected value is LightGBM's own
+    # rows add up to the raw score, as pred_contrib's do
+    np.testing.assert_allclose(ours.sum(axis=1), booster.predict(A, raw_score=True), atol=1e-12)
+
+
+def test_matrix_matches_lightgbm_pandas_input():
+    """lightgbm_matrix gives the booster what a DataFrame gives it (categories as codes)."""
+    booster, X = _model(0)
+    X = X.copy()
+    X.loc[X.index[:20], "cat"] = np.nan
+    np.testing.assert_array_equal(booster.predict(lightgbm_matrix(X)), booster.predict(X))
+
+
+def test_cache_is_deterministic_and_chunking_does_not_change_bytes():
+    booster, X = _model(5)
+    A = _awkward(booster, X, 5)
+    whole = PatternTreeSHAP(booster).contributions(A)
+    engine = PatternTreeSHAP(booster)
+    parts = np.concatenate([engine.contributions(A[s : s + 97]) for s in range(0, len(A), 97)])
+    again = engine.contributions(A[::-1])[::-1]  # warm cache, other order
+    assert whole.tobytes() == parts.tobytes() == np.ascontiguousarray(again).tobytes()
+    # each (tree, pattern) pair is evaluated once: rows seen before add nothing to the cache
+    seen = engine.cached_patterns
+    assert seen == int(engine.n_patterns.sum()) < engine.n_trees * len(A)
+    engine.contributions(np.vstack([A[:300], A[:300]]))
+    assert engine.cached_patterns == seen
+
+
+def test_cache_bound_starts_over_and_stays_exact(monkeypatch):
+    booster, X = _model(6)
+    A = lightgbm_matrix(X)
+    monkeypatch.setattr(_treeshap, "_MAX_PATTERNS", 50)
+    monkeypatch.setattr(_treeshap, "_BLOCK", 256)
+    engine = PatternTreeSHAP(booster)
+    ours = engine.contributions(A)
+    np.testing.assert_allclose(ours, booster.predict(A, pred_contrib=True), rtol=0, atol=1e-12)
+    assert engine.cached_patterns < 50 + 256 * engine.n_trees  # reset before each block once over
+
+
+def _plain_model(**params):
+    X, y = _data(7)
+    X = X.drop(columns="cat")
+    booster = lgb.train({"objective": "binary", "verbose": -1, "seed": 7, **params}, lgb.Dataset(X, y), num_boost_round=5)
+    return booster, lightgbm_matrix(X)
+
+
+def test_trees_wider_than_a_pattern_fall_back_to_pred_contrib():
+    booster, A = _plain_model(num_leaves=80, min_data_in_leaf=2)
+    engine = PatternTreeSHAP(booster)
+    assert not engine.supported  # 79 splits do not fit a 63-bit pattern
+    assert engine.contributions(A).tobytes() == booster.predict(A, pred_contrib=True).tobytes()
+
+
+def test_linear_trees_are_not_given_made_up_values():
+    booster, A = _plain_model(linear_tree=True)
+    engine = PatternTreeSHAP(booster)
+    assert not engine.supported
+    with pytest.raises(lgb.basic.LightGBMError, match="linear trees"):  # LightGBM's own answer
+        engine.contributions(A)
+
+
+def test_churn_model_uses_engine_and_does_not_pickle_the_cache(trained):
+    result, _ = trained
+    model = result.model
+    f = result.training_set.frame
+    X = f.set_index("customer_id")[result.training_set.feature_names].head(400)
+    native = model.booster_.predict(model._prepare(X), num_iteration=model.best_iteration_, pred_contrib=True)
+    np.testing.assert_allclose(model.contributions(X), native, rtol=0, atol=1e-12)
+    assert model._treeshap.cached_patterns > 0
+    clone = pickle.loads(pickle.dumps(model))
+    assert not hasattr(clone, "_treeshap")
+    np.testing.assert_allclose(clone.contributions(X), native, rtol=0, atol=1e-12)
