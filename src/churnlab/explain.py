@@ -1,6 +1,8 @@
 """Explanations: SHAP values, per-customer drivers with readable reasons, global drivers.
 
-SHAP values come from LightGBM's native TreeSHAP (``pred_contrib=True``), in log-odds. When
+SHAP values are LightGBM's own TreeSHAP values (``pred_contrib=True``), in log-odds, computed
+once per distinct decision pattern of each tree and cached on the model (see
+``churnlab._treeshap``; equal to ``pred_contrib`` up to summation order). When
 the model carries a Platt calibration (``logit(p) = a * margin + b``) the values are scaled by
 ``a`` and the expected value becomes ``a * base + b``, so they add up exactly to the
 calibrated log-odds the model returns. (An isotonic calibration is not linear; then the
