@@ -119,12 +119,60 @@ def test_cache_is_deterministic_and_chunking_does_not_change_bytes():
 def test_cache_bound_starts_over_and_stays_exact(monkeypatch):
     booster, X = _model(6)
     A = lightgbm_matrix(X)
-    monkeypatch.setattr(_treeshap, "_MAX_PATTERNS", 50)
+    monkeypatch.setattr(_treeshap, "_MAX_CACHE_BYTES", 4096)
     monkeypatch.setattr(_treeshap, "_BLOCK", 256)
     engine = PatternTreeSHAP(booster)
     ours = engine.contributions(A)
     np.testing.assert_allclose(ours, booster.predict(A, pred_contrib=True), rtol=0, atol=1e-12)
-    assert engine.cached_patterns < 50 + 256 * engine.n_trees  # reset before each block once over
+    # the cache started over before the last block: it holds exactly that block's patterns
+    last = len(A) - 256 * ((len(A) - 1) // 256)
+    fresh = PatternTreeSHAP(booster)
+    fresh.contributions(A[-last:])
+    assert engine.cached_patterns == fresh.cached_patterns
+
+
+def test_without_numba_the_values_come_from_pred_contrib(monkeypatch):
+    booster, X = _model(0)
+    A = lightgbm_matrix(X.head(200))
+
+    def unavailable():
+        raise ImportError("numba is not installed")
+
+    monkeypatch.setattr(_treeshap, "_compile", unavailable)
+    out = PatternTreeSHAP(booster).contributions(A)
+    assert out.tobytes() == booster.predict(A, pred_contrib=True).tobytes()
+
+
+def test_kernels_compile_in_memory_where_numba_cannot_cache(monkeypatch):
+    calls = []
+    build = _treeshap._build_kernels
+
+    def no_locator(cache):
+        calls.append(cache)
+        if cache:
+            raise RuntimeError("cannot cache function 'codes_kernel': no locator available")
+        return build(cache)
+
+    monkeypatch.setattr(_treeshap, "_kernels", None)
+    monkeypatch.setattr(_treeshap, "_build_kernels", no_locator)
+    booster, X = _model(0)
+    A = lightgbm_matrix(X.head(300))
+    np.testing.assert_allclose(PatternTreeSHAP(booster).contributions(A), booster.predict(A, pred_contrib=True), atol=1e-12)
+    assert calls == [True, False]
+
+
+def test_concurrent_calls_share_the_cache_safely():
+    from concurrent.futures import ThreadPoolExecutor
+
+    booster, X = _model(8)
+    A = lightgbm_matrix(X)
+    engine = PatternTreeSHAP(booster)
+    parts = [A[s : s + 500] for s in range(0, len(A), 500)]
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(engine.contributions, parts))
+    np.testing.assert_allclose(np.concatenate(outs), booster.predict(A, pred_contrib=True), rtol=0, atol=1e-12)
+    clone = pickle.loads(pickle.dumps(engine))  # the lock is not pickled, the cache is
+    assert clone.contributions(A[:10]).tobytes() == engine.contributions(A[:10]).tobytes()
 
 
 def _plain_model(**params):

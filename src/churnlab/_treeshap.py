@@ -16,18 +16,20 @@ realise far fewer (about 1,400 per tree for 200k customers in the benchmark), so
 
 Results equal ``pred_contrib`` up to floating-point summation order (about 1e-14). Patterns
 are cached per model across calls, so scoring chunk after chunk gets cheaper as the cache
-fills; the cache is bounded and cleared when it grows past ``_MAX_PATTERNS``. Models this does
+fills; the cache is bounded and cleared when it grows past ``_MAX_CACHE_BYTES``. Models this does
 not cover (a tree with more than 63 splits, more than one tree per iteration, linear trees)
 use ``pred_contrib`` directly.
 """
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 
 _MAX_NODES = 63  # a pattern is an int64 bit set
-_MAX_PATTERNS = 1_000_000  # cache bound (stored pattern values), then start over
+_MAX_CACHE_BYTES = 256 * 2**20  # bound on the cached values, then the cache starts over
 _BLOCK = 8_192  # rows per pass: bounds the (trees x rows) work arrays
 # LightGBM's kZeroThreshold is the float 1e-35f; values within it are zero to the predictor
 _ZERO = float(np.float32(1e-35))
@@ -37,14 +39,25 @@ _kernels = None
 
 
 def _compile():
-    """Build the numba kernels on first use (numba import and compilation are lazy)."""
+    """Build the numba kernels on first use (numba import and compilation are lazy).
+
+    Compiled code is cached on disk when numba finds a writable cache location; where it
+    finds none (a read-only install and home), the kernels are compiled in memory instead.
+    """
     global _kernels
-    if _kernels is not None:
-        return _kernels
+    if _kernels is None:
+        try:
+            _kernels = _build_kernels(cache=True)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            _kernels = _build_kernels(cache=False)
+    return _kernels
+
+
+def _build_kernels(cache: bool):
     from numba import njit, prange
 
     # Layouts are tree-major / column-major so that the inner loops run over rows.
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=cache)
     def codes_kernel(D, nnodes, col, thr):
         T, n = nnodes.shape[0], D.shape[1]
         out = np.zeros((T, n), dtype=np.int64)
@@ -59,7 +72,7 @@ def _compile():
     def slot_of(code, shift):  # Fibonacci hashing of the 64-bit pattern
         return np.int64((np.uint64(code) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=cache)
     def lookup_kernel(codes, keys, ids, shift):
         T, n = codes.shape
         mask = np.int64(keys.shape[1] - 1)
@@ -80,7 +93,7 @@ def _compile():
                 out[t, i] = r
         return out
 
-    @njit(cache=True)
+    @njit(cache=cache)
     def insert_kernel(keys, ids, t, new_codes, new_ids, shift):
         mask = np.int64(keys.shape[1] - 1)
         for q in range(new_codes.shape[0]):
@@ -91,7 +104,7 @@ def _compile():
             keys[t, s] = c
             ids[t, s] = new_ids[q]
 
-    @njit(parallel=True, cache=True)
+    @njit(parallel=True, cache=cache)
     def accumulate_kernel(pattern, store, tfeat, tk, n_features, base):
         # trees are added in order for every (row, feature): the result does not depend on
         # how rows are split into blocks or threads
@@ -110,8 +123,7 @@ def _compile():
                 out[i, n_features] = base
         return out
 
-    _kernels = (codes_kernel, lookup_kernel, insert_kernel, accumulate_kernel)
-    return _kernels
+    return codes_kernel, lookup_kernel, insert_kernel, accumulate_kernel
 
 
 def _nodes(tree: dict) -> list[dict]:
@@ -152,6 +164,7 @@ class PatternTreeSHAP:
     def __init__(self, booster, num_iteration: int | None = None):
         self.booster = booster
         self.num_iteration = num_iteration
+        self._lock = threading.Lock()
         dump = booster.dump_model(num_iteration=num_iteration)
         self.n_features = int(dump["max_feature_idx"]) + 1
         trees = dump["tree_info"]
@@ -217,6 +230,13 @@ class PatternTreeSHAP:
                 D[c] = _rewrite(v, how, extra)
         return D
 
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _reset_cache(self, capacity: int = 1024):
         self.shift = 64 - int(np.log2(capacity))
         self.keys = np.full((self.n_trees, capacity), _EMPTY, dtype=np.int64)
@@ -255,12 +275,17 @@ class PatternTreeSHAP:
             return self._lgb_contrib(A)
         if len(A) == 0:
             return np.zeros((0, self.n_features + 1))
-        parts = [self._block(A[s : s + _BLOCK]) for s in range(0, len(A), _BLOCK)]
+        try:
+            kernels = _compile()
+        except ImportError:  # numba missing or unusable here: LightGBM's own pred_contrib
+            return self._lgb_contrib(A)
+        with self._lock:  # the cache is shared state
+            parts = [self._block(A[s : s + _BLOCK], kernels) for s in range(0, len(A), _BLOCK)]
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
-    def _block(self, A: np.ndarray) -> np.ndarray:
-        codes_k, lookup_k, insert_k, accumulate_k = _compile()
-        if self.n_stored > _MAX_PATTERNS:  # bound the cache: start over (values stay exact)
+    def _block(self, A: np.ndarray, kernels) -> np.ndarray:
+        codes_k, lookup_k, insert_k, accumulate_k = kernels
+        if self.n_stored * self.store.shape[1] * 8 > _MAX_CACHE_BYTES:  # start over (values stay exact)
             self._reset_cache()
         codes = codes_k(self._decisions(A), self.nnodes, self.col, self.thr)
         pattern = lookup_k(codes, self.keys, self.ids, self.shift)
