@@ -205,6 +205,9 @@ def test_churn_model_uses_engine_and_does_not_pickle_the_cache(trained):
     native = model.booster_.predict(model._prepare(X), num_iteration=model.best_iteration_, pred_contrib=True)
     np.testing.assert_allclose(model.contributions(X), native, rtol=0, atol=1e-12)
     assert model._treeshap.cached_patterns > 0
+    # predictions read the same matrix: bit for bit what the booster gives for the DataFrame
+    from_frame = model.booster_.predict(model._prepare(X), num_iteration=model.best_iteration_)
+    assert model.predict_raw(X).tobytes() == from_frame.tobytes()
     clone = pickle.loads(pickle.dumps(model))
     assert not hasattr(clone, "_treeshap")
     np.testing.assert_allclose(clone.contributions(X), native, rtol=0, atol=1e-12)

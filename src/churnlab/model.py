@@ -209,9 +209,13 @@ class ChurnModel:
             self.calibrator_ = Calibrator(self.calibration).fit(self.predict_raw(X_val), y_val)
         return self
 
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        """What the booster reads: the training columns, categories as training codes."""
+        return lightgbm_matrix(self._prepare(X))
+
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """The booster's probability before calibration."""
-        return self.booster_.predict(self._prepare(X), num_iteration=self.best_iteration_)
+        return self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability per row."""
@@ -229,7 +233,7 @@ class ChurnModel:
         engine = getattr(self, "_treeshap", None)
         if engine is None or engine.booster is not self.booster_ or engine.num_iteration != self.best_iteration_:
             engine = self._treeshap = PatternTreeSHAP(self.booster_, self.best_iteration_)
-        return engine.contributions(lightgbm_matrix(self._prepare(X)))
+        return engine.contributions(self._matrix(X))
 
     def __getstate__(self):
         # the SHAP pattern cache is rebuilt on demand; do not ship it (e.g. to Spark executors)
