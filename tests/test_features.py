@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from churnlab.datasets import make_demo_events
 from churnlab.events import EventTables, load_events
-from churnlab.features import FeatureBuilder, FeatureConfig, build_features, build_training_set, make_cutoffs
+from churnlab.features import CustomerRowIndex, FeatureBuilder, FeatureConfig, build_features, build_training_set, make_cutoffs
 
 AS_OF = "2024-02-10"
 
@@ -289,6 +289,30 @@ def test_customer_subset_is_pushed_down_without_changing_values():
     assert list(fb.known_customers(ev, "2024-04-01")) == list(full.index)
     with pytest.raises(ValueError, match="customer_ids: cannot read the ids as the events' int64"):
         fb.transform(ev, "2024-04-01", customer_ids=["C-1"])
+    # the same through a row index (each chunk gathers its own rows): identical frames
+    index = CustomerRowIndex(ev)
+    pd.testing.assert_frame_equal(fb.transform(ev, "2024-04-01", customer_ids=ids, row_index=index), expected, check_exact=True)
+
+
+def test_row_index_finds_each_customers_rows_with_string_ids():
+    ev = make_demo_events(300, random_state=4)
+    as_str = {name: df.assign(customer_id="C-" + df["customer_id"].astype(str)) for name, df in ev.tables().items()}
+    ev = load_events(**as_str)
+    index = CustomerRowIndex(ev)
+    p = ev.purchases
+    wanted = np.array(["C-17", "C-3", "nobody", "C-250"], dtype=object)
+    got = index.positions("purchases", p, wanted)
+    expected = np.flatnonzero(p["customer_id"].isin(wanted).to_numpy())  # independent: a scan
+    np.testing.assert_array_equal(got, expected)
+    assert len(index.positions("purchases", p, np.array(["nobody"], dtype=object))) == 0
+    fb = FeatureBuilder().fit(ev, "2024-04-01")
+    full = fb.transform(ev, "2024-04-01")
+    ids = list(full.index[::5])
+    sub = fb.transform(ev, "2024-04-01", customer_ids=ids, row_index=index)
+    pd.testing.assert_frame_equal(sub, full.loc[sorted(ids)], check_exact=True)
+    other = load_events(**as_str)
+    with pytest.raises(ValueError, match="row index was built for other events"):
+        fb.transform(other, "2024-04-01", customer_ids=ids, row_index=index)
 
 
 # ---- bad input and categories -------------------------------------------------------

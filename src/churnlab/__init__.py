@@ -12,6 +12,7 @@ from churnlab.datasets import load_cdnow, make_demo_events
 from churnlab.evaluate import calibration_table, compare_models, evaluate_scores, gains_table
 from churnlab.events import EventTables, EventValidationError, load_events, load_events_dir, save_events_dir
 from churnlab.features import (
+    CustomerRowIndex,
     FeatureBuilder,
     FeatureConfig,
     TrainingSet,
@@ -51,6 +52,7 @@ __all__ = [
     "ConfigError",
     "EventTables",
     "EventValidationError",
+    "CustomerRowIndex",
     "FeatureBuilder",
     "FeatureConfig",
     "LabelResult",

@@ -33,6 +33,7 @@ from churnlab.labels import churn_labels
 __all__ = [
     "FeatureConfig",
     "FeatureBuilder",
+    "CustomerRowIndex",
     "build_features",
     "build_training_set",
     "TrainingSet",
@@ -408,8 +409,15 @@ class FeatureBuilder:
             getattr(self, "purchase_levels_", None),
         )
 
-    def transform(self, events: EventTables, as_of, customer_ids: Iterable | None = None) -> pd.DataFrame:
-        """Features at ``as_of`` for every customer known before it (or ``customer_ids``)."""
+    def transform(
+        self, events: EventTables, as_of, customer_ids: Iterable | None = None, *, row_index: "CustomerRowIndex | None" = None
+    ) -> pd.DataFrame:
+        """Features at ``as_of`` for every customer known before it (or ``customer_ids``).
+
+        ``row_index`` (a :class:`CustomerRowIndex` of the same ``events``) makes a call for a
+        chunk of ``customer_ids`` read only those customers' rows instead of filtering whole
+        tables: build it once when transforming many chunks.
+        """
         if not hasattr(self, "feature_names_"):
             raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
         t = to_timestamp(as_of)
@@ -431,7 +439,9 @@ class FeatureBuilder:
                 con.register("_wanted", wanted)
             for name, df in events.tables().items():
                 if name in self.tables_:
-                    if wanted is None:
+                    if wanted is not None and row_index is not None:
+                        con.register(name, df.take(row_index.positions(name, df, wanted["customer_id"].to_numpy())))
+                    elif wanted is None:
                         con.register(name, df)
                     else:
                         con.register(f"_all_{name}", df)
@@ -518,6 +528,45 @@ class FeatureBuilder:
             raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
         rows = [describe_feature(n, self._cfg) for n in self.feature_names_]
         return pd.DataFrame(rows, columns=["feature", "family", "group", "meaning", "reason"])
+
+
+class CustomerRowIndex:
+    """Where each customer's rows are in every event table, to slice chunks of customers.
+
+    Sorting the customer ids once (a stable argsort per table) turns "the rows of these
+    25,000 customers" into a gather instead of a scan of every table; memory is one int32
+    position per event row plus one entry per customer.
+
+    Examples
+    --------
+    >>> # index = CustomerRowIndex(events)
+    >>> # for ids in chunks: builder.transform(events, as_of, ids, row_index=index)
+    """
+
+    def __init__(self, events: EventTables):
+        self._tables = {}
+        for name, df in events.tables().items():
+            ids = df["customer_id"].to_numpy()
+            order = np.argsort(ids, kind="stable")
+            ordered = ids[order]
+            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if len(ids) else np.array([], dtype=int)
+            ends = np.r_[starts[1:], len(ids)]
+            pos_dtype = np.int32 if len(ids) < 2**31 else np.int64
+            self._tables[name] = (id(df), ordered[starts], starts, ends, order.astype(pos_dtype))
+
+    def positions(self, name: str, df: pd.DataFrame, customer_ids: np.ndarray) -> np.ndarray:
+        """Row positions in ``df`` (table ``name``) of the given customers, in table order."""
+        frame_id, keys, starts, ends, order = self._tables[name]
+        if frame_id != id(df):
+            raise ValueError(f"the row index was built for other events than these (table {name!r})")
+        at = np.searchsorted(keys, customer_ids)
+        at = np.minimum(at, max(len(keys) - 1, 0))
+        hit = (keys[at] == customer_ids) if len(keys) else np.zeros(len(customer_ids), dtype=bool)
+        lo, hi = starts[at[hit]], ends[at[hit]]
+        n = hi - lo
+        # concatenated ranges lo[i]..hi[i]: each run's start repeated, plus a running offset
+        offsets = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        return np.sort(order[offsets])
 
 
 def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str, str]:

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from churnlab.events import EventTables, to_timestamp
 from churnlab.explain import explain, top_drivers
-from churnlab.features import FeatureBuilder
+from churnlab.features import CustomerRowIndex, FeatureBuilder
 from churnlab.model import ChurnModel
 
 __all__ = ["ScoringModel", "score_customers", "write_scores", "risk_tiers", "SchemaMismatchError"]
@@ -81,9 +81,11 @@ class ScoringModel:
                 f"features that cannot be built: {absent[:10]}"
             )
 
-    def features(self, events: EventTables, as_of, customer_ids: Iterable | None = None) -> pd.DataFrame:
+    def features(
+        self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None
+    ) -> pd.DataFrame:
         self.check_tables(events)
-        return self.builder.transform(events, as_of, customer_ids)
+        return self.builder.transform(events, as_of, customer_ids, row_index=row_index)
 
 
 def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
@@ -156,8 +158,9 @@ def score_customers(
     risk tiers; the others get probability and tier with empty reasons. Reason codes are
     read by people reviewing at-risk customers, and SHAP is most of the cost of scoring.
 
-    Everything runs chunk by chunk of ``chunk_size`` customers: features (the chunk's ids are
-    pushed into the DuckDB scan), eligibility, probability, SHAP and reasons, so memory beyond
+    Everything runs chunk by chunk of ``chunk_size`` customers: features (from the chunk's own
+    event rows, found through a :class:`~churnlab.features.CustomerRowIndex`), eligibility,
+    probability, SHAP and reasons, so memory beyond
     the event tables is bounded by the chunk size. ``k=0`` skips SHAP and reasons
     (probability and tier only): TreeSHAP dominates the cost of scoring. Tiers by
     ``top_share`` use the probability distribution of all requested customers (one extra
@@ -189,12 +192,15 @@ def score_customers(
     sm.check_tables(events)
     all_ids = requested if requested is not None else sm.builder.known_customers(events, t)
 
+    # Features per chunk of customers, so memory beyond the event tables depends on the chunk
+    # size, not on how many are scored. With several chunks, an index of where each customer's
+    # rows are lets a chunk read its own rows rather than filter every table again.
+    row_index = CustomerRowIndex(events) if len(all_ids) > chunk_size else None
+
     def chunks():
-        # Features per chunk of customers (the list is pushed into the DuckDB scan), so memory
-        # beyond the event tables depends on the chunk size, not on how many are scored.
         for start in range(0, len(all_ids), chunk_size):
             ids = all_ids[start : start + chunk_size]
-            X = sm.features(events, t, ids)
+            X = sm.features(events, t, ids, row_index)
             status = sm.eligibility(X)
             yield ids, X[status == "scored"], status
 
