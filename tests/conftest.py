@@ -1,10 +1,15 @@
 import os
+import tempfile
 
-import pytest
-from hypothesis import settings
+# numba's compiled-kernel cache goes to the system temp folder, not into the source tree
+# (must be set before numba is imported, which importing churnlab can do)
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "churnlab-tests-numba"))
 
-from churnlab.config import parse_config
-from churnlab.datasets import make_demo_events
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from churnlab.config import parse_config  # noqa: E402
+from churnlab.datasets import make_demo_events  # noqa: E402
 
 # Property tests draw the same examples on every run and machine (fixed seeds in tests);
 # `HYPOTHESIS_PROFILE=explore pytest` searches new ones.
