@@ -157,6 +157,28 @@ def top_drivers(
     DataFrame with ``customer_id, rank, driver, feature, value, contribution, direction,
     reason``.
     """
+    a = _driver_arrays(shap_values, features, dictionary, k, kind)
+
+    def text(x):  # plain object columns: skip pandas' costly string-type inference
+        return pd.Series(x, dtype=object, copy=False)
+
+    return pd.DataFrame(
+        {
+            "customer_id": shap_values.index.to_numpy()[a["row"]],
+            "rank": a["rank"],
+            "driver": text(a["driver"]),
+            "feature": text(a["feature"]),
+            "value": text(a["value"]),
+            "contribution": a["contribution"],
+            "direction": text(np.where(a["contribution"] > 0, "raises risk", "lowers risk").astype(object)),
+            "reason": text(a["reason"]),
+        }
+    )
+
+
+def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str) -> dict:
+    """:func:`top_drivers` as arrays, one entry per (customer, rank): ``row`` is the customer's
+    position in ``shap_values``; ``rank`` counts from 1. Batch scoring lays these out wide."""
     if k <= 0:
         raise ValueError(f"`k` must be > 0, got {k}")
     if kind not in ("risk", "both"):
@@ -218,22 +240,15 @@ def top_drivers(
             part = _format_many(piece, feat, col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object))
             text = part if text is None else text + part
         reasons[sel[ok]] = text
-    def text(a):  # plain object columns: skip pandas' costly string-type inference
-        return pd.Series(a, dtype=object, copy=False)
-
-    out = pd.DataFrame(
-        {
-            "customer_id": shap_values.index.to_numpy()[rows],
-            "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
-            "driver": text(group_names),
-            "feature": text(names[fidx]),
-            "value": text(values),
-            "contribution": contrib,
-            "direction": text(np.where(contrib > 0, "raises risk", "lowers risk").astype(object)),
-            "reason": text(reasons),
-        }
-    )
-    return out
+    return {
+        "row": rows,
+        "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
+        "driver": group_names,
+        "feature": names[fidx],
+        "value": values,
+        "contribution": contrib,
+        "reason": reasons,
+    }
 
 
 def global_drivers(shap_values: pd.DataFrame, dictionary: pd.DataFrame | list | None = None) -> pd.DataFrame:

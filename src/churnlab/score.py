@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churnlab.events import EventTables, to_timestamp
-from churnlab.explain import explain, top_drivers
+from churnlab.explain import _driver_arrays, explain
 from churnlab.features import CustomerRowIndex, FeatureBuilder
 from churnlab.model import ChurnModel
 
@@ -108,14 +108,15 @@ def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, to
     return out
 
 
-def _reasons_wide(drivers: pd.DataFrame, index: pd.Index, k: int) -> pd.DataFrame:
-    wide = drivers.pivot(index="customer_id", columns="rank", values=["reason", "driver"]).reindex(index)
-    out = pd.DataFrame(index=index)
-    for r in range(1, k + 1):
-        out[f"reason_{r}"] = wide[("reason", r)] if ("reason", r) in wide.columns else None
-    for r in range(1, k + 1):
-        out[f"driver_{r}"] = wide[("driver", r)] if ("driver", r) in wide.columns else None
-    return out
+def _reasons_wide(drivers: dict, rows: np.ndarray, n: int, k: int) -> dict[str, np.ndarray]:
+    """``reason_1..k, driver_1..k`` columns for ``n`` customers from driver arrays; ``rows`` maps
+    the explained customers to their positions among the ``n``."""
+    reason = np.full((n, k), None, dtype=object)
+    driver = np.full((n, k), None, dtype=object)
+    at = (rows[drivers["row"]], drivers["rank"] - 1)
+    reason[at] = drivers["reason"]
+    driver[at] = drivers["driver"]
+    return {**{f"reason_{r + 1}": reason[:, r] for r in range(k)}, **{f"driver_{r + 1}": driver[:, r] for r in range(k)}}
 
 
 def _score_features(
@@ -127,15 +128,14 @@ def _score_features(
     out["churn_probability"] = proba
     out["risk_tier"] = tiers(proba)
     # SHAP is the cost of scoring: explain only the tiers that need reasons, if so asked
-    explain_rows = X if reason_tiers is None else X[np.isin(out["risk_tier"].to_numpy(object), list(reason_tiers))]
-    if len(explain_rows) and k > 0:
-        drivers = top_drivers(explain(sm.model, explain_rows), explain_rows, sm.dictionary, k=k)
-        out = out.join(_reasons_wide(drivers, X.index, k))
+    chosen = np.ones(len(X), dtype=bool) if reason_tiers is None else np.isin(out["risk_tier"].to_numpy(object), list(reason_tiers))
+    if chosen.any() and k > 0:
+        explain_rows = X[chosen]
+        drivers = _driver_arrays(explain(sm.model, explain_rows), explain_rows, sm.dictionary, k, "risk")
+        wide = _reasons_wide(drivers, np.flatnonzero(chosen), len(X), k)
     else:
-        for r in range(1, k + 1):
-            out[f"reason_{r}"] = None
-        for r in range(1, k + 1):
-            out[f"driver_{r}"] = None
+        wide = {f"{c}_{r}": np.full(len(X), None, dtype=object) for c in ("reason", "driver") for r in range(1, k + 1)}
+    out = out.assign(**{c: pd.Series(v, index=X.index, dtype=object) for c, v in wide.items()})
     out["status"] = "scored"
     return out
 
