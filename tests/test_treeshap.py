@@ -93,6 +93,13 @@ def test_equals_pred_contrib_on_awkward_rows(seed, params):
     np.testing.assert_allclose(ours.sum(axis=1), booster.predict(A, raw_score=True), atol=1e-12)
 
 
+def test_matrix_of_the_wrong_width_is_refused():
+    booster, X = _model(0)
+    engine = PatternTreeSHAP(booster)
+    with pytest.raises(ValueError, match=r"reads 5 features per row, got an array of shape \(10, 4\)"):
+        engine.contributions(lightgbm_matrix(X.head(10))[:, :4])
+
+
 def test_matrix_matches_lightgbm_pandas_input():
     """lightgbm_matrix gives the booster what a DataFrame gives it (categories as codes)."""
     booster, X = _model(0)

@@ -271,6 +271,9 @@ class PatternTreeSHAP:
         ``A`` is the float64 matrix the booster predicts from (see :func:`lightgbm_matrix`).
         """
         A = np.ascontiguousarray(A, dtype=np.float64)
+        if A.ndim != 2 or A.shape[1] != self.n_features:
+            # the kernels index columns unchecked: a narrower matrix must never reach them
+            raise ValueError(f"the model reads {self.n_features} features per row, got an array of shape {A.shape}")
         if not self.supported:
             return self._lgb_contrib(A)
         if len(A) == 0:
