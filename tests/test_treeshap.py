@@ -12,6 +12,9 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from churnlab import _treeshap
 from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
@@ -218,3 +221,30 @@ def test_churn_model_uses_engine_and_does_not_pickle_the_cache(trained):
     clone = pickle.loads(pickle.dumps(model))
     assert not hasattr(clone, "_treeshap")
     np.testing.assert_allclose(clone.contributions(X), native, rtol=0, atol=1e-12)
+
+# values LightGBM treats specially, mixed with ordinary ones and ties
+_cell = st.one_of(
+    st.sampled_from([np.nan, 0.0, -0.0, 1e-36, 1.0, 2.0, -1.0]),
+    st.floats(-5, 5, allow_nan=False, width=32),
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    data=hnp.arrays(np.float64, st.tuples(st.integers(60, 200), st.just(4)), elements=_cell),
+    missing=st.sampled_from([{}, {"zero_as_missing": True}, {"use_missing": False}]),
+    leaves=st.integers(2, 12),
+    seed=st.integers(0, 2**16),
+)
+def test_random_models_on_random_awkward_data(data, missing, leaves, seed):
+    rng = np.random.default_rng(seed)
+    y = (np.nan_to_num(data[:, 0]) + rng.normal(size=len(data)) > 0).astype(int)
+    if y.min() == y.max():
+        y[0] = 1 - y[0]
+    params = {"objective": "binary", "verbose": -1, "seed": seed, "num_leaves": leaves, "min_data_in_leaf": 3,
+              "min_data_in_bin": 1, **missing}
+    booster = lgb.train(params, lgb.Dataset(data, y), num_boost_round=8)
+    probe = np.vstack([data, rng.permutation(data)])  # rows seen in training and shuffled ones
+    probe[rng.random(probe.shape) < 0.1] = np.nan
+    ours = PatternTreeSHAP(booster).contributions(probe)
+    np.testing.assert_allclose(ours, booster.predict(probe, pred_contrib=True), rtol=0, atol=1e-12)
