@@ -292,6 +292,10 @@ def test_customer_subset_is_pushed_down_without_changing_values():
     # the same through a row index (each chunk gathers its own rows): identical frames
     index = CustomerRowIndex(ev)
     pd.testing.assert_frame_equal(fb.transform(ev, "2024-04-01", customer_ids=ids, row_index=index), expected, check_exact=True)
+    # DuckDB on one thread (as while scoring runs beside it): the same bytes
+    pd.testing.assert_frame_equal(fb.transform(ev, "2024-04-01", threads=1), full, check_exact=True)
+    with pytest.raises(ValueError, match="`threads` must be >= 1, got 0"):
+        fb.transform(ev, "2024-04-01", threads=0)
 
 
 def test_row_index_finds_each_customers_rows_with_string_ids():

@@ -6,6 +6,7 @@ zeros and values within LightGBM's zero threshold, infinities, categorical codes
 unseen, negative, fractional or missing.
 """
 
+import importlib
 import pickle
 
 import lightgbm as lgb
@@ -94,6 +95,34 @@ def test_equals_pred_contrib_on_awkward_rows(seed, params):
     assert (ours[:, -1] == theirs[:, -1]).all()  # the expected value is LightGBM's own
     # rows add up to the raw score, as pred_contrib's do
     np.testing.assert_allclose(ours.sum(axis=1), booster.predict(A, raw_score=True), atol=1e-12)
+    # the margin from the same pass is LightGBM's raw score to the bit (leaf values added in
+    # tree order), on a fresh engine and again from the warm cache
+    for _ in range(2):
+        contrib, margin = engine.contributions_and_margin(A)
+        assert margin.tobytes() == booster.predict(A, raw_score=True).tobytes()
+        assert contrib.tobytes() == ours.tobytes()
+
+
+@pytest.mark.parametrize("seed,params", [(0, {}), (1, {"zero_as_missing": True}), (3, {"num_leaves": 63, "min_data_in_leaf": 2})])
+def test_pattern_values_are_lightgbm_per_tree_values_to_the_bit(seed, params):
+    """The numba TreeSHAP of a (tree, pattern) repeats Tree::TreeSHAP's arithmetic exactly."""
+    booster, X = _model(seed, **params)
+    A = _awkward(booster, X, seed)[:400]
+    engine = PatternTreeSHAP(booster)
+    codes_k, _, _, _, pattern_k = _treeshap._compile()
+    codes = codes_k(engine._decisions(A), engine.nnodes, engine.col, engine.thr)
+    leaves = booster.predict(A, pred_leaf=True)
+    for t in range(engine.n_trees):
+        vals, leaf = pattern_k(
+            np.full(len(A), t), codes[t], engine.root, engine.left, engine.right, engine.feature, engine.icount,
+            engine.lcount, engine.leaves, engine.tfeat, engine.tk, engine.n_features, engine.store.shape[1],
+        )
+        theirs = booster.predict(A, start_iteration=t, num_iteration=1, pred_contrib=True)
+        used = engine.tfeat[t, : engine.tk[t]]
+        assert vals[:, : engine.tk[t]].tobytes() == np.ascontiguousarray(theirs[:, used]).tobytes()
+        assert (np.delete(theirs[:, :-1], used, axis=1) == 0).all()  # no value outside the tree's features
+        expected_leaf = [booster.get_leaf_output(t, int(j)) for j in leaves[:, t]]
+        assert leaf.tobytes() == np.array(expected_leaf).tobytes()
 
 
 def test_matrix_of_the_wrong_width_is_refused():
@@ -119,6 +148,8 @@ def test_cache_is_deterministic_and_chunking_does_not_change_bytes():
     parts = np.concatenate([engine.contributions(A[s : s + 97]) for s in range(0, len(A), 97)])
     again = engine.contributions(A[::-1])[::-1]  # warm cache, other order
     assert whole.tobytes() == parts.tobytes() == np.ascontiguousarray(again).tobytes()
+    margins = np.concatenate([engine.contributions_and_margin(A[s : s + 97])[1] for s in range(0, len(A), 97)])
+    assert margins.tobytes() == booster.predict(A, raw_score=True).tobytes()
     # each (tree, pattern) pair is evaluated once: rows seen before add nothing to the cache
     seen = engine.cached_patterns
     assert seen == int(engine.n_patterns.sum()) < engine.n_trees * len(A)
@@ -134,6 +165,7 @@ def test_cache_bound_starts_over_and_stays_exact(monkeypatch):
     engine = PatternTreeSHAP(booster)
     ours = engine.contributions(A)
     np.testing.assert_allclose(ours, booster.predict(A, pred_contrib=True), rtol=0, atol=1e-12)
+    assert engine.contributions_and_margin(A)[1].tobytes() == booster.predict(A, raw_score=True).tobytes()
     # the cache started over before the last block: it holds exactly that block's patterns
     last = len(A) - 256 * ((len(A) - 1) // 256)
     fresh = PatternTreeSHAP(booster)
@@ -149,26 +181,30 @@ def test_without_numba_the_values_come_from_pred_contrib(monkeypatch):
         raise ImportError("numba is not installed")
 
     monkeypatch.setattr(_treeshap, "_compile", unavailable)
-    out = PatternTreeSHAP(booster).contributions(A)
+    out, margin = PatternTreeSHAP(booster).contributions_and_margin(A)
     assert out.tobytes() == booster.predict(A, pred_contrib=True).tobytes()
+    assert margin.tobytes() == booster.predict(A, raw_score=True).tobytes()
 
 
 def test_kernels_compile_in_memory_where_numba_cannot_cache(monkeypatch):
-    calls = []
-    build = _treeshap._build_kernels
+    from numba.core import caching
 
-    def no_locator(cache):
-        calls.append(cache)
-        if cache:
-            raise RuntimeError("cannot cache function 'codes_kernel': no locator available")
-        return build(cache)
+    from churnlab import _kernels
 
-    monkeypatch.setattr(_treeshap, "_kernels", None)
-    monkeypatch.setattr(_treeshap, "_build_kernels", no_locator)
+    # no place to cache (e.g. a read-only install and home): numba refuses cache=True
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed across numba versions
     booster, X = _model(0)
     A = lightgbm_matrix(X.head(300))
-    np.testing.assert_allclose(PatternTreeSHAP(booster).contributions(A), booster.predict(A, pred_contrib=True), atol=1e-12)
-    assert calls == [True, False]
+    try:
+        with monkeypatch.context() as m:
+            m.setattr(impl, "_locator_classes", [])
+            in_memory = importlib.reload(_kernels)
+            assert all(isinstance(k._cache, caching.NullCache) for k in (in_memory.codes_kernel, in_memory.pattern_kernel))
+            m.setattr(_treeshap, "_kernels", None)
+            ours = PatternTreeSHAP(booster).contributions(A)
+            np.testing.assert_allclose(ours, booster.predict(A, pred_contrib=True), atol=1e-12)
+    finally:
+        importlib.reload(_kernels)  # the disk-cached kernels again for the other tests
 
 
 def test_concurrent_calls_share_the_cache_safely():
@@ -197,6 +233,7 @@ def test_trees_wider_than_a_pattern_fall_back_to_pred_contrib():
     engine = PatternTreeSHAP(booster)
     assert not engine.supported  # 79 splits do not fit a 63-bit pattern
     assert engine.contributions(A).tobytes() == booster.predict(A, pred_contrib=True).tobytes()
+    assert engine.contributions_and_margin(A)[1].tobytes() == booster.predict(A, raw_score=True).tobytes()
 
 
 def test_linear_trees_are_not_given_made_up_values():
@@ -218,6 +255,10 @@ def test_churn_model_uses_engine_and_does_not_pickle_the_cache(trained):
     # predictions read the same matrix: bit for bit what the booster gives for the DataFrame
     from_frame = model.booster_.predict(model._prepare(X), num_iteration=model.best_iteration_)
     assert model.predict_raw(X).tobytes() == from_frame.tobytes()
+    # scoring's one pass: the probability from the engine's margin, bit for bit predict_proba
+    proba, contrib = model.predict_proba_and_contributions(X)
+    assert proba.tobytes() == model.predict_proba(X).tobytes()
+    assert contrib.tobytes() == model.contributions(X).tobytes()
     clone = pickle.loads(pickle.dumps(model))
     assert not hasattr(clone, "_treeshap")
     np.testing.assert_allclose(clone.contributions(X), native, rtol=0, atol=1e-12)
@@ -246,5 +287,31 @@ def test_random_models_on_random_awkward_data(data, missing, leaves, seed):
     booster = lgb.train(params, lgb.Dataset(data, y), num_boost_round=8)
     probe = np.vstack([data, rng.permutation(data)])  # rows seen in training and shuffled ones
     probe[rng.random(probe.shape) < 0.1] = np.nan
-    ours = PatternTreeSHAP(booster).contributions(probe)
+    ours, margin = PatternTreeSHAP(booster).contributions_and_margin(probe)
     np.testing.assert_allclose(ours, booster.predict(probe, pred_contrib=True), rtol=0, atol=1e-12)
+    assert margin.tobytes() == booster.predict(probe, raw_score=True).tobytes()
+
+
+def test_trees_without_a_split_give_their_leaf_value():
+    # min_data_in_leaf above the row count: every tree is one leaf (the boosted average)
+    booster, A = _plain_model(min_data_in_leaf=10_000)
+    engine = PatternTreeSHAP(booster)
+    assert engine.supported and int(engine.nnodes.max()) == 0
+    contrib, margin = engine.contributions_and_margin(A[:50])
+    assert margin.tobytes() == booster.predict(A[:50], raw_score=True).tobytes()
+    np.testing.assert_allclose(contrib, booster.predict(A[:50], pred_contrib=True), rtol=0, atol=1e-12)
+
+
+def test_engine_threads_sets_and_restores_numba_threads():
+    import numba
+
+    before = numba.get_num_threads()
+    with _treeshap.engine_threads(1):
+        assert numba.get_num_threads() == 1
+        booster, X = _model(0)
+        A = lightgbm_matrix(X.head(200))
+        one = PatternTreeSHAP(booster).contributions(A)
+    assert numba.get_num_threads() == before
+    with _treeshap.engine_threads(None):
+        assert numba.get_num_threads() == before
+    assert one.tobytes() == PatternTreeSHAP(booster).contributions(A).tobytes()  # threads do not change bytes

@@ -10,9 +10,12 @@ realise far fewer (about 1,400 per tree for 200k customers in the benchmark), so
 1. every row's pattern per tree is computed (numba, one pass; the same comparisons as
    LightGBM's ``Tree::Decision`` including missing values, zero handling and categorical
    bitsets),
-2. LightGBM's own TreeSHAP evaluates each *new* pattern once, on a representative row, one
-   tree at a time (``start_iteration=t, num_iteration=1``),
-3. rows add up their patterns' values tree by tree.
+2. each *new* (tree, pattern) pair is evaluated once by path-dependent TreeSHAP
+   (:mod:`churnlab._kernels`: LightGBM's ``Tree::TreeSHAP`` with the same operations in the
+   same order, so the values are bit for bit those of LightGBM's per-tree ``pred_contrib``;
+   tested), together with the leaf the pattern ends in,
+3. rows add up their patterns' values tree by tree, and their leaf values into the margin
+   (in tree order from 0.0, as LightGBM's predictor does: the raw score to the bit).
 
 Results equal ``pred_contrib`` up to floating-point summation order (about 1e-14). Patterns
 are cached per model across calls, so scoring chunk after chunk gets cheaper as the cache
@@ -23,6 +26,7 @@ use ``pred_contrib`` directly.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -39,91 +43,34 @@ _kernels = None
 
 
 def _compile():
-    """Build the numba kernels on first use (numba import and compilation are lazy).
-
-    Compiled code is cached on disk when numba finds a writable cache location; where it
-    finds none (a read-only install and home), the kernels are compiled in memory instead.
-    """
+    """The numba kernels (:mod:`churnlab._kernels`), imported on first use: numba is imported
+    and the kernels compiled (or read from numba's disk cache) only when SHAP values are."""
     global _kernels
     if _kernels is None:
-        try:
-            _kernels = _build_kernels(cache=True)
-        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
-            _kernels = _build_kernels(cache=False)
+        from churnlab import _kernels as k
+
+        _kernels = (k.codes_kernel, k.lookup_kernel, k.insert_kernel, k.accumulate_kernel, k.pattern_kernel)
     return _kernels
 
 
-def _build_kernels(cache: bool):
-    from numba import njit, prange
-
-    # Layouts are tree-major / column-major so that the inner loops run over rows.
-    @njit(parallel=True, cache=cache)
-    def codes_kernel(D, nnodes, col, thr):
-        T, n = nnodes.shape[0], D.shape[1]
-        out = np.zeros((T, n), dtype=np.int64)
-        for t in prange(T):
-            for j in range(nnodes[t]):
-                c, th, sh = col[t, j], thr[t, j], np.int64(j)
-                for i in range(n):
-                    out[t, i] |= np.int64(D[c, i] <= th) << sh
-        return out
-
-    @njit(inline="always")
-    def slot_of(code, shift):  # Fibonacci hashing of the 64-bit pattern
-        return np.int64((np.uint64(code) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(shift))
-
-    @njit(parallel=True, cache=cache)
-    def lookup_kernel(codes, keys, ids, shift):
-        T, n = codes.shape
-        mask = np.int64(keys.shape[1] - 1)
-        out = np.empty((T, n), dtype=np.int32)
-        for t in prange(T):
-            for i in range(n):
-                c = codes[t, i]
-                s = slot_of(c, shift)
-                r = -1
-                while True:
-                    k = keys[t, s]
-                    if k == c:
-                        r = ids[t, s]
-                        break
-                    if k == -1:
-                        break
-                    s = (s + 1) & mask
-                out[t, i] = r
-        return out
-
-    @njit(cache=cache)
-    def insert_kernel(keys, ids, t, new_codes, new_ids, shift):
-        mask = np.int64(keys.shape[1] - 1)
-        for q in range(new_codes.shape[0]):
-            c = new_codes[q]
-            s = slot_of(c, shift)
-            while keys[t, s] != -1 and keys[t, s] != c:
-                s = (s + 1) & mask
-            keys[t, s] = c
-            ids[t, s] = new_ids[q]
-
-    @njit(parallel=True, cache=cache)
-    def accumulate_kernel(pattern, store, tfeat, tk, n_features, base):
-        # trees are added in order for every (row, feature): the result does not depend on
-        # how rows are split into blocks or threads
-        T, n = pattern.shape
-        out = np.zeros((n, n_features + 1))
-        step = 256
-        for b in prange((n + step - 1) // step):
-            lo, hi = b * step, min(n, b * step + step)
-            for t in range(T):  # one tree's cached values at a time stay in cache
-                k = tk[t]
-                for i in range(lo, hi):
-                    p = pattern[t, i]
-                    for j in range(k):
-                        out[i, tfeat[t, j]] += store[p, j]
-            for i in range(lo, hi):
-                out[i, n_features] = base
-        return out
-
-    return codes_kernel, lookup_kernel, insert_kernel, accumulate_kernel
+@contextlib.contextmanager
+def engine_threads(n: int | None):
+    """Run the engine's numba kernels on at most ``n`` threads in the calling thread (numba's
+    setting is per thread), e.g. while another thread builds features. ``None``: unchanged."""
+    if n is None:
+        yield
+        return
+    try:
+        import numba
+    except ImportError:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _nodes(tree: dict) -> list[dict]:
@@ -135,6 +82,27 @@ def _nodes(tree: dict) -> list[dict]:
             stack.append(node["right_child"])
             stack.append(node["left_child"])
     return out
+
+
+def _children(tree: dict, nodes: list[dict]) -> tuple[int, list[int], list[int], list[float], list[int]]:
+    """The tree as arrays over the split nodes of :func:`_nodes`: root, left and right child
+    (a split node's position, or ``~leaf`` for a leaf), the leaf values (doubles, as the
+    model stores them) and the leaves' training counts."""
+    at = {id(nd): j for j, nd in enumerate(nodes)}
+    values: list[float] = []
+    counts: list[int] = []
+
+    def ref(node: dict) -> int:
+        if id(node) in at:
+            return at[id(node)]
+        values.append(float(node["leaf_value"]))
+        counts.append(int(node.get("leaf_count", 0)))
+        return ~(len(values) - 1)
+
+    root = ref(tree["tree_structure"])
+    left = [ref(nd["left_child"]) for nd in nodes]
+    right = [ref(nd["right_child"]) for nd in nodes]
+    return root, left, right, values, counts
 
 
 # How a numeric split treats missing values, as a rewrite of the column so that every split
@@ -167,6 +135,7 @@ class PatternTreeSHAP:
         self._lock = threading.Lock()
         dump = booster.dump_model(num_iteration=num_iteration)
         self.n_features = int(dump["max_feature_idx"]) + 1
+        self.objective = str(dump.get("objective", ""))
         trees = dump["tree_info"]
         self.n_trees = len(trees)
         per_tree = [_nodes(t) for t in trees]
@@ -198,6 +167,22 @@ class PatternTreeSHAP:
                     self.thr[t, j] = float(nd["threshold"])
                 self.col[t, j] = self.columns.setdefault(key, len(self.columns))
             used.append(np.unique([int(nd["split_feature"]) for nd in nodes]).astype(np.int32))
+        # the trees as arrays: children, split features and training counts for TreeSHAP,
+        # leaf values for the margin
+        shapes = [_children(tree, nodes) for tree, nodes in zip(trees, per_tree)]
+        L = max(len(sh[3]) for sh in shapes)
+        self.root = np.array([sh[0] for sh in shapes], dtype=np.int64)
+        self.left = np.zeros((T, M), dtype=np.int64)
+        self.right = np.zeros((T, M), dtype=np.int64)
+        self.feature = np.zeros((T, M), dtype=np.int64)
+        self.icount = np.zeros((T, M), dtype=np.int64)
+        self.lcount = np.zeros((T, L), dtype=np.int64)
+        self.leaves = np.zeros((T, L))
+        for t, (nodes, (_, lc, rc, vals, cnt)) in enumerate(zip(per_tree, shapes)):
+            self.left[t, : len(lc)], self.right[t, : len(rc)] = lc, rc
+            self.feature[t, : len(nodes)] = [int(nd["split_feature"]) for nd in nodes]
+            self.icount[t, : len(nodes)] = [int(nd["internal_count"]) for nd in nodes]
+            self.leaves[t, : len(vals)], self.lcount[t, : len(cnt)] = vals, cnt
         K = max([len(u) for u in used] + [1])
         self.tk = np.array([len(u) for u in used], dtype=np.int32)
         self.tfeat = np.zeros((T, K), dtype=np.int32)
@@ -210,7 +195,8 @@ class PatternTreeSHAP:
     def _lgb_contrib(self, A, tree: int | None = None):
         if tree is None:
             return self.booster.predict(A, num_iteration=self.num_iteration, pred_contrib=True)
-        return self.booster.predict(A, start_iteration=tree, num_iteration=1, pred_contrib=True)
+        # a few rows of one tree: a single thread, not an OpenMP team to wake and join
+        return self.booster.predict(A, start_iteration=tree, num_iteration=1, pred_contrib=True, num_threads=1)
 
     def _decisions(self, A: np.ndarray) -> np.ndarray:
         """One row per decision column, one column per data row: ``D[col] <= thr`` is the
@@ -242,6 +228,7 @@ class PatternTreeSHAP:
         self.keys = np.full((self.n_trees, capacity), _EMPTY, dtype=np.int64)
         self.ids = np.zeros((self.n_trees, capacity), dtype=np.int32)
         self.store = np.zeros((1024, self.tfeat.shape[1]))
+        self.leafval = np.zeros(1024)  # the leaf value of each cached (tree, pattern)
         self.n_stored = 0
         self.n_patterns = np.zeros(self.n_trees, dtype=np.int64)
 
@@ -261,60 +248,80 @@ class PatternTreeSHAP:
         self.shift = 64 - int(np.log2(cap))
         self.keys = np.full((self.n_trees, cap), _EMPTY, dtype=np.int64)
         self.ids = np.zeros((self.n_trees, cap), dtype=np.int32)
-        for t in range(self.n_trees):
-            filled = old_keys[t] != _EMPTY
-            insert_k(self.keys, self.ids, t, old_keys[t][filled], old_ids[t][filled], self.shift)
+        trees, slots = np.nonzero(old_keys != _EMPTY)
+        insert_k(self.keys, self.ids, trees, old_keys[trees, slots], old_ids[trees, slots], self.shift)
 
     def contributions(self, A: np.ndarray) -> np.ndarray:
         """SHAP values, shape (rows, features + 1), the last column the expected value.
 
         ``A`` is the float64 matrix the booster predicts from (see :func:`lightgbm_matrix`).
         """
+        return self.contributions_and_margin(A)[0]
+
+    def contributions_and_margin(self, A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`contributions` and the raw margin of the same rows from the same pass: the
+        cached patterns' leaf values added in tree order, bit-identical to LightGBM's
+        ``predict(raw_score=True)``."""
         A = np.ascontiguousarray(A, dtype=np.float64)
         if A.ndim != 2 or A.shape[1] != self.n_features:
             # the kernels index columns unchecked: a narrower matrix must never reach them
             raise ValueError(f"the model reads {self.n_features} features per row, got an array of shape {A.shape}")
-        if not self.supported:
-            return self._lgb_contrib(A)
         if len(A) == 0:
-            return np.zeros((0, self.n_features + 1))
-        try:
-            kernels = _compile()
-        except ImportError:  # numba missing or unusable here: LightGBM's own pred_contrib
-            return self._lgb_contrib(A)
+            return np.zeros((0, self.n_features + 1)), np.zeros(0)
+        kernels = None
+        if self.supported:
+            try:
+                kernels = _compile()
+            except ImportError:  # numba missing or unusable here: LightGBM's own pred_contrib
+                pass
+        if kernels is None:
+            margin = self.booster.predict(A, num_iteration=self.num_iteration, raw_score=True)
+            return self._lgb_contrib(A), margin
         with self._lock:  # the cache is shared state
             parts = [self._block(A[s : s + _BLOCK], kernels) for s in range(0, len(A), _BLOCK)]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([c for c, _ in parts]), np.concatenate([m for _, m in parts])
 
-    def _block(self, A: np.ndarray, kernels) -> np.ndarray:
-        codes_k, lookup_k, insert_k, accumulate_k = kernels
+    def _block(self, A: np.ndarray, kernels) -> tuple[np.ndarray, np.ndarray]:
+        codes_k, lookup_k, insert_k, accumulate_k, pattern_k = kernels
         if self.n_stored * self.store.shape[1] * 8 > _MAX_CACHE_BYTES:  # start over (values stay exact)
             self._reset_cache()
         codes = codes_k(self._decisions(A), self.nnodes, self.col, self.thr)
         pattern = lookup_k(codes, self.keys, self.ids, self.shift)
-        miss_trees, miss_rows = np.nonzero(pattern < 0)  # tree-major: grouped by tree
+        miss_trees, miss_rows = np.nonzero(pattern < 0)
         if len(miss_rows):
-            bounds = np.flatnonzero(np.diff(miss_trees)) + 1
-            for start, rows in zip(np.concatenate(([0], bounds)), np.split(miss_rows, bounds)):
-                # this tree's new patterns: LightGBM's TreeSHAP once each, on a representative row
-                t = int(miss_trees[start])
-                uniq, first, inverse = np.unique(codes[t, rows], return_index=True, return_inverse=True)
-                vals = self._lgb_contrib(A[rows[first]], tree=t)[:, self.tfeat[t, : self.tk[t]]]
-                new_ids = np.arange(self.n_stored, self.n_stored + len(uniq), dtype=np.int32)
-                self._append(vals)
-                self.n_patterns[t] += len(uniq)
-                self._grow(insert_k)
-                insert_k(self.keys, self.ids, t, uniq, new_ids, self.shift)
-                pattern[t, rows] = new_ids[inverse]
-        return accumulate_k(pattern, self.store, self.tfeat, self.tk, self.n_features, self.base)
+            # the new (tree, pattern) pairs, in (tree, pattern) order: TreeSHAP once each
+            miss_codes = codes[miss_trees, miss_rows]
+            order = np.lexsort((miss_codes, miss_trees))
+            t_sorted, c_sorted = miss_trees[order], miss_codes[order]
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = (t_sorted[1:] != t_sorted[:-1]) | (c_sorted[1:] != c_sorted[:-1])
+            new_trees, new_codes = t_sorted[first], c_sorted[first]
+            vals, leaf = pattern_k(
+                new_trees, new_codes, self.root, self.left, self.right, self.feature, self.icount, self.lcount,
+                self.leaves, self.tfeat, self.tk, self.n_features, self.store.shape[1],
+            )
+            new_ids = np.arange(self.n_stored, self.n_stored + len(new_codes), dtype=np.int32)
+            self._append(vals, leaf)
+            self.n_patterns += np.bincount(new_trees, minlength=self.n_trees)
+            self._grow(insert_k)
+            insert_k(self.keys, self.ids, new_trees, new_codes, new_ids, self.shift)
+            slot = np.empty(len(order), dtype=np.int64)
+            slot[order] = np.cumsum(first) - 1
+            pattern[miss_trees, miss_rows] = new_ids[slot]
+        return accumulate_k(pattern, self.store, self.leafval, self.tfeat, self.tk, self.n_features, self.base)
 
-    def _append(self, vals: np.ndarray):
+    def _append(self, vals: np.ndarray, leafval: np.ndarray):
         need = self.n_stored + len(vals)
         if need > len(self.store):
-            grown = np.zeros((max(need, 2 * len(self.store)), self.store.shape[1]))
+            size = max(need, 2 * len(self.store))
+            grown = np.zeros((size, self.store.shape[1]))
             grown[: self.n_stored] = self.store[: self.n_stored]
             self.store = grown
+            self.leafval = np.concatenate([self.leafval[: self.n_stored], np.zeros(size - self.n_stored)])
         self.store[self.n_stored : need, : vals.shape[1]] = vals
+        self.leafval[self.n_stored : need] = leafval
         self.n_stored = need
 
 

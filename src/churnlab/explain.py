@@ -50,13 +50,17 @@ def explain(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
     --------
     >>> # shap = explain(result.model, X); shap.sum(axis=1) == logit(result.model.predict_proba(X))
     """
-    contrib = model.contributions(features)
+    return _shap_frame(model, model.contributions(features), features.index)
+
+
+def _shap_frame(model: ChurnModel, contrib: np.ndarray, index: pd.Index) -> pd.DataFrame:
+    """:func:`explain`'s frame from the model's raw contributions (Platt scaling applied)."""
     values, base = contrib[:, :-1], contrib[:, -1]
     cal = model.calibrator_
     if cal is not None and cal.method == "platt":
         values = values * cal.coef_
         base = base * cal.coef_ + cal.intercept_
-    out = pd.DataFrame(values, index=features.index, columns=model.feature_names_)
+    out = pd.DataFrame(values, index=index, columns=model.feature_names_)
     out[EXPECTED] = base
     return out
 

@@ -198,6 +198,8 @@ def _support_sql(d: Dialect, asof: str, cfg: FeatureConfig, categories: Sequence
     cols.append(
         f"CAST(sum(CASE WHEN age <= {tw} AND {other} THEN 1 ELSE 0 END) AS DOUBLE) AS s_cat_other_{tw}d"
     )
+    # first ticket's age, for tenure: read from this aggregate, not a second pass over the table
+    extra = ", max(age) AS s_first_days"
     sql = f"""
 s_rows AS (
     SELECT customer_id, CAST(category AS STRING) AS category, {age} AS age,
@@ -206,7 +208,7 @@ s_rows AS (
     FROM support WHERE ts < {asof}
 ),
 s_feat AS (
-    SELECT customer_id, {", ".join(cols)}
+    SELECT customer_id, {", ".join(cols)}{extra}
     FROM s_rows GROUP BY customer_id
 )"""
     return sql, [c.rsplit(" AS ", 1)[1] for c in cols]
@@ -225,13 +227,14 @@ def _survey_sql(d: Dialect, asof: str, cfg: FeatureConfig) -> tuple[str, list[st
             f"CAST(sum(CASE WHEN {sel} THEN 1 ELSE 0 END) AS DOUBLE) AS v_{kind}_count",
             f"min(CASE WHEN {sel} THEN age END) AS v_{kind}_days_since_last",
         ]
+    extra = ", max(age) AS v_age_max"  # first answer's age, for tenure
     sql = f"""
 v_rows AS (
     SELECT customer_id, CAST(kind AS STRING) AS kind, ts, CAST(score AS INTEGER) AS score, {age} AS age
     FROM surveys WHERE ts < {asof}
 ),
 v_feat AS (
-    SELECT customer_id, {", ".join(cols)}
+    SELECT customer_id, {", ".join(cols)}{extra}
     FROM v_rows GROUP BY customer_id
 )"""
     names = [c.rsplit(" AS ", 1)[1] for c in cols]
@@ -284,19 +287,9 @@ def feature_sql(
         )
         first_seen.append("signup_days")
     if "support" in tables:
-        first_seen.append("s_first_days")
-        ctes.append(
-            f"s_first AS (SELECT customer_id, max({dialect.days_between(asof, 'ts')}) AS s_first_days "
-            f"FROM support WHERE ts < {asof} GROUP BY customer_id)"
-        )
-        joins.append("LEFT JOIN s_first USING (customer_id)")
+        first_seen.append("s_first_days")  # from s_feat
     if "surveys" in tables:
-        first_seen.append("v_age_max")
-        ctes.append(
-            f"v_first AS (SELECT customer_id, max({dialect.days_between(asof, 'ts')}) AS v_age_max "
-            f"FROM surveys WHERE ts < {asof} GROUP BY customer_id)"
-        )
-        joins.append("LEFT JOIN v_first USING (customer_id)")
+        first_seen.append("v_age_max")  # from v_feat
     seen = [f"coalesce({c}, 0.0)" for c in first_seen]
     # Spark's greatest() wants two arguments or more
     tenure = seen[0] if len(seen) == 1 else "greatest(" + ", ".join(seen) + ")"
@@ -410,14 +403,23 @@ class FeatureBuilder:
         )
 
     def transform(
-        self, events: EventTables, as_of, customer_ids: Iterable | None = None, *, row_index: "CustomerRowIndex | None" = None
+        self,
+        events: EventTables,
+        as_of,
+        customer_ids: Iterable | None = None,
+        *,
+        row_index: "CustomerRowIndex | None" = None,
+        threads: int | None = None,
     ) -> pd.DataFrame:
         """Features at ``as_of`` for every customer known before it (or ``customer_ids``).
 
         ``row_index`` (a :class:`CustomerRowIndex` of the same ``events``) makes a call for a
         chunk of ``customer_ids`` read only those customers' rows instead of filtering whole
-        tables: build it once when transforming many chunks.
+        tables: build it once when transforming many chunks. ``threads`` caps DuckDB's
+        threads for this call (default: DuckDB's own, one per core); results do not depend on it.
         """
+        if threads is not None and threads < 1:
+            raise ValueError(f"`threads` must be >= 1, got {threads}")
         if not hasattr(self, "feature_names_"):
             raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
         t = to_timestamp(as_of)
@@ -426,7 +428,7 @@ class FeatureBuilder:
         if missing:
             raise ValueError(f"the builder was fitted with table(s) {missing} that these events lack")
         sql, _ = self._sql(t)
-        con = duckdb.connect()
+        con = duckdb.connect(config={} if threads is None else {"threads": int(threads)})
         try:
             wanted = None
             if customer_ids is not None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from collections.abc import Collection, Iterable
 from pathlib import Path
 
@@ -24,11 +26,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churnlab.events import EventTables, to_timestamp
-from churnlab.explain import _driver_arrays, explain
+from churnlab.explain import _driver_arrays, _shap_frame, explain
 from churnlab.features import CustomerRowIndex, FeatureBuilder
+from churnlab._treeshap import engine_threads
 from churnlab.model import ChurnModel
 
 __all__ = ["ScoringModel", "score_customers", "write_scores", "risk_tiers", "SchemaMismatchError"]
+
+
+_AHEAD = 2  # chunks whose features are built ahead of the one being scored
 
 
 class SchemaMismatchError(ValueError):
@@ -82,10 +88,11 @@ class ScoringModel:
             )
 
     def features(
-        self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None
+        self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None,
+        threads: int | None = None,
     ) -> pd.DataFrame:
         self.check_tables(events)
-        return self.builder.transform(events, as_of, customer_ids, row_index=row_index)
+        return self.builder.transform(events, as_of, customer_ids, row_index=row_index, threads=threads)
 
 
 def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
@@ -122,7 +129,14 @@ def _reasons_wide(drivers: dict, rows: np.ndarray, n: int, k: int) -> dict[str, 
 def _score_features(
     sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers, reason_tiers: Collection[str] | None = None
 ) -> pd.DataFrame:
-    proba = sm.model.predict_proba(X) if len(X) else np.array([])
+    shap = None
+    if not len(X):
+        proba = np.array([])
+    elif reason_tiers is None and k > 0:  # everyone gets reasons: one pass for both
+        proba, contrib = sm.model.predict_proba_and_contributions(X)
+        shap = _shap_frame(sm.model, contrib, X.index)
+    else:
+        proba = sm.model.predict_proba(X)
     out = pd.DataFrame(index=X.index)
     out["as_of"] = t
     out["churn_probability"] = proba
@@ -130,8 +144,10 @@ def _score_features(
     # SHAP is the cost of scoring: explain only the tiers that need reasons, if so asked
     chosen = np.ones(len(X), dtype=bool) if reason_tiers is None else np.isin(out["risk_tier"].to_numpy(object), list(reason_tiers))
     if chosen.any() and k > 0:
-        explain_rows = X[chosen]
-        drivers = _driver_arrays(explain(sm.model, explain_rows), explain_rows, sm.dictionary, k, "risk")
+        explain_rows = X if chosen.all() else X[chosen]
+        if shap is None:
+            shap = explain(sm.model, explain_rows)
+        drivers = _driver_arrays(shap, explain_rows, sm.dictionary, k, "risk")
         wide = _reasons_wide(drivers, np.flatnonzero(chosen), len(X), k)
     else:
         wide = {f"{c}_{r}": np.full(len(X), None, dtype=object) for c in ("reason", "driver") for r in range(1, k + 1)}
@@ -197,12 +213,38 @@ def score_customers(
     # rows are lets a chunk read its own rows rather than filter every table again.
     row_index = CustomerRowIndex(events) if len(all_ids) > chunk_size else None
 
+    # While one chunk is scored, the next chunks' features are built on a worker thread
+    # (DuckDB runs without the GIL): the stages share the cores instead of taking turns, each
+    # on its half of them (on 2 cores, one each: oversubscribed thread pools stall at their
+    # barriers). At most _AHEAD chunks are built ahead, so memory stays bounded by the chunk
+    # size, not the list size.
+    bounds = [(lo, lo + chunk_size) for lo in range(0, len(all_ids), chunk_size)]
+    pipelined = len(bounds) > 1
+    sql_threads, kernel_threads = _split_cores() if pipelined else (None, None)
+
+    def chunk_features(lo, hi):
+        ids = all_ids[lo:hi]
+        # the first chunk has the machine to itself: DuckDB's own thread count
+        X = sm.features(events, t, ids, row_index, threads=sql_threads if lo else None)
+        status = sm.eligibility(X)
+        return ids, X[status == "scored"], status
+
     def chunks():
-        for start in range(0, len(all_ids), chunk_size):
-            ids = all_ids[start : start + chunk_size]
-            X = sm.features(events, t, ids, row_index)
-            status = sm.eligibility(X)
-            yield ids, X[status == "scored"], status
+        if not pipelined:
+            yield from (chunk_features(*b) for b in bounds)  # one chunk, or none
+            return
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features")
+        try:
+            pending = deque(pool.submit(chunk_features, *b) for b in bounds[:_AHEAD])
+            later = iter(bounds[_AHEAD:])
+            while pending:
+                current = pending.popleft()
+                nxt = next(later, None)
+                if nxt is not None:
+                    pending.append(pool.submit(chunk_features, *nxt))
+                yield current.result()
+        finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
+            pool.shutdown(wait=True, cancel_futures=True)
 
     if top_share is not None:
         if not 0 < top_share < 1:
@@ -220,10 +262,21 @@ def score_customers(
             return risk_tiers(p, thresholds)
 
     for ids, X, status in chunks():
-        part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
+        # ... and so has the last one's scoring: numba's own thread count
+        with engine_threads(kernel_threads if ids[-1] != all_ids[-1] else None):
+            part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
         if progress is not None:
             progress(len(ids))
         yield part
+
+
+def _split_cores() -> tuple[int, int]:
+    """Threads for (the feature SQL, the SHAP kernels) when the two run side by side."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 2
+    return max(1, n // 2), max(1, n - n // 2)
 
 
 def _score_block(
