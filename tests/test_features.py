@@ -298,6 +298,32 @@ def test_customer_subset_is_pushed_down_without_changing_values():
         fb.transform(ev, "2024-04-01", threads=0)
 
 
+def test_row_index_gaps_equal_the_windows_on_shuffled_tied_purchases():
+    """Chunks read each purchase's gap from the row index instead of the query's window:
+    the same features, with purchases out of order, at the same instant and after as_of."""
+    ev = make_demo_events(400, random_state=6)
+    p = ev.purchases
+    rng = np.random.default_rng(6)
+    twins = p.sample(300, random_state=6).assign(amount=lambda d: d["amount"] + 1)  # same instant: gaps of 0
+    late = p.sample(200, random_state=7).assign(ts=pd.Timestamp("2024-05-01"))  # after as_of
+    shuffled = pd.concat([p, twins, late], ignore_index=True).iloc[rng.permutation(len(p) + 500)]
+    ev = load_events(purchases=shuffled.reset_index(drop=True), support=ev.support, surveys=ev.surveys, customers=ev.customers)
+    fb = FeatureBuilder().fit(ev, "2024-04-01")
+    full = fb.transform(ev, "2024-04-01")  # the window
+    index = CustomerRowIndex(ev)
+    ids = list(full.index)
+    chunked = pd.concat([fb.transform(ev, "2024-04-01", ids[i : i + 97], row_index=index) for i in range(0, len(ids), 97)])
+    pd.testing.assert_frame_equal(chunked, full, check_exact=True)
+    assert (full["p_gap_median_days"] == 0).any()  # the ties reached the features
+    # a chunk's purchases come grouped by customer in time order: the gaps are neighbours'
+    wanted = np.array(ids[::3])
+    rows = ev.purchases.take(index.positions("purchases", ev.purchases, wanted, grouped=True))
+    expected = rows.sort_values(["customer_id", "ts"], kind="stable")
+    np.testing.assert_array_equal(rows["customer_id"].to_numpy(), expected["customer_id"].to_numpy())
+    np.testing.assert_array_equal(rows["ts"].to_numpy(), expected["ts"].to_numpy())
+    assert sorted(rows.index) == sorted(ev.purchases.index[ev.purchases["customer_id"].isin(wanted)])
+
+
 def test_row_index_finds_each_customers_rows_with_string_ids():
     ev = make_demo_events(300, random_state=4)
     as_str = {name: df.assign(customer_id="C-" + df["customer_id"].astype(str)) for name, df in ev.tables().items()}
