@@ -62,11 +62,9 @@ def retention_rate(start_count: float, end_count: float, new_count: float) -> fl
     >>> retention_rate(start_count=200, end_count=180, new_count=20)
     80.0
     """
-    s = _check_count(start_count, "start_count")
+    s = _check_start(start_count)
     e = _check_count(end_count, "end_count")
     n = _check_count(new_count, "new_count")
-    if s == 0:
-        raise ValueError("`start_count` must be > 0, got 0")
     if n > e:
         raise ValueError(f"`new_count` ({new_count}) cannot exceed `end_count` ({end_count})")
     if e - n > s:
@@ -76,16 +74,22 @@ def retention_rate(start_count: float, end_count: float, new_count: float) -> fl
     return (e - n) / s * 100.0
 
 
+def _check_start(start_count) -> float:
+    """S of a period's rates: a count, and > 0 (the rates divide by it)."""
+    s = _check_count(start_count, "start_count")
+    if s == 0:
+        raise ValueError("`start_count` must be > 0, got 0")
+    return s
+
+
 def churn_rate(start_count: float, lost_count: float) -> float:
     """Churn rate ``lost / S x 100``.
 
     >>> churn_rate(start_count=200, lost_count=40)
     20.0
     """
-    s = _check_count(start_count, "start_count")
+    s = _check_start(start_count)
     lost = _check_count(lost_count, "lost_count")
-    if s == 0:
-        raise ValueError("`start_count` must be > 0, got 0")
     if lost > s:
         raise ValueError(f"`lost_count` ({lost_count}) cannot exceed `start_count` ({start_count})")
     return lost / s * 100.0
