@@ -73,6 +73,9 @@ class Dialect:
 
     name: str
     micros: str  # function: timestamp -> integer microseconds since the epoch
+    # an exact integer type wide enough for sums of squared microsecond gaps (~1e27 each):
+    # both are exact, so both engines give the same numbers; DuckDB's 128-bit integer is faster
+    wide_int: str = "DECIMAL(38, 0)"
 
     def us(self, expr: str) -> str:
         return f"{self.micros}({expr})"
@@ -81,7 +84,7 @@ class Dialect:
         return f"(CAST({self.us(later)} - {self.us(earlier)} AS DOUBLE) / 86400000000.0)"
 
 
-DUCKDB = Dialect("duckdb", "epoch_us")
+DUCKDB = Dialect("duckdb", "epoch_us", "HUGEINT")
 SPARK = Dialect("spark", "unix_micros")
 
 _US_PER_HOUR = 3_600_000_000
@@ -153,8 +156,8 @@ p_rows AS (
     FROM purchases WHERE ts < {asof}
 ),
 p_gaps AS (
-    SELECT *, CAST(gap_us AS DECIMAL(38, 0)) AS gap_d,
-           CAST(gap_us AS DECIMAL(38, 0)) * CAST(gap_us AS DECIMAL(38, 0)) AS gap2
+    SELECT *, CAST(gap_us AS {d.wide_int}) AS gap_d,
+           CAST(gap_us AS {d.wide_int}) * CAST(gap_us AS {d.wide_int}) AS gap2
     FROM p_rows
 ),
 p_feat AS (
