@@ -1,6 +1,7 @@
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,8 @@ def test_write_is_atomic_on_failure(scoring, demo_events, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_scores(exploding(), tmp_path / "scores.parquet")
     assert list(tmp_path.iterdir()) == []  # neither the output nor a temp file
+    # the feature thread that was building chunks ahead has stopped with the run
+    assert not [t for t in threading.enumerate() if t.name.startswith("churnlab-features")]
 
 
 def test_a_failing_chunk_stops_the_pipeline_and_writes_nothing(scoring, demo_events, tmp_path, monkeypatch):
@@ -132,6 +135,7 @@ def test_a_failing_chunk_stops_the_pipeline_and_writes_nothing(scoring, demo_eve
         write_scores(score_customers(sm, demo_events, AS_OF, ids, chunk_size=100), tmp_path / "scores.parquet")
     assert list(tmp_path.iterdir()) == []
     assert len(built) < 12  # the 12 chunks were not all built
+    assert not [t for t in threading.enumerate() if t.name.startswith("churnlab-features")]
 
 
 def test_schema_mismatch_names_features(scoring, demo_events):
