@@ -76,6 +76,14 @@ class Dialect:
     # an exact integer type wide enough for sums of squared microsecond gaps (~1e27 each):
     # both are exact, so both engines give the same numbers; DuckDB's 128-bit integer is faster
     wide_int: str = "DECIMAL(38, 0)"
+    # the type of a text feature with fixed levels: DuckDB's ENUM reaches pandas as a
+    # categorical, with no strings to build and hash per row
+    levels_type: str | None = None
+
+    def levels(self, expr: str, levels: Sequence[str]) -> str:
+        if self.levels_type is None:
+            return expr
+        return f"CAST({expr} AS {self.levels_type}(" + ", ".join(f"'{v}'" for v in levels) + "))"
 
     def us(self, expr: str) -> str:
         return f"{self.micros}({expr})"
@@ -84,10 +92,11 @@ class Dialect:
         return f"(CAST({self.us(later)} - {self.us(earlier)} AS DOUBLE) / 86400000000.0)"
 
 
-DUCKDB = Dialect("duckdb", "epoch_us", "HUGEINT")
+DUCKDB = Dialect("duckdb", "epoch_us", "HUGEINT", "ENUM")
 SPARK = Dialect("spark", "unix_micros")
 
 _US_PER_HOUR = 3_600_000_000
+NPS_SEGMENTS = ("detractor", "passive", "promoter")
 
 
 def _slug(value: str) -> str:
@@ -313,8 +322,11 @@ def feature_sql(
         "p_overdue_ratio": "p_recency_days / nullif(p_gap_median_days, 0.0)",
         "v_nps_trend": "CASE WHEN v_nps_count > 1 THEN v_nps_last - (v_nps_mean * v_nps_count - v_nps_last) "
         "/ (v_nps_count - 1) END",
-        "v_nps_segment": "CASE WHEN v_nps_last IS NULL THEN NULL WHEN v_nps_last >= 9 THEN 'promoter' "
-        "WHEN v_nps_last >= 7 THEN 'passive' ELSE 'detractor' END",
+        "v_nps_segment": dialect.levels(
+            "CASE WHEN v_nps_last IS NULL THEN NULL WHEN v_nps_last >= 9 THEN 'promoter' "
+            "WHEN v_nps_last >= 7 THEN 'passive' ELSE 'detractor' END",
+            NPS_SEGMENTS,
+        ),
         "v_responses_per_year": f"coalesce(v_responses_total, 0.0) * 365.0 / greatest({tenure}, 30.0)",
         "tenure_days": tenure,
     }
@@ -490,7 +502,7 @@ class FeatureBuilder:
         out.index.name = "customer_id"
         out = out.astype({c: "float64" for c in out.columns if c != "v_nps_segment"})
         if "v_nps_segment" in out.columns:
-            out["v_nps_segment"] = pd.Categorical(out["v_nps_segment"], categories=["detractor", "passive", "promoter"])
+            out["v_nps_segment"] = pd.Categorical(out["v_nps_segment"], categories=list(NPS_SEGMENTS))
         if self.static_numeric_ or self.static_categories_:
             c = events.customers.set_index("customer_id")
             for col in self.static_numeric_:
