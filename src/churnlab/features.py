@@ -504,11 +504,13 @@ class FeatureBuilder:
         if "v_nps_segment" in out.columns:
             out["v_nps_segment"] = pd.Categorical(out["v_nps_segment"], categories=list(NPS_SEGMENTS))
         if self.static_numeric_ or self.static_categories_:
-            c = events.customers.set_index("customer_id")
+            # one lookup of the customers' rows for every static column
+            static = [*self.static_numeric_, *self.static_categories_]
+            c = events.customers[["customer_id", *static]].set_index("customer_id").reindex(out.index)
             for col in self.static_numeric_:
-                out[f"static_{col}"] = c[col].reindex(out.index).astype("float64")
+                out[f"static_{col}"] = c[col].astype("float64")
             for col, cats in self.static_categories_.items():
-                vals = c[col].reindex(out.index).astype(object)
+                vals = c[col].astype(object)
                 vals = vals.where(vals.isna(), vals.astype(str))
                 out[f"static_{col}"] = pd.Categorical(vals, categories=cats)
         if customer_ids is not None:
