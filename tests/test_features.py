@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -392,6 +394,10 @@ def test_unknown_categories_at_transform_time():
     assert X.loc[1, "s_cat_other_90d"] == 1.0  # unseen category pooled
     assert pd.isna(X.loc[5, "static_tier"])  # unseen attribute level -> missing
     assert list(X["static_tier"].cat.categories) == ["basic", "gold"]
+    assert X["static_tier"].dtype == pd.CategoricalDtype(["basic", "gold"])  # what the model was fitted with
+    # the same frame when the attribute is plain text rather than the loader's categorical
+    as_text = dataclasses.replace(later, customers=later.customers.assign(tier=later.customers["tier"].astype(object)))
+    pd.testing.assert_frame_equal(fb.transform(as_text, "2024-03-05"), X, check_exact=True)
 
 
 def test_feature_dictionary_covers_every_feature():

@@ -510,7 +510,13 @@ class FeatureBuilder:
             for col in self.static_numeric_:
                 out[f"static_{col}"] = c[col].astype("float64")
             for col, cats in self.static_categories_.items():
-                vals = c[col].astype(object)
+                vals = c[col]
+                names = vals.cat.categories.astype(str) if isinstance(vals.dtype, pd.CategoricalDtype) else None
+                if names is not None and names.is_unique:  # recode the codes, not the strings
+                    recoded = vals.cat.rename_categories(names).cat.set_categories(cats)
+                    out[f"static_{col}"] = pd.Categorical(recoded)
+                    continue
+                vals = vals.astype(object)
                 vals = vals.where(vals.isna(), vals.astype(str))
                 out[f"static_{col}"] = pd.Categorical(vals, categories=cats)
         if customer_ids is not None:
