@@ -7,7 +7,6 @@ peak memory for different list sizes at a fixed chunk size.
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 

@@ -192,11 +192,9 @@ class PatternTreeSHAP:
         self.base = float(self._lgb_contrib(np.zeros((1, self.n_features)))[0, -1])
         self._reset_cache()
 
-    def _lgb_contrib(self, A, tree: int | None = None):
-        if tree is None:
-            return self.booster.predict(A, num_iteration=self.num_iteration, pred_contrib=True)
-        # a few rows of one tree: a single thread, not an OpenMP team to wake and join
-        return self.booster.predict(A, start_iteration=tree, num_iteration=1, pred_contrib=True, num_threads=1)
+    def _lgb_contrib(self, A):
+        """LightGBM's own pred_contrib: the expected value, and models the engine does not cover."""
+        return self.booster.predict(A, num_iteration=self.num_iteration, pred_contrib=True)
 
     def _decisions(self, A: np.ndarray) -> np.ndarray:
         """One row per decision column, one column per data row: ``D[col] <= thr`` is the
