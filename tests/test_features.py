@@ -326,6 +326,27 @@ def test_row_index_gaps_equal_the_windows_on_shuffled_tied_purchases():
     assert sorted(rows.index) == sorted(ev.purchases.index[ev.purchases["customer_id"].isin(wanted)])
 
 
+def test_row_index_recency_is_the_features_recency_to_the_bit():
+    """Scoring sets aside already-churned customers from the index alone, before any feature
+    is built: the index's recency must be exactly the query's ``p_recency_days``."""
+    ev = make_demo_events(400, random_state=6)
+    p = ev.purchases
+    rng = np.random.default_rng(8)
+    late_only = pd.DataFrame({"customer_id": [10_001], "ts": [pd.Timestamp("2024-06-01")], "amount": [5.0]})
+    at_cutoff = p.sample(50, random_state=8).assign(ts=pd.Timestamp("2024-04-01"))  # not before as_of
+    shuffled = pd.concat([p, at_cutoff, late_only], ignore_index=True)
+    shuffled = shuffled.iloc[rng.permutation(len(shuffled))].reset_index(drop=True)
+    ev = load_events(purchases=shuffled, support=ev.support, surveys=ev.surveys, customers=ev.customers)
+    fb = FeatureBuilder().fit(ev, "2024-04-01")
+    full = fb.transform(ev, "2024-04-01")
+    index = CustomerRowIndex(ev)
+    ids = np.array([*full.index[::-1], 10_001, 99_999])  # any order; a late-only buyer; nobody
+    got = index.recency_days(ev.purchases, ids, "2024-04-01")
+    expected = full["p_recency_days"].reindex(ids).to_numpy()
+    assert got.tobytes() == expected.tobytes()  # NaN where no purchase before as_of, at the same bits
+    assert np.isnan(got[-2:]).all() and np.isfinite(got).sum() == (full["p_count_total"] > 0).sum()
+
+
 def test_row_index_finds_each_customers_rows_with_string_ids():
     ev = make_demo_events(300, random_state=4)
     as_str = {name: df.assign(customer_id="C-" + df["customer_id"].astype(str)) for name, df in ev.tables().items()}

@@ -45,9 +45,14 @@ def slot_of(code, shift):  # Fibonacci hashing of the 64-bit pattern
 
 @_jit(parallel=True)
 def lookup_kernel(codes, keys, ids, shift):
+    # Each row's cached pattern id per tree, or for a pattern not cached yet -2 - its rank
+    # among the tree's new patterns, numbered in order of first appearance (the same rows get
+    # the same numbers). Also returns the new (tree, pattern) pairs, tree by tree, and how
+    # many each tree has.
     T, n = codes.shape
     mask = np.int64(keys.shape[1] - 1)
     out = np.empty((T, n), dtype=np.int32)
+    misses = np.zeros(T, dtype=np.int64)
     for t in prange(T):
         for i in range(n):
             c = codes[t, i]
@@ -62,7 +67,40 @@ def lookup_kernel(codes, keys, ids, shift):
                     break
                 s = (s + 1) & mask
             out[t, i] = r
-    return out
+            misses[t] += r < 0
+    start = np.cumsum(misses) - misses
+    fresh = np.empty(misses.sum(), dtype=np.int64)
+    n_fresh = np.zeros(T, dtype=np.int64)
+    for t in prange(T):
+        if misses[t] == 0:
+            continue
+        cap = 16  # the misses' distinct patterns, in a table of their own at load <= 1/2
+        while cap < 2 * misses[t]:
+            cap *= 2
+        seen = np.full(cap, -1, dtype=np.int64)
+        rank = np.empty(cap, dtype=np.int32)
+        local_shift, local_mask = np.int64(64 - int(np.log2(cap))), np.int64(cap - 1)
+        for i in range(n):
+            if out[t, i] != -1:
+                continue
+            c = codes[t, i]
+            u = slot_of(c, local_shift)
+            while seen[u] != -1 and seen[u] != c:
+                u = (u + 1) & local_mask
+            if seen[u] == -1:
+                seen[u] = c
+                rank[u] = n_fresh[t]
+                fresh[start[t] + n_fresh[t]] = c
+                n_fresh[t] += 1
+            out[t, i] = -2 - rank[u]
+    new_trees = np.empty(n_fresh.sum(), dtype=np.int64)
+    new_codes = np.empty(n_fresh.sum(), dtype=np.int64)
+    q = 0
+    for t in range(T):
+        for j in range(n_fresh[t]):
+            new_trees[q], new_codes[q] = t, fresh[start[t] + j]
+            q += 1
+    return out, new_trees, new_codes, n_fresh
 
 
 @_jit()
@@ -78,8 +116,8 @@ def insert_kernel(keys, ids, trees, new_codes, new_ids, shift):
 
 
 @_jit(parallel=True)
-def accumulate_kernel(pattern, store, leafval, tfeat, tk, n_features, base):
-    # trees are added in order for every (row, feature): the result does not depend on
+def accumulate_kernel(pattern, first_new, store, leafval, tfeat, tk, n_features, base):
+    # A pattern new to this call (-2 - rank) is stored at first_new[tree] + rank. Trees are added in order for every (row, feature): the result does not depend on
     # how rows are split into blocks or threads. The margin adds leaf values in tree order
     # from 0.0, as LightGBM's GBDT::PredictRaw does, so it is bit-identical to raw_score.
     T, n = pattern.shape
@@ -91,7 +129,9 @@ def accumulate_kernel(pattern, store, leafval, tfeat, tk, n_features, base):
         for t in range(T):  # one tree's cached values at a time stay in cache
             k = tk[t]
             for i in range(lo, hi):
-                p = pattern[t, i]
+                p = np.int64(pattern[t, i])
+                if p < 0:
+                    p = first_new[t] - 2 - p
                 margin[i] += leafval[p]
                 for j in range(k):
                     out[i, tfeat[t, j]] += store[p, j]
@@ -187,28 +227,31 @@ def tree_shap(code, t, left, right, feature, icount, lcount, leaves, phi, fi, zf
         top += 2
 
 
-@_jit()
+@_jit(parallel=True)
 def pattern_kernel(trees, codes, root, left, right, feature, icount, lcount, leaves, tfeat, tk, n_features, width):
-    # SHAP values (at the tree's tfeat slots) and leaf value of each (tree, pattern)
+    # SHAP values (at the tree's tfeat slots) and leaf value of each (tree, pattern); pairs
+    # are independent, so blocks of them run in parallel, each with its own work arrays
     n = trees.shape[0]
     vals = np.zeros((n, width))
     leaf = np.empty(n)
-    phi = np.zeros(n_features)
     m = left.shape[1]
     size = (m + 2) * (m + 3) // 2  # the path segments of every level
-    fi = np.empty(size, dtype=np.int64)
-    zf, of, pw = np.empty(size), np.empty(size), np.empty(size)
-    stack = np.empty((2 * m + 4, 4), dtype=np.int64)
-    fracs = np.empty((2 * m + 4, 2))
-    for q in range(n):
-        t, code = trees[q], codes[q]
-        node = root[t]
-        while node >= 0:  # bit j of a pattern is "goes left at node j"
-            node = left[t, node] if (code >> np.int64(node)) & np.int64(1) else right[t, node]
-        leaf[q] = leaves[t, ~node]
-        if root[t] >= 0:  # a one-leaf tree contributes nothing
-            tree_shap(code, t, left, right, feature, icount, lcount, leaves, phi, fi, zf, of, pw, stack, fracs)
-            for j in range(tk[t]):
-                vals[q, j] = phi[tfeat[t, j]]
-                phi[tfeat[t, j]] = 0.0
+    step = 64
+    for b in prange((n + step - 1) // step):
+        phi = np.zeros(n_features)
+        fi = np.empty(size, dtype=np.int64)
+        zf, of, pw = np.empty(size), np.empty(size), np.empty(size)
+        stack = np.empty((2 * m + 4, 4), dtype=np.int64)
+        fracs = np.empty((2 * m + 4, 2))
+        for q in range(b * step, min(n, b * step + step)):
+            t, code = trees[q], codes[q]
+            node = root[t]
+            while node >= 0:  # bit j of a pattern is "goes left at node j"
+                node = left[t, node] if (code >> np.int64(node)) & np.int64(1) else right[t, node]
+            leaf[q] = leaves[t, ~node]
+            if root[t] >= 0:  # a one-leaf tree contributes nothing
+                tree_shap(code, t, left, right, feature, icount, lcount, leaves, phi, fi, zf, of, pw, stack, fracs)
+                for j in range(tk[t]):
+                    vals[q, j] = phi[tfeat[t, j]]
+                    phi[tfeat[t, j]] = 0.0
     return vals, leaf

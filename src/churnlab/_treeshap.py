@@ -34,7 +34,7 @@ import pandas as pd
 
 _MAX_NODES = 63  # a pattern is an int64 bit set
 _MAX_CACHE_BYTES = 256 * 2**20  # bound on the cached values, then the cache starts over
-_BLOCK = 8_192  # rows per pass: bounds the (trees x rows) work arrays
+_BLOCK = 8192  # rows per pass: bounds the (trees x rows) work arrays
 # LightGBM's kZeroThreshold is the float 1e-35f; values within it are zero to the predictor
 _ZERO = float(np.float32(1e-35))
 _EMPTY = -1
@@ -286,29 +286,20 @@ class PatternTreeSHAP:
         if self.n_stored * self.store.shape[1] * 8 > _MAX_CACHE_BYTES:  # start over (values stay exact)
             self._reset_cache()
         codes = codes_k(self._decisions(A), self.nnodes, self.col, self.thr)
-        pattern = lookup_k(codes, self.keys, self.ids, self.shift)
-        miss_trees, miss_rows = np.nonzero(pattern < 0)
-        if len(miss_rows):
-            # the new (tree, pattern) pairs, in (tree, pattern) order: TreeSHAP once each
-            miss_codes = codes[miss_trees, miss_rows]
-            order = np.lexsort((miss_codes, miss_trees))
-            t_sorted, c_sorted = miss_trees[order], miss_codes[order]
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = (t_sorted[1:] != t_sorted[:-1]) | (c_sorted[1:] != c_sorted[:-1])
-            new_trees, new_codes = t_sorted[first], c_sorted[first]
+        # cached ids, and the new (tree, pattern) pairs found and numbered per tree in numba
+        pattern, new_trees, new_codes, n_fresh = lookup_k(codes, self.keys, self.ids, self.shift)
+        first_new = self.n_stored + np.cumsum(n_fresh) - n_fresh  # where each tree's new ones go
+        if len(new_codes):  # TreeSHAP once for each new pair
             vals, leaf = pattern_k(
                 new_trees, new_codes, self.root, self.left, self.right, self.feature, self.icount, self.lcount,
                 self.leaves, self.tfeat, self.tk, self.n_features, self.store.shape[1],
             )
             new_ids = np.arange(self.n_stored, self.n_stored + len(new_codes), dtype=np.int32)
             self._append(vals, leaf)
-            self.n_patterns += np.bincount(new_trees, minlength=self.n_trees)
+            self.n_patterns += n_fresh
             self._grow(insert_k)
             insert_k(self.keys, self.ids, new_trees, new_codes, new_ids, self.shift)
-            slot = np.empty(len(order), dtype=np.int64)
-            slot[order] = np.cumsum(first) - 1
-            pattern[miss_trees, miss_rows] = new_ids[slot]
-        return accumulate_k(pattern, self.store, self.leafval, self.tfeat, self.tk, self.n_features, self.base)
+        return accumulate_k(pattern, first_new, self.store, self.leafval, self.tfeat, self.tk, self.n_features, self.base)
 
     def _append(self, vals: np.ndarray, leafval: np.ndarray):
         need = self.n_stored + len(vals)

@@ -616,20 +616,46 @@ class CustomerRowIndex:
             pos_dtype = np.int32 if len(ids) < 2**31 else np.int64
             self._tables[name] = (id(df), ordered[starts], starts, ends, order.astype(pos_dtype))
 
-    def positions(self, name: str, df: pd.DataFrame, customer_ids: np.ndarray, grouped: bool = False) -> np.ndarray:
-        """Row positions in ``df`` (table ``name``) of the given customers, in table order, or
-        with ``grouped`` each customer's rows together (purchases: in time order)."""
-        frame_id, keys, starts, ends, order = self._tables[name]
+    def _runs(self, name: str, df: pd.DataFrame, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Which of ``customer_ids`` have rows in table ``name``, and where their runs of rows
+        start and end in the sorted order."""
+        frame_id, keys, starts, ends, _ = self._tables[name]
         if frame_id != id(df):
             raise ValueError(f"the row index was built for other events than these (table {name!r})")
         at = np.searchsorted(keys, customer_ids)
         at = np.minimum(at, max(len(keys) - 1, 0))
         hit = (keys[at] == customer_ids) if len(keys) else np.zeros(len(customer_ids), dtype=bool)
-        lo, hi = starts[at[hit]], ends[at[hit]]
+        return hit, starts[at[hit]], ends[at[hit]]
+
+    def _sorted_positions(self, name: str, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         n = hi - lo
         # concatenated ranges lo[i]..hi[i]: each run's start repeated, plus a running offset
         offsets = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
-        return order[offsets] if grouped else np.sort(order[offsets])
+        return self._tables[name][4][offsets]
+
+    def positions(self, name: str, df: pd.DataFrame, customer_ids: np.ndarray, grouped: bool = False) -> np.ndarray:
+        """Row positions in ``df`` (table ``name``) of the given customers, in table order, or
+        with ``grouped`` each customer's rows together (purchases: in time order)."""
+        _, lo, hi = self._runs(name, df, customer_ids)
+        rows = self._sorted_positions(name, lo, hi)
+        return rows if grouped else np.sort(rows)
+
+    def recency_days(self, purchases: pd.DataFrame, customer_ids: np.ndarray, as_of) -> np.ndarray:
+        """Days from each customer's last purchase strictly before ``as_of`` to ``as_of`` (NaN
+        for none), computed as the feature query computes ``p_recency_days``: from the index,
+        without building features."""
+        t = to_timestamp(as_of)
+        hit, lo, hi = self._runs("purchases", purchases, np.asarray(customer_ids))
+        out = np.full(len(hit), np.nan)
+        if not len(lo):
+            return out
+        ts = purchases["ts"].to_numpy("datetime64[us]").view(np.int64)[self._sorted_positions("purchases", lo, hi)]
+        t_us = int(np.datetime64(t.as_unit("us").to_datetime64(), "us").astype(np.int64))
+        # each customer's purchases are in time order: those before as_of come first
+        before = np.add.reduceat((ts < t_us).astype(np.int64), np.cumsum(hi - lo) - (hi - lo))
+        last = ts[np.maximum(np.cumsum(hi - lo) - (hi - lo) + before - 1, 0)]
+        out[np.flatnonzero(hit)[before > 0]] = (t_us - last[before > 0]).astype(np.float64) / 86400000000.0
+        return out
 
 
 def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str, str]:

@@ -72,10 +72,17 @@ class ScoringModel:
         else ``no_purchase`` or ``inactive`` (already churned by the training definition)."""
         status = pd.Series("scored", index=X.index, dtype=object)
         status[X["p_count_total"] == 0] = "no_purchase"
-        active_days = self.label_definition.get("active_days")
-        if active_days is not None:
-            status[(X["p_count_total"] > 0) & (X["p_recency_days"] > float(active_days))] = "inactive"
+        status[(X["p_count_total"] > 0) & self.inactive(X["p_recency_days"].to_numpy())] = "inactive"
         return status
+
+    def inactive(self, recency_days: np.ndarray) -> np.ndarray:
+        """Whether customers whose last purchase was ``recency_days`` before as_of (NaN: never)
+        are already churned by the training label's ``active_days`` (outside the scored population)."""
+        active_days = self.label_definition.get("active_days")
+        r = np.asarray(recency_days, dtype=float)
+        if active_days is None:
+            return np.zeros(len(r), dtype=bool)
+        return r > float(active_days)  # NaN compares False
 
     def check_tables(self, events: EventTables) -> None:
         """Raise :class:`SchemaMismatchError` if the events lack a table the model was trained with."""
@@ -126,17 +133,22 @@ def _reasons_wide(drivers: dict, rows: np.ndarray, n: int, k: int) -> dict[str, 
     return {**{f"reason_{r + 1}": reason[:, r] for r in range(k)}, **{f"driver_{r + 1}": driver[:, r] for r in range(k)}}
 
 
-def _score_features(
-    sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers, reason_tiers: Collection[str] | None = None
-) -> pd.DataFrame:
-    shap = None
+def _predict(sm: ScoringModel, X: pd.DataFrame, k: int, reason_tiers: Collection[str] | None = None):
+    """Churn probability and, when everyone gets reasons, SHAP values from the same pass:
+    the model's share of scoring (numba and LightGBM, mostly without the GIL)."""
     if not len(X):
-        proba = np.array([])
-    elif reason_tiers is None and k > 0:  # everyone gets reasons: one pass for both
+        return np.array([]), None
+    if reason_tiers is None and k > 0:  # everyone gets reasons: one pass for both
         proba, contrib = sm.model.predict_proba_and_contributions(X)
-        shap = _shap_frame(sm.model, contrib, X.index)
-    else:
-        proba = sm.model.predict_proba(X)
+        return proba, _shap_frame(sm.model, contrib, X.index)
+    return sm.model.predict_proba(X), None
+
+
+def _score_features(
+    sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers, reason_tiers: Collection[str] | None = None,
+    predicted: tuple | None = None,
+) -> pd.DataFrame:
+    proba, shap = predicted if predicted is not None else _predict(sm, X, k, reason_tiers)
     out = pd.DataFrame(index=X.index)
     out["as_of"] = t
     out["churn_probability"] = proba
@@ -217,40 +229,59 @@ def score_customers(
     # (DuckDB runs without the GIL): the stages share the cores instead of taking turns, each
     # on its half of them (on 2 cores, one each: oversubscribed thread pools stall at their
     # barriers). At most _AHEAD chunks are built ahead, so memory stays bounded by the chunk
-    # size, not the list size.
+    # size, not the list size. The first chunk has the machine to itself until its SHAP
+    # values are computed (they fill the pattern cache, the dearest step of a run), and so
+    # has the last chunk's scoring.
     bounds = [(lo, lo + chunk_size) for lo in range(0, len(all_ids), chunk_size)]
     pipelined = len(bounds) > 1
     sql_threads, kernel_threads = _split_cores() if pipelined else (None, None)
 
-    def chunk_features(lo, hi):
+    def chunk_features(lo, hi, threads=None):
         ids = all_ids[lo:hi]
-        # the first chunk has the machine to itself: DuckDB's own thread count
-        X = sm.features(events, t, ids, row_index, threads=sql_threads if lo else None)
+        gone = ids[:0]
+        if row_index is not None:
+            # customers already churned by the training label are known from the index alone:
+            # their features would only be built to be thrown away
+            gone = ids[sm.inactive(row_index.recency_days(events.purchases, ids.to_numpy(), t))]
+            ids = ids.difference(gone, sort=False) if len(gone) else ids
+        X = sm.features(events, t, ids, row_index, threads=threads)
         status = sm.eligibility(X)
-        return ids, X[status == "scored"], status
+        if len(gone):
+            status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
+        return all_ids[lo:hi], X[status.reindex(X.index) == "scored"], status
 
-    def chunks():
-        if not pipelined:
-            yield from (chunk_features(*b) for b in bounds)  # one chunk, or none
-            return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features")
+    def chunks(predict):
+        """(ids, features, status, predict(features)) per chunk, in order."""
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features") if pipelined else None
+        pending: deque = deque()
+        later = iter(bounds[1:])
+
+        def build_ahead():
+            for b in later:
+                pending.append(pool.submit(chunk_features, *b, sql_threads))
+                if len(pending) == _AHEAD:
+                    return
+
         try:
-            pending = deque(pool.submit(chunk_features, *b) for b in bounds[:_AHEAD])
-            later = iter(bounds[_AHEAD:])
-            while pending:
-                current = pending.popleft()
-                nxt = next(later, None)
-                if nxt is not None:
-                    pending.append(pool.submit(chunk_features, *nxt))
-                yield current.result()
+            for i in range(len(bounds)):
+                ids, X, status = pending.popleft().result() if i else chunk_features(*bounds[0])
+                if i:
+                    build_ahead()
+                last = i == len(bounds) - 1
+                with engine_threads(None if i == 0 or last else kernel_threads):
+                    predicted = predict(X)
+                if i == 0 and pool is not None:
+                    build_ahead()
+                yield ids, X, status, predicted
         finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
     if top_share is not None:
         if not 0 < top_share < 1:
             raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
         # one cut for the whole list, not per chunk: a first pass for probabilities only
-        proba = [sm.model.predict_proba(X) for _, X, _ in chunks() if len(X)]
+        proba = [p for *_, p in chunks(lambda X: sm.model.predict_proba(X) if len(X) else None) if p is not None]
         q = np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf
 
         def tiers(p):
@@ -261,10 +292,8 @@ def score_customers(
         def tiers(p):
             return risk_tiers(p, thresholds)
 
-    for ids, X, status in chunks():
-        # ... and so has the last one's scoring: numba's own thread count
-        with engine_threads(kernel_threads if ids[-1] != all_ids[-1] else None):
-            part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
+    for ids, X, status, predicted in chunks(lambda X: _predict(sm, X, k, reason_tiers)):
+        part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers, predicted)
         if progress is not None:
             progress(len(ids))
         yield part
@@ -281,12 +310,12 @@ def _split_cores() -> tuple[int, int]:
 
 def _score_block(
     sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers,
-    reason_tiers: Collection[str] | None = None,
+    reason_tiers: Collection[str] | None = None, predicted: tuple | None = None,
 ) -> pd.DataFrame:
     """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
     the eligibility of those with history; ids in neither are ``no_history``. Shared by the
     local scorer and the Spark one so that both write the same columns and types."""
-    part = _score_features(sm, X, t, k, tiers, reason_tiers).reindex(ids)
+    part = _score_features(sm, X, t, k, tiers, reason_tiers, predicted).reindex(ids)
     part.index.name = "customer_id"
     unscored = ~ids.isin(X.index)
     if unscored.any():
