@@ -56,7 +56,7 @@ def main() -> None:
     drivers, secs, mb = measure(top_drivers, sv, X, sm.dictionary, 5)
     print(f"top-5 reasons from SHAP values: {secs:.2f}s = {len(X) / secs:,.0f} customers/s")
     tiers = lambda p: risk_tiers(p)  # noqa: E731
-    _, secs, mb = measure(_score_features, sm, X, pd.Timestamp(AS_OF), 5, tiers)
+    _, secs, mb = measure(_score_features, sm, X, 5, tiers)
     print(
         f"scoring stage from features (probability, tier, top-5 reasons; warm cache): {secs:.2f}s = "
         f"{len(X) / secs:,.0f} customers/s (target >= 100,000/s)"

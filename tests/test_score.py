@@ -2,6 +2,8 @@ import threading
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -209,3 +211,80 @@ def test_cli_help_on_every_command():
     for cmd in ([], ["train"], ["demo"], ["score"], ["report"], ["version"]):
         res = runner.invoke(app, [*cmd, "--help"])
         assert res.exit_code == 0 and "Usage" in res.output
+
+
+def test_columns_keep_their_types_when_a_chunk_has_nobody_scored(scoring, demo_events, tmp_path):
+    """The first chunk fixes the file's schema: all-empty reason and probability columns must
+    still be string and float columns there, not nulls."""
+    sm, _ = scoring
+    ids = [987_654, 987_655, 1, 2]  # the first chunk of two has no history at all
+    out = tmp_path / "s.parquet"
+    assert write_scores(score_customers(sm, demo_events, AS_OF, ids, chunk_size=2), out) == {"no_history": 2, "scored": 2}
+    schema = pq.read_schema(out)
+    assert schema.field("churn_probability").type == pa.float64()
+    assert schema.field("as_of").type == pa.timestamp("us")
+    for col in ("risk_tier", "reason_1", "driver_5", "status", "model_version"):
+        assert pa.types.is_string(schema.field(col).type) or pa.types.is_large_string(schema.field(col).type), col
+    df = pd.read_parquet(out)
+    assert df["reason_1"].isna().tolist() == [True, True, False, False]
+
+
+def test_the_feature_thread_predicts_ahead_when_the_main_thread_is_busy(scoring, demo_events, monkeypatch):
+    """With the main thread slow (here: writing), the worker computes the next chunks'
+    predictions after their features; the output is the same bytes."""
+    import time
+
+    import churnlab.score as score_module
+
+    sm, _ = scoring
+    expected = pd.concat(score_customers(sm, demo_events, AS_OF, chunk_size=10**6)).reset_index(drop=True)
+    where = []
+    predict = score_module._predict
+
+    def traced(*args, **kwargs):
+        where.append(threading.current_thread().name)
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(score_module, "_predict", traced)
+    parts = []
+    for part in score_customers(sm, demo_events, AS_OF, chunk_size=400):
+        time.sleep(0.3)  # a slow consumer
+        parts.append(part)
+    pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True), expected)
+    assert len(where) == len(parts)  # one prediction per chunk, by one thread or the other
+    assert any(name.startswith("churnlab-features") for name in where)
+    assert where[0] == threading.main_thread().name  # the first chunk's, with every core
+
+
+def test_once_computes_once_and_keeps_no_error():
+    from churnlab.score import _Once
+
+    calls = []
+    release = threading.Event()
+
+    def slow():
+        calls.append(1)
+        release.wait(5)
+        return len(calls)
+
+    once = _Once(slow)
+    t = threading.Thread(target=once)
+    t.start()
+    while not calls:
+        pass
+    once.ahead()  # another thread is at it: returns at once, computes nothing
+    release.set()
+    t.join()
+    assert once() == 1 and calls == [1]
+    failures = iter([ValueError("first"), None])
+
+    def flaky():
+        err = next(failures)
+        if err:
+            raise err
+        return "ok"
+
+    again = _Once(flaky)
+    with pytest.raises(ValueError, match="first"):
+        again()
+    assert again() == "ok"  # the error was not kept

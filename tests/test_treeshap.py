@@ -109,7 +109,7 @@ def test_pattern_values_are_lightgbm_per_tree_values_to_the_bit(seed, params):
     booster, X = _model(seed, **params)
     A = _awkward(booster, X, seed)[:400]
     engine = PatternTreeSHAP(booster)
-    codes_k, _, _, _, pattern_k = _treeshap._compile()
+    _, codes_k, _, _, _, pattern_k = _treeshap._compile()
     codes = codes_k(engine._decisions(A), engine.nnodes, engine.col, engine.thr)
     leaves = booster.predict(A, pred_leaf=True)
     for t in range(engine.n_trees):

@@ -27,6 +27,36 @@ def _jit(**options):
 
 # Layouts are tree-major / column-major so that the inner loops run over rows.
 @_jit(parallel=True)
+def decisions_kernel(A, feat, how, default_left, catmask, zero):
+    # One row per decision column: ``D[c, i] <= threshold`` is "goes left" (LightGBM's
+    # Tree::Decision). ``how``: 0 missing type None (NaN read as 0), 1 NaN, 2 Zero (NaN and 0
+    # go the default way, encoded as -inf for left and +inf for right), 3 categorical (0.0
+    # where the category goes left, else 1.0; NaN, negative and unknown codes go right).
+    n, C = A.shape[0], feat.shape[0]
+    D = np.empty((C, n))
+    for c in prange(C):
+        f, h = feat[c], how[c]
+        default = -np.inf if default_left[c] else np.inf
+        for i in range(n):
+            v = A[i, f]
+            if abs(v) <= zero:  # the predictor reads |v| <= kZeroThreshold as zero
+                v = 0.0
+            if h == 3:
+                left = False
+                if np.isfinite(v) and v > -1.0 and v < 2.0**31:
+                    k = np.int64(np.trunc(v))
+                    left = k < catmask.shape[1] and catmask[c, k]
+                D[c, i] = 0.0 if left else 1.0
+            elif np.isnan(v):
+                D[c, i] = 0.0 if h == 0 else default
+            elif h == 2 and v == 0.0:
+                D[c, i] = default
+            else:
+                D[c, i] = v
+    return D
+
+
+@_jit(parallel=True)
 def codes_kernel(D, nnodes, col, thr):
     T, n = nnodes.shape[0], D.shape[1]
     out = np.zeros((T, n), dtype=np.int64)

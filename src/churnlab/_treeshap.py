@@ -10,7 +10,8 @@ realise far fewer (about 1,400 per tree for 200k customers in the benchmark), so
 1. every row's pattern per tree is computed (numba, one pass; the same comparisons as
    LightGBM's ``Tree::Decision`` including missing values, zero handling and categorical
    bitsets),
-2. each *new* (tree, pattern) pair is evaluated once by path-dependent TreeSHAP
+2. each *new* (tree, pattern) pair (found and numbered by the cache lookup itself, in
+   numba) is evaluated once, pairs in parallel, by path-dependent TreeSHAP
    (:mod:`churnlab._kernels`: LightGBM's ``Tree::TreeSHAP`` with the same operations in the
    same order, so the values are bit for bit those of LightGBM's per-tree ``pred_contrib``;
    tested), together with the leaf the pattern ends in,
@@ -49,7 +50,7 @@ def _compile():
     if _kernels is None:
         from churnlab import _kernels as k
 
-        _kernels = (k.codes_kernel, k.lookup_kernel, k.insert_kernel, k.accumulate_kernel, k.pattern_kernel)
+        _kernels = (k.decisions_kernel, k.codes_kernel, k.lookup_kernel, k.insert_kernel, k.accumulate_kernel, k.pattern_kernel)
     return _kernels
 
 
@@ -103,20 +104,6 @@ def _children(tree: dict, nodes: list[dict]) -> tuple[int, list[int], list[int],
     left = [ref(nd["left_child"]) for nd in nodes]
     right = [ref(nd["right_child"]) for nd in nodes]
     return root, left, right, values, counts
-
-
-# How a numeric split treats missing values, as a rewrite of the column so that every split
-# becomes ``value <= threshold`` (LightGBM's Tree::NumericalDecision): missing_type None reads
-# NaN as 0; NaN sends NaN the default way; Zero sends NaN and 0 the default way. The default
-# way is encoded as -inf (left) or +inf (right); thresholds are finite.
-def _rewrite(values: np.ndarray, missing_type: str, default_left: bool) -> np.ndarray:
-    nan = np.isnan(values)
-    if missing_type == "None":
-        return np.where(nan, 0.0, values)
-    default = -np.inf if default_left else np.inf
-    if missing_type == "NaN":
-        return np.where(nan, default, values)
-    return np.where(nan | (values == 0.0), default, values)  # "Zero"
 
 
 class PatternTreeSHAP:
@@ -188,31 +175,43 @@ class PatternTreeSHAP:
         self.tfeat = np.zeros((T, K), dtype=np.int32)
         for t, u in enumerate(used):
             self.tfeat[t, : len(u)] = u
+        self._dcols = self._decision_columns()
         # LightGBM's own expected value (the last pred_contrib column), the same for every row
         self.base = float(self._lgb_contrib(np.zeros((1, self.n_features)))[0, -1])
         self._reset_cache()
+
+    def load_kernels(self) -> None:
+        """Compile the numba kernels, or read them from numba's disk cache (about 0.2 s in a
+        fresh process), by explaining one row of missing values (its patterns stay cached; the
+        values are exact): e.g. on another thread while the first features are built."""
+        if self.supported:
+            self.contributions_and_margin(np.full((1, self.n_features), np.nan))
 
     def _lgb_contrib(self, A):
         """LightGBM's own pred_contrib: the expected value, and models the engine does not cover."""
         return self.booster.predict(A, num_iteration=self.num_iteration, pred_contrib=True)
 
+    def _decision_columns(self):
+        """The decision columns as arrays for the decisions kernel: feature, how missing values
+        go (0 None, 1 NaN, 2 Zero, 3 categorical), default left, categories going left."""
+        cols = sorted(self.columns.items(), key=lambda kv: kv[1])
+        hows = {"None": 0, "NaN": 1, "Zero": 2, "categorical": 3}
+        width = 1 + max([max(extra) for (_, how, extra), _ in cols if how == "categorical" and extra] + [0])
+        catmask = np.zeros((len(cols), width), dtype=np.bool_)
+        for (_, how, extra), c in cols:
+            if how == "categorical":
+                catmask[c, [e for e in extra if e >= 0]] = True
+        return (
+            np.array([f for (f, _, _), _ in cols], dtype=np.int64),
+            np.array([hows[how] for (_, how, _), _ in cols], dtype=np.int64),
+            np.array([how not in ("categorical", "None") and bool(extra) for (_, how, extra), _ in cols], dtype=np.bool_),
+            catmask,
+        )
+
     def _decisions(self, A: np.ndarray) -> np.ndarray:
         """One row per decision column, one column per data row: ``D[col] <= thr`` is the
         split's "goes left" (LightGBM's Tree::Decision)."""
-        # the predictor reads |v| <= kZeroThreshold as an absent (zero) value
-        A = np.where(np.abs(A) <= _ZERO, 0.0, A)
-        D = np.empty((len(self.columns), len(A)))
-        for (f, how, extra), c in self.columns.items():
-            v = A[:, f]
-            if how == "categorical":
-                # Tree::CategoricalDecision: int cast; NaN, negative, unknown go right
-                ok = np.isfinite(v) & (v > -1.0) & (v < 2.0**31)
-                left = np.zeros(len(v), dtype=bool)
-                left[ok] = np.isin(np.trunc(v[ok]).astype(np.int64), extra)
-                D[c] = np.where(left, 0.0, 1.0)
-            else:
-                D[c] = _rewrite(v, how, extra)
-        return D
+        return _compile()[0](np.ascontiguousarray(A, dtype=np.float64), *self._dcols, _ZERO)
 
     def __getstate__(self):
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
@@ -282,7 +281,7 @@ class PatternTreeSHAP:
         return np.concatenate([c for c, _ in parts]), np.concatenate([m for _, m in parts])
 
     def _block(self, A: np.ndarray, kernels) -> tuple[np.ndarray, np.ndarray]:
-        codes_k, lookup_k, insert_k, accumulate_k, pattern_k = kernels
+        _, codes_k, lookup_k, insert_k, accumulate_k, pattern_k = kernels
         if self.n_stored * self.store.shape[1] * 8 > _MAX_CACHE_BYTES:  # start over (values stay exact)
             self._reset_cache()
         codes = codes_k(self._decisions(A), self.nnodes, self.col, self.thr)

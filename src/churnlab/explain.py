@@ -180,9 +180,10 @@ def top_drivers(
     )
 
 
-def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str) -> dict:
+def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str, values: bool = True) -> dict:
     """:func:`top_drivers` as arrays, one entry per (customer, rank): ``row`` is the customer's
-    position in ``shap_values``; ``rank`` counts from 1. Batch scoring lays these out wide."""
+    position in ``shap_values``; ``rank`` counts from 1. Batch scoring lays these out wide
+    and needs no ``value`` (``values=False``)."""
     if k <= 0:
         raise ValueError(f"`k` must be > 0, got {k}")
     if kind not in ("risk", "both"):
@@ -213,7 +214,7 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
     fidx = rep[rows, gsel]
     names = feats.columns.to_numpy()
     cols = features.columns
-    values = np.empty(len(rows), dtype=object)
+    shown = np.empty(len(rows), dtype=object) if values else None
     reasons = np.empty(len(rows), dtype=object)
     templates = d["reason"].to_numpy()
     meanings = d["meaning"].to_numpy() if "meaning" in d.columns else feats.columns.to_numpy()
@@ -222,7 +223,8 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
         col = features[names[j]]
         numeric = not isinstance(col.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(col.dtype)
         vals = (col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object))[rows[sel]]
-        values[sel] = vals
+        if shown is not None:
+            shown[sel] = vals
         reasons[sel] = _format_many(templates[j], meanings[j], vals)
     # composite reasons for groups that read better with two values
     group_names = groups.to_numpy()[gsel]
@@ -249,7 +251,7 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
         "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
         "driver": group_names,
         "feature": names[fidx],
-        "value": values,
+        "value": shown,
         "contribution": contrib,
         "reason": reasons,
     }

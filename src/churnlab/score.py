@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from collections import deque
 from collections.abc import Collection, Iterable
@@ -145,27 +146,32 @@ def _predict(sm: ScoringModel, X: pd.DataFrame, k: int, reason_tiers: Collection
 
 
 def _score_features(
-    sm: ScoringModel, X: pd.DataFrame, t: pd.Timestamp, k: int, tiers, reason_tiers: Collection[str] | None = None,
+    sm: ScoringModel, X: pd.DataFrame, k: int, tiers, reason_tiers: Collection[str] | None = None,
     predicted: tuple | None = None,
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
+    """Churn probability, risk tier and ``reason_1..k, driver_1..k`` for the rows of ``X``, as arrays."""
     proba, shap = predicted if predicted is not None else _predict(sm, X, k, reason_tiers)
-    out = pd.DataFrame(index=X.index)
-    out["as_of"] = t
-    out["churn_probability"] = proba
-    out["risk_tier"] = tiers(proba)
+    tier = tiers(proba)
     # SHAP is the cost of scoring: explain only the tiers that need reasons, if so asked
-    chosen = np.ones(len(X), dtype=bool) if reason_tiers is None else np.isin(out["risk_tier"].to_numpy(object), list(reason_tiers))
+    chosen = np.ones(len(X), dtype=bool) if reason_tiers is None else np.isin(np.asarray(tier, dtype=object), list(reason_tiers))
     if chosen.any() and k > 0:
         explain_rows = X if chosen.all() else X[chosen]
         if shap is None:
             shap = explain(sm.model, explain_rows)
-        drivers = _driver_arrays(shap, explain_rows, sm.dictionary, k, "risk")
+        drivers = _driver_arrays(shap, explain_rows, sm.dictionary, k, "risk", values=False)
         wide = _reasons_wide(drivers, np.flatnonzero(chosen), len(X), k)
     else:
         wide = {f"{c}_{r}": np.full(len(X), None, dtype=object) for c in ("reason", "driver") for r in range(1, k + 1)}
-    out = out.assign(**{c: pd.Series(v, index=X.index, dtype=object) for c, v in wide.items()})
-    out["status"] = "scored"
-    return out
+    return {"churn_probability": proba, "risk_tier": tier, **wide}
+
+
+def _text(values: np.ndarray):
+    """A pandas ``string`` column from an object array (None or NaN: missing); typed even when
+    all missing, so that the file's column is a string column in every chunk."""
+    dtype = pd.StringDtype()
+    if dtype.storage == "pyarrow":  # straight from Arrow: no per-value checks in Python
+        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.string(), from_pandas=True))
+    return pd.array(values, dtype=dtype)
 
 
 def score_customers(
@@ -250,26 +256,49 @@ def score_customers(
             status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
         return all_ids[lo:hi], X[status.reindex(X.index) == "scored"], status
 
-    def chunks(predict):
-        """(ids, features, status, predict(features)) per chunk, in order."""
+    def chunks(predict, shap: bool = False):
+        """(ids, features, status, predict(features)) per chunk, in order; with ``shap``, the
+        SHAP kernels load on the worker thread while the first chunk's features are built.
+
+        After the features it was asked for, the worker computes the next chunk's prediction
+        if the main thread has not started it yet (whichever thread gets to a chunk's
+        prediction first computes it, once; predictions do not depend on who computes them).
+        """
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features") if pipelined else None
+        kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
         pending: deque = deque()
         later = iter(bounds[1:])
 
+        def build(b):
+            ids, X, status = chunk_features(*b, sql_threads)
+            return ids, X, status, _Once(lambda: predict(X))
+
+        def predict_ahead(built):
+            with engine_threads(kernel_threads):
+                built.result()[3].ahead()
+
         def build_ahead():
             for b in later:
-                pending.append(pool.submit(chunk_features, *b, sql_threads))
+                pending.append(pool.submit(build, b))
                 if len(pending) == _AHEAD:
-                    return
+                    break
+            if pending:
+                pool.submit(predict_ahead, pending[0])
 
         try:
             for i in range(len(bounds)):
-                ids, X, status = pending.popleft().result() if i else chunk_features(*bounds[0])
                 if i:
+                    ids, X, status, prediction = pending.popleft().result()
                     build_ahead()
+                else:
+                    ids, X, status = chunk_features(*bounds[0])
+                    prediction = _Once(lambda: predict(X))
+                if kernels is not None:
+                    kernels.result()
+                    kernels = None
                 last = i == len(bounds) - 1
                 with engine_threads(None if i == 0 or last else kernel_threads):
-                    predicted = predict(X)
+                    predicted = prediction()
                 if i == 0 and pool is not None:
                     build_ahead()
                 yield ids, X, status, predicted
@@ -292,11 +321,36 @@ def score_customers(
         def tiers(p):
             return risk_tiers(p, thresholds)
 
-    for ids, X, status, predicted in chunks(lambda X: _predict(sm, X, k, reason_tiers)):
+    for ids, X, status, predicted in chunks(lambda X: _predict(sm, X, k, reason_tiers), shap=k > 0):
         part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers, predicted)
         if progress is not None:
             progress(len(ids))
         yield part
+
+
+class _Once:
+    """``fn()`` computed once, by whichever thread asks first; the others wait for it, or with
+    :meth:`ahead` do not. An error is not kept: the next ask computes again and raises it."""
+
+    def __init__(self, fn):
+        self._fn, self._lock, self._done, self._value = fn, threading.Lock(), False, None
+
+    def _compute(self):
+        if not self._done:
+            self._value, self._done = self._fn(), True
+        return self._value
+
+    def __call__(self):
+        with self._lock:
+            return self._compute()
+
+    def ahead(self) -> None:
+        """Compute it now unless another thread is at it."""
+        if self._lock.acquire(blocking=False):
+            try:
+                self._compute()
+            finally:
+                self._lock.release()
 
 
 def _split_cores() -> tuple[int, int]:
@@ -315,21 +369,31 @@ def _score_block(
     """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
     the eligibility of those with history; ids in neither are ``no_history``. Shared by the
     local scorer and the Spark one so that both write the same columns and types."""
-    part = _score_features(sm, X, t, k, tiers, reason_tiers, predicted).reindex(ids)
-    part.index.name = "customer_id"
-    unscored = ~ids.isin(X.index)
-    if unscored.any():
-        part.loc[unscored, "as_of"] = t
-        part.loc[unscored, "status"] = status.reindex(ids[unscored]).fillna("no_history").to_numpy()
+    cols = _score_features(sm, X, k, tiers, reason_tiers, predicted)
+    n = len(ids)
+    at = ids.get_indexer(X.index)  # the scored customers' places in the list
+
+    def spread(values, fill, dtype=object):
+        out = np.full(n, fill, dtype=dtype)
+        out[at] = values
+        return out
+
+    known = ids.get_indexer(status.index)
+    state = np.full(n, "no_history", dtype=object)
+    state[known[known >= 0]] = status.to_numpy(dtype=object)[known >= 0]
     horizon = sm.label_definition.get("horizon_days")
-    part["horizon_days"] = float(horizon) if horizon is not None else np.nan
-    part["model_version"] = sm.version
-    text = ["risk_tier", "status", "model_version", *[c for c in part.columns if c.startswith(("reason_", "driver_"))]]
-    # explicit string dtype: an all-empty column must still be a string column in the file
-    part[text] = part[text].astype("string")
-    part["churn_probability"] = part["churn_probability"].astype("float64")
-    part["as_of"] = part["as_of"].astype("datetime64[us]")
-    return part.reset_index()
+    text = {c: _text(spread(v, None)) for c, v in cols.items() if c != "churn_probability"}
+    return pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "as_of": np.full(n, t.as_unit("us").to_datetime64()),
+            "churn_probability": spread(np.asarray(cols["churn_probability"], dtype="float64"), np.nan, "float64"),
+            **text,
+            "status": _text(state),
+            "horizon_days": np.full(n, float(horizon) if horizon is not None else np.nan),
+            "model_version": _text(np.full(n, sm.version, dtype=object)),
+        }
+    )
 
 
 def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
