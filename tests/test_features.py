@@ -1,6 +1,5 @@
 import dataclasses
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -458,40 +457,3 @@ def test_training_set_stacks_point_in_time_snapshots():
     with pytest.raises(ValueError, match="distinct"):
         build_training_set(ev, ["2024-03-01", "2024-03-01"])
 
-
-def test_duckdb_connection_is_kept_per_thread_and_left_empty():
-    """transform keeps one DuckDB connection per thread (opening one costs ~20 ms per chunk)
-    but leaves nothing registered on it, restores its thread count, and another thread
-    gets a connection of its own."""
-    import threading
-
-    from churnlab import features as features_module
-
-    ev = make_demo_events(200, random_state=3)
-    fb = FeatureBuilder().fit(ev, "2024-04-01")
-    index = CustomerRowIndex(ev)
-    ids = list(fb.transform(ev, "2024-04-01").index[:50])
-    fb.transform(ev, "2024-04-01", ids, threads=1)  # the filtered-view path
-    fb.transform(ev, "2024-04-01", ids, row_index=index, threads=1)
-    con = features_module._local.con
-    user_views = "SELECT count(*) FROM duckdb_views() WHERE NOT internal"
-    threads = "SELECT current_setting('threads')"
-    assert con.execute(user_views).fetchall() == [(0,)]
-    assert con.execute(threads).fetchall() == [(1,)]
-    fb.transform(ev, "2024-04-01", ids)
-    assert features_module._local.con is con  # the same connection, back to DuckDB's own threads
-    assert con.execute(threads).fetchall() == duckdb.connect().execute(threads).fetchall()
-    con.execute(user_views)  # a result left half-read, as a Ctrl-C in the middle of a fetch leaves it
-    with pytest.raises(duckdb.Error):
-        con.register("x", pd.DataFrame({"a": [1]}))
-    with pytest.raises(ValueError, match="cannot read the ids"):
-        fb.transform(ev, "2024-04-01", ["not-a-number"], row_index=index)
-    assert features_module._local.con is None  # a failed call closes its connection ...
-    again = fb.transform(ev, "2024-04-01", ids, row_index=index)  # ... and the next opens a new one
-    pd.testing.assert_frame_equal(again, fb.transform(ev, "2024-04-01", ids), check_exact=True)
-    con = features_module._local.con
-    other = []
-    t = threading.Thread(target=lambda: (fb.transform(ev, "2024-04-01", ids), other.append(features_module._local.con)))
-    t.start()
-    t.join()
-    assert other and other[0] is not con
