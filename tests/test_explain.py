@@ -145,3 +145,18 @@ def test_tidy_shap_long_format(test_frame):
     row = long[(long["customer_id"] == X.index[0]) & (long["feature"] == "p_recency_days")].iloc[0]
     assert row["value"] == X.iloc[0]["p_recency_days"]
     assert row["shap"] == sv.iloc[0]["p_recency_days"]
+
+
+def test_reason_text_of_a_categorical_is_the_text_of_each_value():
+    """Categorical features are formatted once per category used: the same text as
+    formatting every value on its own, missing values included."""
+    from churnlab.explain import _column_text, _fmt
+
+    col = pd.Series(pd.Categorical(["gold", None, "basic", "gold", "plus"], categories=["basic", "gold", "plus", "unused"]))
+    at = np.array([3, 1, 0, 0, 4, 2])
+    got = _column_text("plan: {value}", "plan", col, at)
+    expected = [_fmt("plan: {value}", "plan", col.iloc[i] if pd.notna(col.iloc[i]) else None) for i in at]
+    assert list(got) == expected
+    assert list(got) == ["plan: gold", "never recorded: plan", "plan: gold", "plan: gold", "plan: plus", "plan: basic"]
+    numeric = pd.Series([1.0, np.nan, 2.5])
+    assert list(_column_text("{value:.1f} days", "gap", numeric, np.array([2, 1, 0]))) == ["2.5 days", "never recorded: gap", "1.0 days"]

@@ -136,6 +136,26 @@ def _format_many(template: str, meaning: str, values: np.ndarray) -> np.ndarray:
     return texts[codes]
 
 
+def _column_values(col: pd.Series) -> np.ndarray:
+    """A feature column as floats, or as objects if categorical or not numeric."""
+    numeric = not isinstance(col.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(col.dtype)
+    return col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object)
+
+
+def _column_text(template: str, meaning: str, col: pd.Series, at: np.ndarray) -> np.ndarray:
+    """Reason text for the values of ``col`` at positions ``at``. A categorical column is
+    formatted once per category used (the values are the categories themselves)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = col.cat.codes.to_numpy()[at]
+        cats = col.cat.categories
+        texts = np.empty(len(cats) + 1, dtype=object)
+        texts[-1] = _fmt(template, meaning, None)  # code -1: missing
+        for c in np.unique(codes[codes >= 0]):
+            texts[c] = _fmt(template, meaning, cats[c])
+        return texts[codes]
+    return _format_many(template, meaning, _column_values(col)[at])
+
+
 def top_drivers(
     shap_values: pd.DataFrame,
     features: pd.DataFrame,
@@ -221,11 +241,9 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
     for j in np.unique(fidx):
         sel = fidx == j
         col = features[names[j]]
-        numeric = not isinstance(col.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(col.dtype)
-        vals = (col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object))[rows[sel]]
         if shown is not None:
-            shown[sel] = vals
-        reasons[sel] = _format_many(templates[j], meanings[j], vals)
+            shown[sel] = _column_values(col)[rows[sel]]
+        reasons[sel] = _column_text(templates[j], meanings[j], col, rows[sel])
     # composite reasons for groups that read better with two values
     group_names = groups.to_numpy()[gsel]
     for group, pieces in _GROUP_REASONS.items():
@@ -235,15 +253,12 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
         sel = np.flatnonzero(group_names == group)
         if not len(sel):
             continue
-        frame = features[needed].iloc[rows[sel]]
-        ok = frame.notna().all(axis=1).to_numpy()
+        ok = features[needed].iloc[rows[sel]].notna().all(axis=1).to_numpy()
         if not ok.any():
             continue
         text = None
         for feat, piece in pieces:
-            col = frame[feat][ok]
-            numeric = not isinstance(col.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(col.dtype)
-            part = _format_many(piece, feat, col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object))
+            part = _column_text(piece, feat, features[feat], rows[sel[ok]])
             text = part if text is None else text + part
         reasons[sel[ok]] = text
     return {
