@@ -195,8 +195,11 @@ def score_customers(
     Everything runs chunk by chunk of ``chunk_size`` customers: features (from the chunk's own
     event rows, found through a :class:`~churnlab.features.CustomerRowIndex`), eligibility,
     probability, SHAP and reasons, so memory beyond the event tables is bounded by the chunk
-    size. The features of the next chunks (at most two) are built on a worker thread while
-    the current one is scored; the output does not depend on chunking or threads. ``k=0``
+    size. Customers already ``inactive`` are recognised from the row index before any feature
+    is built. The features of the next chunks (at most two) are built on a worker thread
+    while the current one is scored, and the worker computes the next chunk's probabilities
+    and SHAP values when it has nothing else to do; the output does not depend on chunking or
+    threads. ``k=0``
     skips SHAP and reasons (probability and tier only). Tiers by ``top_share`` use the
     probability distribution of all requested customers (one extra probability-only pass).
     """
