@@ -154,9 +154,34 @@ def test_reason_text_of_a_categorical_is_the_text_of_each_value():
 
     col = pd.Series(pd.Categorical(["gold", None, "basic", "gold", "plus"], categories=["basic", "gold", "plus", "unused"]))
     at = np.array([3, 1, 0, 0, 4, 2])
-    got = _column_text("plan: {value}", "plan", col, at)
+    texts, codes = _column_text("plan: {value}", "plan", col, at)
+    got = list(texts[codes])
     expected = [_fmt("plan: {value}", "plan", col.iloc[i] if pd.notna(col.iloc[i]) else None) for i in at]
-    assert list(got) == expected
-    assert list(got) == ["plan: gold", "never recorded: plan", "plan: gold", "plan: gold", "plan: plus", "plan: basic"]
+    assert got == expected
+    assert got == ["plan: gold", "never recorded: plan", "plan: gold", "plan: gold", "plan: plus", "plan: basic"]
     numeric = pd.Series([1.0, np.nan, 2.5])
-    assert list(_column_text("{value:.1f} days", "gap", numeric, np.array([2, 1, 0]))) == ["2.5 days", "never recorded: gap", "1.0 days"]
+    texts, codes = _column_text("{value:.1f} days", "gap", numeric, np.array([2, 1, 0]))
+    assert list(texts[codes]) == ["2.5 days", "never recorded: gap", "1.0 days"]
+
+
+@pytest.mark.parametrize("template", ["{value:,.2f}", "spend {value:+,.2f} vs before", "{value:.0f} days", "{value:.1%} of spend", "{value:.1f}"])
+def test_reason_numbers_read_as_format_writes_each_value(template):
+    """Numbers are formatted once per displayed value, yet every text is exactly what
+    ``format`` gives for the value itself: halves in decimal that are not halves in binary
+    (13.265 is 13.26500000000000056843...: "13.27"), exact binary halves (0.125: "0.12"),
+    negative zero ("-0.00"), huge values, NaN and infinities."""
+    from churnlab.explain import _fmt, _format_many
+
+    rng = np.random.default_rng(7)
+    cents = rng.integers(0, 10**6, 20_000) / 100.0
+    tricky = np.array([13.265, 2.675, 1.005, 0.125, 0.375, -0.001, 0.001, -0.0, 0.0, 0.5, 1.5, 2.5, -2.5,
+                       0.0005, 0.00125, 12345678.905, 3e12 + 0.125, 1e300, -1e300, np.nan, np.inf, -np.inf])
+    # averages of cents (like an average order value) hit decimal halves often
+    values = np.concatenate([cents, cents / 3, cents / 8, rng.normal(0, 50, 20_000), tricky])
+    texts, codes = _format_many(template, "spend", values)
+    expected = [_fmt(template, "spend", float(v)) for v in values]
+    assert list(texts[codes]) == expected
+    # and a text is built once per displayed value: 50k recency days make at most 401 texts
+    days = rng.uniform(0, 400, 50_000)
+    texts, codes = _format_many("{value:.0f} days", "recency", days)
+    assert len(texts) <= 401 and list(texts[codes][:3]) == [f"{v:.0f} days" for v in days[:3]]

@@ -288,3 +288,20 @@ def test_once_computes_once_and_keeps_no_error():
     with pytest.raises(ValueError, match="first"):
         again()
     assert again() == "ok"  # the error was not kept
+
+
+@pytest.mark.parametrize("storage", ["pyarrow", "python"])
+def test_coded_text_columns_read_as_their_texts(storage):
+    """Reason and driver columns travel as codes into their distinct texts and become string
+    columns with one take: the same column as the texts themselves, missing where -1."""
+    from churnlab.score import _Coded, _text
+
+    texts = np.array(["no purchase for 3 days", "tier: gold", "last NPS 2 (detractor)"], dtype=object)
+    codes = np.array([2, -1, 0, 0, 1, -1])
+    with pd.option_context("mode.string_storage", storage):
+        got = pd.Series(_text(_Coded(texts, codes)))
+        expected = pd.Series(pd.array([texts[c] if c >= 0 else None for c in codes], dtype=pd.StringDtype()))
+        pd.testing.assert_series_equal(got, expected)
+        assert got.dtype.storage == storage
+        empty = pd.Series(_text(_Coded(np.array([], dtype=object), np.full(3, -1))))
+        assert empty.isna().all() and empty.dtype == pd.StringDtype()

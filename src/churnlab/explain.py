@@ -104,7 +104,8 @@ _GROUP_REASONS = {
     "nps": (("v_nps_last", "last NPS {value:.0f}"), ("v_nps_segment", " ({value})")),
 }
 
-_SPEC = re.compile(r"\{value:[,+]?\.(\d+)([f%])\}")
+# a numeric format spec with fixed decimals ("{value:.0f}", "{value:+,.2f}", "{value:.1%}")
+_SPEC = re.compile(r"\{value:[+\- ]?,?\.(\d+)([f%])\}")
 
 
 def _fmt(template: str, meaning: str, value) -> str:
@@ -116,24 +117,36 @@ def _fmt(template: str, meaning: str, value) -> str:
         return f"{meaning}: {value}"
 
 
-def _format_many(template: str, meaning: str, values: np.ndarray) -> np.ndarray:
-    """Format many values with one template, formatting each distinct shown value once.
+def _format_many(template: str, meaning: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Format many values with one template: ``(texts, codes)`` with ``texts[codes]`` the text
+    of each value, each distinct text built once (this is the hot loop of reason codes).
 
-    Values are first rounded to the template's displayed precision, so e.g. 200k recency
-    days become a few hundred strings to build (this is the hot loop of reason codes)."""
+    With a fixed number of decimals, values are grouped by the digits they display (their
+    rounding to that precision, and the sign, for "-0.0"), so e.g. 200k recency days become a
+    few hundred strings to build. A value whose binary rounding could disagree with the exact
+    decimal rounding of ``format`` (within a hair of a half), or too large for that check, is
+    formatted on its own: every text is the one ``format`` gives for the value."""
     m = _SPEC.search(template)
     if m is not None and values.dtype != object:
+        x = values.astype(float)
         digits = int(m.group(1)) + (2 if m.group(2) == "%" else 0)
-        keys = np.round(values.astype(float), digits)
-    else:
-        keys = pd.Series(values, dtype=object).astype(str).where(pd.notna(values), None).to_numpy()
-    codes, uniq = pd.factorize(keys, use_na_sentinel=False)
-    if m is not None and values.dtype != object:
-        texts = np.array([_fmt(template, meaning, float(u)) for u in uniq], dtype=object)
-    else:
-        first = pd.Series(np.arange(len(codes))).groupby(codes).first().to_numpy()
-        texts = np.array([_fmt(template, meaning, values[i]) for i in first], dtype=object)
-    return texts[codes]
+        with np.errstate(invalid="ignore"):
+            scaled = x * 10.0**digits
+            r = np.rint(scaled)
+            # below 2**32 the scaling's error is under 1e-6: outside that band of a half,
+            # the rounded digits are those of the exact value (NaN, inf fail the test)
+            plain = (np.abs(scaled) < 2.0**32) & (np.abs(np.abs(scaled - r) - 0.5) > 1e-6)
+        at_plain, at_own = np.flatnonzero(plain), np.flatnonzero(~plain)
+        codes = np.empty(len(x), dtype=np.int64)
+        c1, u1 = pd.factorize(r[at_plain].astype(np.int64) * 2 + np.signbit(x[at_plain]))
+        c2, _ = pd.factorize(x[at_own], use_na_sentinel=False)
+        codes[at_plain], codes[at_own] = c1, c2 + len(u1)
+        _, first = np.unique(codes, return_index=True)  # one value stands for each group
+        return np.array([_fmt(template, meaning, float(x[i])) for i in first], dtype=object), codes
+    keys = pd.Series(values, dtype=object).astype(str).where(pd.notna(values), None).to_numpy()
+    codes, _ = pd.factorize(keys, use_na_sentinel=False)
+    _, first = np.unique(codes, return_index=True)
+    return np.array([_fmt(template, meaning, values[i]) for i in first], dtype=object), codes.astype(np.int64)
 
 
 def _column_values(col: pd.Series) -> np.ndarray:
@@ -142,17 +155,18 @@ def _column_values(col: pd.Series) -> np.ndarray:
     return col.to_numpy(dtype=float) if numeric else col.to_numpy(dtype=object)
 
 
-def _column_text(template: str, meaning: str, col: pd.Series, at: np.ndarray) -> np.ndarray:
-    """Reason text for the values of ``col`` at positions ``at``. A categorical column is
-    formatted once per category used (the values are the categories themselves)."""
+def _column_text(template: str, meaning: str, col: pd.Series, at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reason text for the values of ``col`` at positions ``at`` as ``(texts, codes)``:
+    ``texts[codes]`` are the texts. A categorical column is formatted once per category
+    used (the values are the categories themselves)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()[at]
+        codes = col.cat.codes.to_numpy()[at].astype(np.int64)
         cats = col.cat.categories
         texts = np.empty(len(cats) + 1, dtype=object)
         texts[-1] = _fmt(template, meaning, None)  # code -1: missing
         for c in np.unique(codes[codes >= 0]):
             texts[c] = _fmt(template, meaning, cats[c])
-        return texts[codes]
+        return texts, np.where(codes < 0, len(cats), codes)
     return _format_many(template, meaning, _column_values(col)[at])
 
 
@@ -190,85 +204,103 @@ def top_drivers(
         {
             "customer_id": shap_values.index.to_numpy()[a["row"]],
             "rank": a["rank"],
-            "driver": text(a["driver"]),
+            "driver": text(a["groups"][a["group"]]),
             "feature": text(a["feature"]),
             "value": text(a["value"]),
             "contribution": a["contribution"],
             "direction": text(np.where(a["contribution"] > 0, "raises risk", "lowers risk").astype(object)),
-            "reason": text(a["reason"]),
+            "reason": text(a["reason_texts"][a["reason"]]),
         }
     )
 
 
 def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str, values: bool = True) -> dict:
     """:func:`top_drivers` as arrays, one entry per (customer, rank): ``row`` is the customer's
-    position in ``shap_values``; ``rank`` counts from 1. Batch scoring lays these out wide
-    and needs no ``value`` (``values=False``)."""
+    position in ``shap_values``; ``rank`` counts from 1. Texts come as codes: ``group`` into
+    ``groups`` (the driver names) and ``reason`` into ``reason_texts``, each distinct text
+    built once; batch scoring lays them out wide as such and needs no ``value`` (``values=False``)."""
     if k <= 0:
         raise ValueError(f"`k` must be > 0, got {k}")
     if kind not in ("risk", "both"):
         raise ValueError(f"`kind` must be 'risk' or 'both', got {kind!r}")
-    feats = shap_values.drop(columns=EXPECTED)
-    d = _dictionary(dictionary, feats.columns)
+    names = np.array([c for c in shap_values.columns if c != EXPECTED], dtype=object)
+    d = _dictionary(dictionary, names)
     groups = pd.Index(pd.unique(d["group"]))
     member = groups.get_indexer(d["group"])
-    V = feats.to_numpy()
+    V = shap_values[list(names)].to_numpy(dtype=float)
     n, g = V.shape[0], len(groups)
     onehot = np.zeros((V.shape[1], g))
     onehot[np.arange(V.shape[1]), member] = 1.0
     G = V @ onehot  # contributions summed per driver group
-    # representative feature of each group = its member with the largest |contribution|
-    absV = np.abs(V)
-    rep = np.zeros((n, g), dtype=int)
-    for gi in range(g):
-        idx = np.flatnonzero(member == gi)
-        rep[:, gi] = idx[absV[:, idx].argmax(axis=1)] if len(idx) > 1 else idx[0]
-    score = G if kind == "risk" else np.abs(G)
+    score = G.copy() if kind == "risk" else np.abs(G)
     kk = min(k, g)
-    order = np.argsort(-score, axis=1, kind="stable")[:, :kk]
-    rows = np.repeat(np.arange(n), kk)
+    # the kk largest per row, largest first, ties to the earlier group (a stable sort's order):
+    # argmax takes the first of equal maxima
+    order = np.empty((n, kk), dtype=np.int64)
+    every = np.arange(n)
+    for r in range(kk):
+        order[:, r] = score.argmax(axis=1)
+        score[every, order[:, r]] = -np.inf
+    rows = np.repeat(every, kk)
     gsel = order.ravel()
     contrib = G[rows, gsel]
     keep = contrib > 0 if kind == "risk" else np.ones(len(rows), dtype=bool)
     rows, gsel, contrib = rows[keep], gsel[keep], contrib[keep]
-    fidx = rep[rows, gsel]
-    names = feats.columns.to_numpy()
+    # each chosen group's feature with the largest |contribution| shows its value
+    fidx = np.empty(len(rows), dtype=np.int64)
+    for gi in np.unique(gsel):
+        idx = np.flatnonzero(member == gi)
+        sel = np.flatnonzero(gsel == gi)
+        fidx[sel] = idx[np.abs(V[np.ix_(rows[sel], idx)]).argmax(axis=1)] if len(idx) > 1 else idx[0]
     cols = features.columns
     shown = np.empty(len(rows), dtype=object) if values else None
-    reasons = np.empty(len(rows), dtype=object)
+    reasons = np.empty(len(rows), dtype=np.int64)
+    texts: list[np.ndarray] = []
+    used = 0
+
+    def add(t: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        nonlocal used
+        texts.append(t)
+        used += len(t)
+        return codes + (used - len(t))
+
     templates = d["reason"].to_numpy()
-    meanings = d["meaning"].to_numpy() if "meaning" in d.columns else feats.columns.to_numpy()
+    meanings = d["meaning"].to_numpy() if "meaning" in d.columns else names
     for j in np.unique(fidx):
-        sel = fidx == j
+        sel = np.flatnonzero(fidx == j)
         col = features[names[j]]
         if shown is not None:
             shown[sel] = _column_values(col)[rows[sel]]
-        reasons[sel] = _column_text(templates[j], meanings[j], col, rows[sel])
+        reasons[sel] = add(*_column_text(templates[j], meanings[j], col, rows[sel]))
     # composite reasons for groups that read better with two values
-    group_names = groups.to_numpy()[gsel]
     for group, pieces in _GROUP_REASONS.items():
         needed = [f for f, _ in pieces]
-        if not all(c in cols for c in needed):
+        if group not in groups or not all(c in cols for c in needed):
             continue
-        sel = np.flatnonzero(group_names == group)
+        sel = np.flatnonzero(gsel == groups.get_loc(group))
         if not len(sel):
             continue
-        ok = features[needed].iloc[rows[sel]].notna().all(axis=1).to_numpy()
+        ok = np.ones(len(sel), dtype=bool)
+        for f in needed:
+            ok &= features[f].notna().to_numpy()[rows[sel]]
         if not ok.any():
             continue
-        text = None
-        for feat, piece in pieces:
-            part = _column_text(piece, feat, features[feat], rows[sel[ok]])
-            text = part if text is None else text + part
-        reasons[sel[ok]] = text
+        text, codes = np.array([""], dtype=object), np.zeros(int(ok.sum()), dtype=np.int64)
+        for feat, piece in pieces:  # the distinct combinations, joined once each
+            t, c = _column_text(piece, feat, features[feat], rows[sel[ok]])
+            pair, codes = np.unique(codes * len(t) + c, return_inverse=True)
+            text = text[pair // len(t)] + t[pair % len(t)]
+        reasons[sel[ok]] = add(text, codes.ravel())
     return {
         "row": rows,
         "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,
-        "driver": group_names,
+        "group": gsel,
+        "groups": groups.to_numpy(dtype=object),
         "feature": names[fidx],
         "value": shown,
         "contribution": contrib,
         "reason": reasons,
+        "reason_texts": np.concatenate(texts) if texts else np.array([], dtype=object),
     }
 
 

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from collections import deque
 from collections.abc import Collection, Iterable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -123,15 +124,25 @@ def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, to
     return out
 
 
-def _reasons_wide(drivers: dict, rows: np.ndarray, n: int, k: int) -> dict[str, np.ndarray]:
+class _Coded(NamedTuple):
+    """A text column as codes into ``texts`` (-1: missing): built into Arrow with one take."""
+
+    texts: np.ndarray
+    codes: np.ndarray
+
+
+def _reasons_wide(drivers: dict, rows: np.ndarray, n: int, k: int) -> dict[str, _Coded]:
     """``reason_1..k, driver_1..k`` columns for ``n`` customers from driver arrays; ``rows`` maps
     the explained customers to their positions among the ``n``."""
-    reason = np.full((n, k), None, dtype=object)
-    driver = np.full((n, k), None, dtype=object)
+    reason = np.full((n, k), -1, dtype=np.int64)
+    driver = np.full((n, k), -1, dtype=np.int64)
     at = (rows[drivers["row"]], drivers["rank"] - 1)
     reason[at] = drivers["reason"]
-    driver[at] = drivers["driver"]
-    return {**{f"reason_{r + 1}": reason[:, r] for r in range(k)}, **{f"driver_{r + 1}": driver[:, r] for r in range(k)}}
+    driver[at] = drivers["group"]
+    return {
+        **{f"reason_{r + 1}": _Coded(drivers["reason_texts"], reason[:, r]) for r in range(k)},
+        **{f"driver_{r + 1}": _Coded(drivers["groups"], driver[:, r]) for r in range(k)},
+    }
 
 
 def _predict(sm: ScoringModel, X: pd.DataFrame, k: int, reason_tiers: Collection[str] | None = None):
@@ -161,17 +172,34 @@ def _score_features(
         drivers = _driver_arrays(shap, explain_rows, sm.dictionary, k, "risk", values=False)
         wide = _reasons_wide(drivers, np.flatnonzero(chosen), len(X), k)
     else:
-        wide = {f"{c}_{r}": np.full(len(X), None, dtype=object) for c in ("reason", "driver") for r in range(1, k + 1)}
+        none = _Coded(np.array([], dtype=object), np.full(len(X), -1, dtype=np.int64))
+        wide = {f"{c}_{r}": none for c in ("reason", "driver") for r in range(1, k + 1)}
     return {"churn_probability": proba, "risk_tier": tier, **wide}
 
 
-def _text(values: np.ndarray):
-    """A pandas ``string`` column from an object array (None or NaN: missing); typed even when
-    all missing, so that the file's column is a string column in every chunk."""
+def _text(values):
+    """A pandas ``string`` column from an object array (None or NaN: missing) or a
+    :class:`_Coded` one; typed even when all missing, so that the file's column is a string
+    column in every chunk."""
     dtype = pd.StringDtype()
     if dtype.storage == "pyarrow":  # straight from Arrow: no per-value checks in Python
-        return pd.arrays.ArrowStringArray(pa.array(values, type=pa.string(), from_pandas=True))
+        if isinstance(values, _Coded):  # each distinct text converted once, then taken
+            texts = pa.array(values.texts, type=pa.string(), from_pandas=True)
+            arr = texts.take(pa.array(values.codes, mask=values.codes < 0))
+        else:
+            arr = pa.array(values, type=pa.string(), from_pandas=True)
+        return pd.arrays.ArrowStringArray(arr)
+    if isinstance(values, _Coded):
+        values = _decode(values)
     return pd.array(values, dtype=dtype)
+
+
+def _decode(column: _Coded) -> np.ndarray:
+    """The texts of a :class:`_Coded` column as an object array (None: missing)."""
+    out = np.full(len(column.codes), None, dtype=object)
+    has = column.codes >= 0
+    out[has] = column.texts[column.codes[has]]
+    return out
 
 
 def score_customers(
@@ -385,7 +413,11 @@ def _score_block(
     state = np.full(n, "no_history", dtype=object)
     state[known[known >= 0]] = status.to_numpy(dtype=object)[known >= 0]
     horizon = sm.label_definition.get("horizon_days")
-    text = {c: _text(spread(v, None)) for c, v in cols.items() if c != "churn_probability"}
+    text = {
+        c: _text(_Coded(v.texts, spread(v.codes, -1, np.int64)) if isinstance(v, _Coded) else spread(v, None))
+        for c, v in cols.items()
+        if c != "churn_probability"
+    }
     return pd.DataFrame(
         {
             "customer_id": ids.to_numpy(),
@@ -394,7 +426,7 @@ def _score_block(
             **text,
             "status": _text(state),
             "horizon_days": np.full(n, float(horizon) if horizon is not None else np.nan),
-            "model_version": _text(np.full(n, sm.version, dtype=object)),
+            "model_version": _text(_Coded(np.array([sm.version], dtype=object), np.zeros(n, dtype=np.int64))),
         }
     )
 
