@@ -253,7 +253,7 @@ def test_the_feature_thread_predicts_ahead_when_the_main_thread_is_busy(scoring,
     pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True), expected)
     assert len(where) == len(parts)  # one prediction per chunk, by one thread or the other
     assert any(name.startswith("churnlab-features") for name in where)
-    assert where[0] == threading.main_thread().name  # the first chunk's, with every core
+    assert where[0] == threading.main_thread().name  # the first chunk: the main thread built it
 
 
 def test_once_computes_once_and_keeps_no_error():
@@ -305,3 +305,19 @@ def test_coded_text_columns_read_as_their_texts(storage):
         assert got.dtype.storage == storage
         empty = pd.Series(_text(_Coded(np.array([], dtype=object), np.full(3, -1))))
         assert empty.isna().all() and empty.dtype == pd.StringDtype()
+
+
+def test_the_logged_model_brings_its_training_patterns_and_scores_the_same(trained, demo_events, tmp_path):
+    """The MLflow model carries the SHAP values of its training rows' patterns: loaded, it
+    starts with them cached, and the scores file is byte for byte the one an empty cache
+    writes."""
+    result, _ = trained
+    shipped = ScoringModel.load(result.model_uri)
+    assert shipped.model._engine().cached_patterns == result.model._treeshap.cached_patterns > 0
+    empty = ScoringModel.load(result.model_uri)
+    empty.model._patterns_file = None
+    assert empty.model._engine().cached_patterns == 0
+    for name, sm in (("shipped", shipped), ("empty", empty)):
+        sm.version = "v"  # the model URI is the same; the files must be too
+        write_scores(score_customers(sm, demo_events, AS_OF, chunk_size=700), tmp_path / f"{name}.parquet")
+    assert (tmp_path / "shipped.parquet").read_bytes() == (tmp_path / "empty.parquet").read_bytes()

@@ -315,3 +315,80 @@ def test_engine_threads_sets_and_restores_numba_threads():
     with _treeshap.engine_threads(None):
         assert numba.get_num_threads() == before
     assert one.tobytes() == PatternTreeSHAP(booster).contributions(A).tobytes()  # threads do not change bytes
+
+
+def test_exported_patterns_give_the_same_bytes_without_computing_them_again():
+    """A cache exported from one engine and imported into another for the same booster (as a
+    saved model brings it) serves those patterns: the same bytes, and rows seen before add
+    no new pattern. Another model's patterns are refused."""
+    booster, X = _model(8)
+    A = _awkward(booster, X, 8)
+    first = PatternTreeSHAP(booster)
+    expected = first.contributions_and_margin(A)
+    saved = first.export_patterns()
+    assert len(saved["trees"]) == first.cached_patterns == int(first.n_patterns.sum())
+    assert saved["values"].size == int(first.tk[saved["trees"]].sum())  # only each tree's own features
+
+    # the same booster read back from its text (a model loaded from files): same fingerprint
+    reloaded = lgb.Booster(model_str=booster.model_to_string())
+    engine = PatternTreeSHAP(reloaded)
+    assert engine.import_patterns(saved)
+    assert engine.cached_patterns == first.cached_patterns
+    got = engine.contributions_and_margin(A[::-1])
+    assert engine.cached_patterns == first.cached_patterns  # nothing computed again
+    assert np.ascontiguousarray(got[0][::-1]).tobytes() == expected[0].tobytes()
+    assert np.ascontiguousarray(got[1][::-1]).tobytes() == expected[1].tobytes()
+    # new rows beyond the imported ones are still exact, and the hash tables keep working
+    more = lightgbm_matrix(_data(9)[0])
+    np.testing.assert_allclose(engine.contributions(more), booster.predict(more, pred_contrib=True), rtol=0, atol=1e-12)
+
+    other, _ = _model(10)
+    stranger = PatternTreeSHAP(other)
+    assert not stranger.import_patterns(saved) and stranger.cached_patterns == 0
+    assert not engine.import_patterns({**saved, "values": saved["values"][:-1]})  # damaged: refused
+    assert engine.cached_patterns > 0  # and the cache it had is kept
+
+
+def test_a_saved_model_brings_its_training_patterns(trained, tmp_path):
+    """Training caches the SHAP values of its rows' patterns (newest cutoffs first) and the
+    saved model carries them: a model loaded in a fresh process explains those rows without
+    computing a pattern, with the same bytes as an empty cache. A file of another model
+    beside it is refused with a warning; saving without a cache leaves no file behind."""
+    from churnlab.model import PATTERNS_FILE, ChurnModel
+
+    result, _ = trained
+    names = result.training_set.feature_names
+    X = result.training_set.frame.set_index("customer_id")[names]
+    assert result.model._treeshap.cached_patterns > 0  # from training (explanation_cache_mb)
+    result.model.to_files(tmp_path / "model.txt", tmp_path / "meta.json")
+    assert (tmp_path / PATTERNS_FILE).is_file()
+
+    loaded, _ = ChurnModel.from_files(tmp_path / "model.txt", tmp_path / "meta.json")
+    engine = loaded._engine()
+    before = engine.cached_patterns
+    assert before == result.model._treeshap.cached_patterns
+    contrib = loaded.contributions(X)
+    assert engine.cached_patterns == before  # every training row's pattern came with the model
+    empty, _ = ChurnModel.from_files(tmp_path / "model.txt", tmp_path / "meta.json")
+    empty._patterns_file = None
+    assert empty.contributions(X).tobytes() == contrib.tobytes()
+    assert empty._treeshap.cached_patterns == before  # the same patterns, computed
+
+    # limits: no cache at all (0 MiB), and a refusal of negative sizes
+    none, _ = ChurnModel.from_files(tmp_path / "model.txt", tmp_path / "meta.json")
+    none._patterns_file = None
+    assert none.cache_explanations(X, max_mb=0) == 0
+    with pytest.raises(ValueError, match="`max_mb` must be >= 0, got -1"):
+        none.cache_explanations(X, max_mb=-1)
+    none.to_files(tmp_path / "model.txt", tmp_path / "meta.json")
+    assert not (tmp_path / PATTERNS_FILE).exists()  # the old file went with the old cache
+
+    other, _ = _model(11)
+    stranger = PatternTreeSHAP(other)
+    stranger.contributions(lightgbm_matrix(_data(11)[0]))
+    with open(tmp_path / PATTERNS_FILE, "wb") as fh:
+        np.savez_compressed(fh, **stranger.export_patterns())
+    wrong, _ = ChurnModel.from_files(tmp_path / "model.txt", tmp_path / "meta.json")
+    with pytest.warns(UserWarning, match="SHAP patterns of another model"):
+        assert wrong._engine().cached_patterns == 0
+    assert wrong.contributions(X).tobytes() == contrib.tobytes()

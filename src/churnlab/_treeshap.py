@@ -28,6 +28,7 @@ use ``pred_contrib`` directly.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
 
 import numpy as np
@@ -180,6 +181,17 @@ class PatternTreeSHAP:
         self.base = float(self._lgb_contrib(np.zeros((1, self.n_features)))[0, -1])
         self._reset_cache()
 
+    def kernels_available(self) -> bool:
+        """Whether this engine computes (and caches) values itself, rather than calling
+        LightGBM's pred_contrib (a model it does not cover, or numba unavailable)."""
+        if not self.supported:
+            return False
+        try:
+            _compile()
+        except ImportError:
+            return False
+        return True
+
     def load_kernels(self) -> None:
         """Compile the numba kernels, or read them from numba's disk cache (about 0.2 s in a
         fresh process), by explaining one row of missing values (its patterns stay cached; the
@@ -228,6 +240,66 @@ class PatternTreeSHAP:
         self.leafval = np.zeros(1024)  # the leaf value of each cached (tree, pattern)
         self.n_stored = 0
         self.n_patterns = np.zeros(self.n_trees, dtype=np.int64)
+
+    def fingerprint(self) -> str:
+        """A digest of everything a pattern's values depend on (the trees' structure, splits,
+        counts and leaf values): cached values are only taken by an engine with the same one."""
+        h = hashlib.sha256()
+        for a in (self.nnodes, self.col, self.thr, self.root, self.left, self.right, self.feature, self.icount,
+                  self.lcount, self.leaves, self.tfeat, self.tk, *self._dcols):
+            a = np.ascontiguousarray(a)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    def export_patterns(self) -> dict[str, np.ndarray]:
+        """The cached (tree, pattern) values as plain arrays, for :meth:`import_patterns` (e.g.
+        from a file saved with the model): each pattern's tree and code, its leaf value, and
+        its SHAP values at the tree's own features only (flat)."""
+        if not self.supported:
+            return {}
+        with self._lock:
+            trees, slots = np.nonzero(self.keys != _EMPTY)
+            ids = self.ids[trees, slots]
+            order = np.argsort(ids, kind="stable")  # in the order they were computed
+            trees, codes, ids = trees[order], self.keys[trees, slots][order], ids[order]
+            own = np.arange(self.store.shape[1]) < self.tk[trees][:, None]
+            return {
+                "fingerprint": np.array(self.fingerprint()),
+                "trees": trees.astype(np.int32),
+                "codes": codes,
+                "leafval": self.leafval[ids],
+                "values": self.store[ids][own],
+            }
+
+    def import_patterns(self, data) -> bool:
+        """Start the cache from :meth:`export_patterns`'s arrays; False (cache unchanged) if
+        they belong to another model or the kernels are unavailable. The values are the very
+        bits computed before, so explanations are the same as without them, only sooner."""
+        if not self.supported or str(data["fingerprint"][()]) != self.fingerprint():
+            return False
+        try:
+            insert_k = _compile()[3]
+        except ImportError:
+            return False
+        trees = np.asarray(data["trees"], dtype=np.int64)
+        codes = np.asarray(data["codes"], dtype=np.int64)
+        n, width = len(trees), self.store.shape[1]
+        own = np.arange(width) < self.tk[trees][:, None]
+        values = np.asarray(data["values"], dtype=np.float64)
+        if len(codes) != n or len(data["leafval"]) != n or values.shape != (int(own.sum()),) or (n and trees.max() >= self.n_trees):
+            return False
+        with self._lock:
+            self._reset_cache()
+            self.store = np.zeros((max(n, 1024), width))
+            self.store[:n][own] = values
+            self.leafval = np.zeros(max(n, 1024))
+            self.leafval[:n] = data["leafval"]
+            self.n_stored = n
+            self.n_patterns = np.bincount(trees, minlength=self.n_trees).astype(np.int64)
+            self._grow(insert_k)
+            insert_k(self.keys, self.ids, trees, codes, np.arange(n, dtype=np.int32), self.shift)
+        return True
 
     @property
     def cached_patterns(self) -> int:

@@ -81,6 +81,10 @@ class ModelConfig(_Strict):
     imbalance: Literal["balanced", "none"] = "balanced"
     calibration: Literal["platt", "isotonic"] | None = "platt"
     num_threads: int = Field(2, gt=0)
+    explanation_cache_mb: float = Field(
+        64.0, ge=0, description="SHAP values of the training rows' tree patterns saved with the model, "
+        "newest cutoffs first, up to this size in memory (0: none); scoring then starts with them cached",
+    )
 
 
 class MLflowConfig(_Strict):

@@ -11,7 +11,9 @@ plain log loss.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -22,6 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
 
 __all__ = ["ChurnModel", "time_split", "Calibrator"]
+
+PATTERNS_FILE = "shap_patterns.npz"  # beside the booster: SHAP values cached at training time
 
 DEFAULT_PARAMS = {
     "objective": "binary",
@@ -253,7 +257,29 @@ class ChurnModel:
         engine = getattr(self, "_treeshap", None)
         if engine is None or engine.booster is not self.booster_ or engine.num_iteration != self.best_iteration_:
             engine = self._treeshap = PatternTreeSHAP(self.booster_, self.best_iteration_)
+            saved = getattr(self, "_patterns_file", None)
+            if saved is not None and Path(saved).is_file():
+                with np.load(saved, allow_pickle=False) as data:
+                    if not engine.import_patterns(data):
+                        warnings.warn(f"{saved}: SHAP patterns of another model, not used", stacklevel=2)
         return engine
+
+    def cache_explanations(self, X: pd.DataFrame, max_mb: float = 64.0) -> int:
+        """Compute the SHAP values of the decision patterns of ``X``'s rows (e.g. the training
+        rows, newest first) and keep them with the model: :meth:`to_files` saves them, so
+        that explaining and scoring in a fresh process start with them cached. Rows are taken
+        in order, in blocks, until the cache holds about ``max_mb`` MiB. Returns how many
+        (tree, pattern) values are cached. Explanations are the same with or without."""
+        if max_mb < 0:
+            raise ValueError(f"`max_mb` must be >= 0, got {max_mb}")
+        engine = self._engine()
+        if not engine.kernels_available():
+            return 0  # LightGBM's own pred_contrib serves: nothing to cache
+        for lo in range(0, len(X), 50_000):
+            if engine.cached_patterns * engine.store.shape[1] * 8 >= max_mb * 2**20:
+                break
+            self.contributions(X.iloc[lo : lo + 50_000])
+        return engine.cached_patterns
 
     def __getstate__(self):
         # the SHAP pattern cache is rebuilt on demand; do not ship it (e.g. to Spark executors)
@@ -289,6 +315,13 @@ class ChurnModel:
         }
         with open(meta_path, "w") as fh:
             json.dump(meta, fh, indent=2, default=str, sort_keys=True)
+        engine = getattr(self, "_treeshap", None)
+        patterns = Path(booster_path).with_name(PATTERNS_FILE)
+        if engine is not None and engine.cached_patterns:
+            with open(patterns, "wb") as fh:  # np.savez would add ".npz" to a name without it
+                np.savez_compressed(fh, **engine.export_patterns())
+        elif patterns.exists():  # never leave another model's patterns beside this one
+            patterns.unlink()
 
     @classmethod
     def from_files(cls, booster_path, meta_path) -> tuple["ChurnModel", dict]:
@@ -300,4 +333,6 @@ class ChurnModel:
         model.categories_ = meta["categories"]
         model.best_iteration_ = meta["best_iteration"]
         model.calibrator_ = Calibrator.from_dict(meta["calibration"]) if meta["calibration"] else None
+        # SHAP values cached at training time, read when first needed (see cache_explanations)
+        model._patterns_file = str(Path(booster_path).with_name(PATTERNS_FILE))
         return model, meta

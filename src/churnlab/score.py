@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from churnlab.events import EventTables, to_timestamp
 from churnlab.explain import _driver_arrays, _shap_frame, explain
-from churnlab.features import CustomerRowIndex, FeatureBuilder
+from churnlab.features import CustomerRowIndex, FeatureBuilder, _connect
 from churnlab._treeshap import engine_threads
 from churnlab.model import ChurnModel
 
@@ -98,10 +98,12 @@ class ScoringModel:
 
     def features(
         self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None,
-        threads: int | None = None,
+        threads: int | None = None, connection=None,
     ) -> pd.DataFrame:
         self.check_tables(events)
-        return self.builder.transform(events, as_of, customer_ids, row_index=row_index, threads=threads)
+        return self.builder.transform(
+            events, as_of, customer_ids, row_index=row_index, threads=threads, connection=connection
+        )
 
 
 def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
@@ -266,14 +268,15 @@ def score_customers(
     # (DuckDB runs without the GIL): the stages share the cores instead of taking turns, each
     # on its half of them (on 2 cores, one each: oversubscribed thread pools stall at their
     # barriers). At most _AHEAD chunks are built ahead, so memory stays bounded by the chunk
-    # size, not the list size. The first chunk has the machine to itself until its SHAP
-    # values are computed (they fill the pattern cache, the dearest step of a run), and so
-    # has the last chunk's scoring.
+    # size, not the list size. The worker starts at once (SHAP kernels, then the second
+    # chunk) while the main thread builds the first chunk; the last chunk's scoring gets
+    # every core. (With a model that brings its training patterns' SHAP values, the first
+    # chunk no longer fills the cache on every core: measured, starting both at once won.)
     bounds = [(lo, lo + chunk_size) for lo in range(0, len(all_ids), chunk_size)]
     pipelined = len(bounds) > 1
     sql_threads, kernel_threads = _split_cores() if pipelined else (None, None)
 
-    def chunk_features(lo, hi, threads=None):
+    def chunk_features(lo, hi, threads=None, connection=None):
         ids = all_ids[lo:hi]
         gone = ids[:0]
         if row_index is not None:
@@ -281,7 +284,7 @@ def score_customers(
             # their features would only be built to be thrown away
             gone = ids[sm.inactive(row_index.recency_days(events.purchases, ids.to_numpy(), t))]
             ids = ids.difference(gone, sort=False) if len(gone) else ids
-        X = sm.features(events, t, ids, row_index, threads=threads)
+        X = sm.features(events, t, ids, row_index, threads=threads, connection=connection)
         status = sm.eligibility(X)
         if len(gone):
             status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
@@ -299,9 +302,12 @@ def score_customers(
         kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
         pending: deque = deque()
         later = iter(bounds[1:])
+        worker_db: list = []  # the worker's DuckDB connection, kept for all its chunks
 
         def build(b):
-            ids, X, status = chunk_features(*b, sql_threads)
+            if not worker_db:
+                worker_db.append(_connect(sql_threads))
+            ids, X, status = chunk_features(*b, sql_threads, worker_db[0])
             return ids, X, status, _Once(lambda: predict(X))
 
         def predict_ahead(built):
@@ -322,20 +328,22 @@ def score_customers(
                     ids, X, status, prediction = pending.popleft().result()
                     build_ahead()
                 else:
-                    ids, X, status = chunk_features(*bounds[0])
+                    if pool is not None:
+                        build_ahead()
+                    ids, X, status = chunk_features(*bounds[0], sql_threads)
                     prediction = _Once(lambda: predict(X))
                 if kernels is not None:
                     kernels.result()
                     kernels = None
                 last = i == len(bounds) - 1
-                with engine_threads(None if i == 0 or last else kernel_threads):
+                with engine_threads(None if last else kernel_threads):
                     predicted = prediction()
-                if i == 0 and pool is not None:
-                    build_ahead()
                 yield ids, X, status, predicted
         finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
+            for con in worker_db:
+                con.close()
 
     if top_share is not None:
         if not 0 < top_share < 1:

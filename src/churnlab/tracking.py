@@ -23,7 +23,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from churnlab.model import ChurnModel  # noqa: E402
+from churnlab.model import PATTERNS_FILE, ChurnModel  # noqa: E402
 
 __all__ = [
     "ChurnPyfunc",
@@ -109,12 +109,16 @@ def log_churn_model(model: ChurnModel, metadata: dict, X_example: pd.DataFrame, 
     with tempfile.TemporaryDirectory() as tmp:
         booster, meta = Path(tmp) / "model.txt", Path(tmp) / "churnlab.json"
         model.to_files(booster, meta, extra=metadata)
+        artifacts = {"booster": str(booster), "metadata": str(meta)}
+        patterns = booster.with_name(PATTERNS_FILE)
+        if patterns.exists():  # SHAP values cached at training time (see ChurnModel.cache_explanations)
+            artifacts["shap_patterns"] = str(patterns)
         example = _signature_frame(X_example.head(5))
         signature = mlflow.models.infer_signature(example, pd.DataFrame({PROBA_COLUMN: model.predict_proba(X_example.head(5))}))
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code: no pickle
-            artifacts={"booster": str(booster), "metadata": str(meta)},
+            artifacts=artifacts,
             code_paths=[str(Path(churnlab.__file__).parent)],
             signature=signature,
             input_example=example,

@@ -103,6 +103,11 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         seed=cfg.seed,
         num_threads=m.num_threads,
     ).fit(part["train"][names], part["train"]["churned"], part["validation"][names], part["validation"]["churned"])
+    if m.explanation_cache_mb > 0:
+        # the training rows' SHAP patterns travel with the model: scoring customers like
+        # them (most are) then finds their explanations cached instead of computing them
+        newest_first = f.sort_values("cutoff", ascending=False, kind="stable")
+        model.cache_explanations(newest_first[names], m.explanation_cache_mb)
     test = part["test"]
     scores = {MODEL_NAME: model.predict_proba(test[names])}
     for name, base in (("rfm_logistic", RFMLogistic()), ("recency_rule", RecencyRule()), ("bgnbd_p_alive", BGNBDAlive())):
