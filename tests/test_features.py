@@ -300,27 +300,6 @@ def test_customer_subset_is_pushed_down_without_changing_values():
         fb.transform(ev, "2024-04-01", threads=0)
 
 
-def test_a_kept_connection_gives_the_same_features_and_keeps_nothing_registered():
-    """Chunk after chunk on one DuckDB connection (as the scoring worker does): the same
-    frames as a new connection each time, and each call removes what it registered (the
-    chunk's tables, or the views of the whole-table path), so nothing holds a chunk alive."""
-    import duckdb
-
-    ev = make_demo_events(600, random_state=4)
-    fb = FeatureBuilder().fit(ev, "2024-04-01")
-    index = CustomerRowIndex(ev)
-    ids = list(fb.known_customers(ev, "2024-04-01"))
-    con = duckdb.connect()
-    for part in (ids[:250], ids[250:], ids[::3]):
-        for row_index in (index, None):
-            kept = fb.transform(ev, "2024-04-01", part, row_index=row_index, threads=1, connection=con)
-            pd.testing.assert_frame_equal(kept, fb.transform(ev, "2024-04-01", part, row_index=row_index), check_exact=True)
-            assert con.execute("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall() == [(0,)]
-            assert con.execute("SELECT count(*) FROM duckdb_tables()").fetchall() == [(0,)]
-    pd.testing.assert_frame_equal(fb.transform(ev, "2024-04-01", connection=con), fb.transform(ev, "2024-04-01"), check_exact=True)
-    con.close()
-
-
 def test_row_index_gaps_equal_the_windows_on_shuffled_tied_purchases():
     """Chunks read each purchase's gap from the row index instead of the query's window:
     the same features, with purchases out of order, at the same instant and after as_of."""

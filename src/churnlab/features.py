@@ -434,7 +434,6 @@ class FeatureBuilder:
         *,
         row_index: "CustomerRowIndex | None" = None,
         threads: int | None = None,
-        connection=None,
     ) -> pd.DataFrame:
         """Features at ``as_of`` for every customer known before it (or ``customer_ids``).
 
@@ -442,9 +441,6 @@ class FeatureBuilder:
         chunk of ``customer_ids`` read only those customers' rows instead of filtering whole
         tables: build it once when transforming many chunks. ``threads`` caps DuckDB's
         threads for this call (default: DuckDB's own, one per core); results do not depend on it.
-        ``connection`` (a ``duckdb`` connection) runs the query there instead of on a new
-        connection: a caller transforming chunk after chunk keeps one and saves setting one up
-        each time; what the call registers there is removed again.
         """
         if threads is not None and threads < 1:
             raise ValueError(f"`threads` must be >= 1, got {threads}")
@@ -455,7 +451,7 @@ class FeatureBuilder:
         missing = [tb for tb in self.tables_ if tb not in events.tables()]
         if missing:
             raise ValueError(f"the builder was fitted with table(s) {missing} that these events lack")
-        with _duckdb(threads, connection) as (con, register):
+        with _duckdb(threads) as (con, register):
             wanted = None
             if customer_ids is not None:
                 # Push the customer list into the scan: a chunk of customers costs a chunk of memory.
@@ -745,39 +741,24 @@ def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str,
     return name, fam, name, name, f"{name} = {{value}}"
 
 
-def _connect(threads: int | None = None):
-    """A new in-memory DuckDB connection with ``threads`` threads (None: DuckDB's default)."""
-    return duckdb.connect(config={} if threads is None else {"threads": int(threads)})
-
-
 @contextlib.contextmanager
-def _duckdb(threads: int | None, connection=None):
+def _duckdb(threads: int | None):
     """A DuckDB connection with ``threads`` threads (None: DuckDB's default) and
-    ``register(name, DataFrame or SELECT)``: a new one, closed afterwards, or ``connection``
-    (a caller's, kept across calls), from which whatever was registered is removed again."""
-    con = connection if connection is not None else _connect(threads)
-    if connection is not None and threads is not None:
-        con.execute(f"SET threads = {int(threads)}").fetchall()  # a result left open blocks the connection
-    names: list[tuple[str, bool]] = []
+    ``register(name, DataFrame or SELECT)``. A new one per call: one kept per thread saved
+    ~20 ms a chunk but held on to the memory of every query it ran (measured: scoring's
+    peak memory then grew with the list)."""
+    con = duckdb.connect(config={} if threads is None else {"threads": int(threads)})
 
     def register(name: str, obj) -> None:
         if isinstance(obj, str):
-            con.execute(f"CREATE TEMP VIEW {name} AS {obj}").fetchall()
+            con.execute(f"CREATE TEMP VIEW {name} AS {obj}")
         else:
             con.register(name, obj)
-        names.append((name, isinstance(obj, str)))
 
     try:
         yield con, register
     finally:
-        if connection is None:
-            con.close()
-        else:  # views first: they read the registered frames
-            for name, is_view in sorted(names, key=lambda nv: not nv[1]):
-                if is_view:
-                    con.execute(f"DROP VIEW IF EXISTS {name}").fetchall()
-                else:
-                    con.unregister(name)
+        con.close()
 
 
 def _check_history(events: EventTables, t: pd.Timestamp) -> None:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from churnlab.events import EventTables, to_timestamp
 from churnlab.explain import _driver_arrays, _shap_frame, explain
-from churnlab.features import CustomerRowIndex, FeatureBuilder, _connect
+from churnlab.features import CustomerRowIndex, FeatureBuilder
 from churnlab._treeshap import engine_threads
 from churnlab.model import ChurnModel
 
@@ -98,12 +98,10 @@ class ScoringModel:
 
     def features(
         self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None,
-        threads: int | None = None, connection=None,
+        threads: int | None = None,
     ) -> pd.DataFrame:
         self.check_tables(events)
-        return self.builder.transform(
-            events, as_of, customer_ids, row_index=row_index, threads=threads, connection=connection
-        )
+        return self.builder.transform(events, as_of, customer_ids, row_index=row_index, threads=threads)
 
 
 def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
@@ -276,7 +274,7 @@ def score_customers(
     pipelined = len(bounds) > 1
     sql_threads, kernel_threads = _split_cores() if pipelined else (None, None)
 
-    def chunk_features(lo, hi, threads=None, connection=None):
+    def chunk_features(lo, hi, threads=None):
         ids = all_ids[lo:hi]
         gone = ids[:0]
         if row_index is not None:
@@ -284,7 +282,7 @@ def score_customers(
             # their features would only be built to be thrown away
             gone = ids[sm.inactive(row_index.recency_days(events.purchases, ids.to_numpy(), t))]
             ids = ids.difference(gone, sort=False) if len(gone) else ids
-        X = sm.features(events, t, ids, row_index, threads=threads, connection=connection)
+        X = sm.features(events, t, ids, row_index, threads=threads)
         status = sm.eligibility(X)
         if len(gone):
             status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
@@ -302,12 +300,9 @@ def score_customers(
         kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
         pending: deque = deque()
         later = iter(bounds[1:])
-        worker_db: list = []  # the worker's DuckDB connection, kept for all its chunks
 
         def build(b):
-            if not worker_db:
-                worker_db.append(_connect(sql_threads))
-            ids, X, status = chunk_features(*b, sql_threads, worker_db[0])
+            ids, X, status = chunk_features(*b, sql_threads)
             return ids, X, status, _Once(lambda: predict(X))
 
         def predict_ahead(built):
@@ -342,8 +337,6 @@ def score_customers(
         finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
-            for con in worker_db:
-                con.close()
 
     if top_share is not None:
         if not 0 < top_share < 1:
