@@ -229,9 +229,14 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
     member = groups.get_indexer(d["group"])
     V = shap_values[list(names)].to_numpy(dtype=float)
     n, g = V.shape[0], len(groups)
-    onehot = np.zeros((V.shape[1], g))
-    onehot[np.arange(V.shape[1]), member] = 1.0
-    G = V @ onehot  # contributions summed per driver group
+    # contributions summed per driver group, feature by feature in column order. Not as a
+    # matrix product: BLAS threads spin on a core for a while after each call (measured: a
+    # second core busy for as long as this function), and batch scoring runs the feature
+    # query on that core meanwhile.
+    Gt = np.zeros((g, n))
+    for j, gi in enumerate(member):
+        Gt[gi] += V[:, j]
+    G = Gt.T
     score = G.copy() if kind == "risk" else np.abs(G)
     kk = min(k, g)
     # the kk largest per row, largest first, ties to the earlier group (a stable sort's order):

@@ -158,10 +158,9 @@ def _predict(sm: ScoringModel, X: pd.DataFrame, k: int, reason_tiers: Collection
 
 def _score_features(
     sm: ScoringModel, X: pd.DataFrame, k: int, tiers, reason_tiers: Collection[str] | None = None,
-    predicted: tuple | None = None,
 ) -> dict[str, np.ndarray]:
     """Churn probability, risk tier and ``reason_1..k, driver_1..k`` for the rows of ``X``, as arrays."""
-    proba, shap = predicted if predicted is not None else _predict(sm, X, k, reason_tiers)
+    proba, shap = _predict(sm, X, k, reason_tiers)
     tier = tiers(proba)
     # SHAP is the cost of scoring: explain only the tiers that need reasons, if so asked
     chosen = np.ones(len(X), dtype=bool) if reason_tiers is None else np.isin(np.asarray(tier, dtype=object), list(reason_tiers))
@@ -259,17 +258,20 @@ def score_customers(
 
     # Features per chunk of customers, so memory beyond the event tables depends on the chunk
     # size, not on how many are scored. With several chunks, an index of where each customer's
-    # rows are lets a chunk read its own rows rather than filter every table again.
-    row_index = CustomerRowIndex(events) if len(all_ids) > chunk_size else None
+    # rows are lets a chunk read its own rows rather than filter every table again. Built
+    # when the first chunk needs it: by then the worker is loading the SHAP kernels beside it.
+    row_index = _Once(lambda: CustomerRowIndex(events) if len(all_ids) > chunk_size else None)
 
     # While one chunk is scored, the next chunks' features are built on a worker thread
     # (DuckDB runs without the GIL): the stages share the cores instead of taking turns, each
     # on its half of them (on 2 cores, one each: oversubscribed thread pools stall at their
     # barriers). At most _AHEAD chunks are built ahead, so memory stays bounded by the chunk
     # size, not the list size. The worker starts at once (SHAP kernels, then the second
-    # chunk) while the main thread builds the first chunk; the last chunk's scoring gets
-    # every core. (With a model that brings its training patterns' SHAP values, the first
-    # chunk no longer fills the cache on every core: measured, starting both at once won.)
+    # chunk) while the main thread builds the first chunk. When the worker has no features
+    # left to build, it scores the next chunk; a main thread that finds the worker scoring
+    # its chunk scores the one after meanwhile, so neither core waits at the end of the list.
+    # (With a model that brings its training patterns' SHAP values, the first chunk no
+    # longer fills the cache on every core: measured, starting both at once won.)
     bounds = [(lo, lo + chunk_size) for lo in range(0, len(all_ids), chunk_size)]
     pipelined = len(bounds) > 1
     sql_threads, kernel_threads = _split_cores() if pipelined else (None, None)
@@ -277,24 +279,26 @@ def score_customers(
     def chunk_features(lo, hi, threads=None):
         ids = all_ids[lo:hi]
         gone = ids[:0]
-        if row_index is not None:
+        index = row_index()
+        if index is not None:
             # customers already churned by the training label are known from the index alone:
             # their features would only be built to be thrown away
-            gone = ids[sm.inactive(row_index.recency_days(events.purchases, ids.to_numpy(), t))]
+            gone = ids[sm.inactive(index.recency_days(events.purchases, ids.to_numpy(), t))]
             ids = ids.difference(gone, sort=False) if len(gone) else ids
-        X = sm.features(events, t, ids, row_index, threads=threads)
+        X = sm.features(events, t, ids, index, threads=threads)
         status = sm.eligibility(X)
         if len(gone):
             status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
         return all_ids[lo:hi], X[status.reindex(X.index) == "scored"], status
 
-    def chunks(predict, shap: bool = False):
-        """(ids, features, status, predict(features)) per chunk, in order; with ``shap``, the
-        SHAP kernels load on the worker thread while the first chunk's features are built.
+    def chunks(work, shap: bool = False):
+        """``(ids, work(ids, features, status))`` per chunk, in order; with ``shap``, the SHAP
+        kernels load on the worker thread while the first chunk's features are built.
 
-        After the features it was asked for, the worker computes the next chunk's prediction
-        if the main thread has not started it yet (whichever thread gets to a chunk's
-        prediction first computes it, once; predictions do not depend on who computes them).
+        Whichever thread gets to a chunk's ``work`` first computes it, once (results do not
+        depend on who computes them): the worker, after the features it was asked for, takes
+        the next chunk if the main thread has not started it; the main thread, finding the
+        worker at its chunk, takes the next built one meanwhile.
         """
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features") if pipelined else None
         kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
@@ -303,11 +307,11 @@ def score_customers(
 
         def build(b):
             ids, X, status = chunk_features(*b, sql_threads)
-            return ids, X, status, _Once(lambda: predict(X))
+            return ids, _Once(lambda: work(ids, X, status))
 
-        def predict_ahead(built):
+        def ahead(built):
             with engine_threads(kernel_threads):
-                built.result()[3].ahead()
+                built.result()[1].ahead()
 
         def build_ahead():
             for b in later:
@@ -315,25 +319,27 @@ def score_customers(
                 if len(pending) == _AHEAD:
                     break
             if pending:
-                pool.submit(predict_ahead, pending[0])
+                pool.submit(ahead, pending[0])
 
         try:
             for i in range(len(bounds)):
                 if i:
-                    ids, X, status, prediction = pending.popleft().result()
+                    ids, result = pending.popleft().result()
                     build_ahead()
                 else:
                     if pool is not None:
                         build_ahead()
                     ids, X, status = chunk_features(*bounds[0], sql_threads)
-                    prediction = _Once(lambda: predict(X))
+                    result = _Once(lambda: work(ids, X, status))
                 if kernels is not None:
                     kernels.result()
                     kernels = None
+                if result.busy() and pending and pending[0].done():
+                    ahead(pending[0])  # the worker is at this chunk: take the next one
                 last = i == len(bounds) - 1
                 with engine_threads(None if last else kernel_threads):
-                    predicted = prediction()
-                yield ids, X, status, predicted
+                    value = result()
+                yield ids, value
         finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -342,7 +348,7 @@ def score_customers(
         if not 0 < top_share < 1:
             raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
         # one cut for the whole list, not per chunk: a first pass for probabilities only
-        proba = [p for *_, p in chunks(lambda X: sm.model.predict_proba(X) if len(X) else None) if p is not None]
+        proba = [p for _, p in chunks(lambda ids, X, status: sm.model.predict_proba(X) if len(X) else None) if p is not None]
         q = np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf
 
         def tiers(p):
@@ -353,8 +359,10 @@ def score_customers(
         def tiers(p):
             return risk_tiers(p, thresholds)
 
-    for ids, X, status, predicted in chunks(lambda X: _predict(sm, X, k, reason_tiers), shap=k > 0):
-        part = _score_block(sm, X, status, ids, t, k, tiers, reason_tiers, predicted)
+    def score(ids, X, status):
+        return _score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
+
+    for ids, part in chunks(score, shap=k > 0):
         if progress is not None:
             progress(len(ids))
         yield part
@@ -376,6 +384,10 @@ class _Once:
         with self._lock:
             return self._compute()
 
+    def busy(self) -> bool:
+        """Whether a thread is computing it now."""
+        return self._lock.locked() and not self._done
+
     def ahead(self) -> None:
         """Compute it now unless another thread is at it."""
         if self._lock.acquire(blocking=False):
@@ -396,12 +408,12 @@ def _split_cores() -> tuple[int, int]:
 
 def _score_block(
     sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers,
-    reason_tiers: Collection[str] | None = None, predicted: tuple | None = None,
+    reason_tiers: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
     the eligibility of those with history; ids in neither are ``no_history``. Shared by the
     local scorer and the Spark one so that both write the same columns and types."""
-    cols = _score_features(sm, X, k, tiers, reason_tiers, predicted)
+    cols = _score_features(sm, X, k, tiers, reason_tiers)
     n = len(ids)
     at = ids.get_indexer(X.index)  # the scored customers' places in the list
 
