@@ -230,8 +230,8 @@ def test_columns_keep_their_types_when_a_chunk_has_nobody_scored(scoring, demo_e
 
 
 def test_the_feature_thread_predicts_ahead_when_the_main_thread_is_busy(scoring, demo_events, monkeypatch):
-    """With the main thread slow (here: writing), the worker computes the next chunks'
-    predictions after their features; the output is the same bytes."""
+    """With the main thread slow (here: writing), the worker, once it has no features left to
+    build, scores the next chunks itself; the output is the same bytes."""
     import time
 
     import churnlab.score as score_module

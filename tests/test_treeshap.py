@@ -214,9 +214,11 @@ def test_concurrent_calls_share_the_cache_safely():
     A = lightgbm_matrix(X)
     engine = PatternTreeSHAP(booster)
     parts = [A[s : s + 500] for s in range(0, len(A), 500)]
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(4) as pool:  # sums run outside the lock while others add patterns
         outs = list(pool.map(engine.contributions, parts))
     np.testing.assert_allclose(np.concatenate(outs), booster.predict(A, pred_contrib=True), rtol=0, atol=1e-12)
+    serial = PatternTreeSHAP(booster)
+    assert np.concatenate(outs).tobytes() == np.concatenate([serial.contributions(p) for p in parts]).tobytes()
     clone = pickle.loads(pickle.dumps(engine))  # the lock is not pickled, the cache is
     assert clone.contributions(A[:10]).tobytes() == engine.contributions(A[:10]).tobytes()
 

@@ -346,31 +346,37 @@ class PatternTreeSHAP:
         if kernels is None:
             margin = self.booster.predict(A, num_iteration=self.num_iteration, raw_score=True)
             return self._lgb_contrib(A), margin
-        with self._lock:  # the cache is shared state
-            parts = [self._block(A[s : s + _BLOCK], kernels) for s in range(0, len(A), _BLOCK)]
+        parts = [self._block(A[s : s + _BLOCK], kernels) for s in range(0, len(A), _BLOCK)]
         if len(parts) == 1:
             return parts[0]
         return np.concatenate([c for c, _ in parts]), np.concatenate([m for _, m in parts])
 
     def _block(self, A: np.ndarray, kernels) -> tuple[np.ndarray, np.ndarray]:
         _, codes_k, lookup_k, insert_k, accumulate_k, pattern_k = kernels
-        if self.n_stored * self.store.shape[1] * 8 > _MAX_CACHE_BYTES:  # start over (values stay exact)
-            self._reset_cache()
+        # Only the cache is shared state: the rows' patterns are found before taking the lock
+        # and their values summed after it, so that threads scoring other rows (batch
+        # scoring's two threads) wait for each other only while looking up and adding patterns.
         codes = codes_k(self._decisions(A), self.nnodes, self.col, self.thr)
-        # cached ids, and the new (tree, pattern) pairs found and numbered per tree in numba
-        pattern, new_trees, new_codes, n_fresh = lookup_k(codes, self.keys, self.ids, self.shift)
-        first_new = self.n_stored + np.cumsum(n_fresh) - n_fresh  # where each tree's new ones go
-        if len(new_codes):  # TreeSHAP once for each new pair
-            vals, leaf = pattern_k(
-                new_trees, new_codes, self.root, self.left, self.right, self.feature, self.icount, self.lcount,
-                self.leaves, self.tfeat, self.tk, self.n_features, self.store.shape[1],
-            )
-            new_ids = np.arange(self.n_stored, self.n_stored + len(new_codes), dtype=np.int32)
-            self._append(vals, leaf)
-            self.n_patterns += n_fresh
-            self._grow(insert_k)
-            insert_k(self.keys, self.ids, new_trees, new_codes, new_ids, self.shift)
-        return accumulate_k(pattern, first_new, self.store, self.leafval, self.tfeat, self.tk, self.n_features, self.base)
+        with self._lock:
+            if self.n_stored * self.store.shape[1] * 8 > _MAX_CACHE_BYTES:  # start over (values stay exact)
+                self._reset_cache()
+            # cached ids, and the new (tree, pattern) pairs found and numbered per tree in numba
+            pattern, new_trees, new_codes, n_fresh = lookup_k(codes, self.keys, self.ids, self.shift)
+            first_new = self.n_stored + np.cumsum(n_fresh) - n_fresh  # where each tree's new ones go
+            if len(new_codes):  # TreeSHAP once for each new pair
+                vals, leaf = pattern_k(
+                    new_trees, new_codes, self.root, self.left, self.right, self.feature, self.icount, self.lcount,
+                    self.leaves, self.tfeat, self.tk, self.n_features, self.store.shape[1],
+                )
+                new_ids = np.arange(self.n_stored, self.n_stored + len(new_codes), dtype=np.int32)
+                self._append(vals, leaf)
+                self.n_patterns += n_fresh
+                self._grow(insert_k)
+                insert_k(self.keys, self.ids, new_trees, new_codes, new_ids, self.shift)
+            # the rows these ids point at are written and stay so: later patterns go to rows
+            # after them or to new arrays (growth, a reset), never over them
+            store, leafval = self.store, self.leafval
+        return accumulate_k(pattern, first_new, store, leafval, self.tfeat, self.tk, self.n_features, self.base)
 
     def _append(self, vals: np.ndarray, leafval: np.ndarray):
         need = self.n_stored + len(vals)

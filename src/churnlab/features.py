@@ -272,8 +272,8 @@ def feature_sql(
     """The feature query for one cutoff, and the names of the columns it returns.
 
     The query reads tables named ``purchases``, ``support``, ``surveys`` and ``customers``
-    (those present in ``tables``) and returns one row per customer known before ``as_of``.
-    Derived ratios (overdue ratio, NPS trend, response rate) are computed in the same query.
+    (those present in ``tables``) and returns one row per customer known before ``as_of``, in
+    no particular order (callers sort: the engines' orders differ anyway). Derived ratios (overdue ratio, NPS trend, response rate) are computed in the same query.
     With ``gaps_given`` the purchases table brings a ``gap_us`` column (microseconds since the
     customer's previous purchase, NULL for the first) instead of the query computing it with
     a window.
@@ -281,29 +281,26 @@ def feature_sql(
     t = to_timestamp(as_of)
     asof = _ts_literal(t)
     tables = set(tables)
+    # The customers known before as_of are those in any family's aggregate: full joins of the
+    # aggregates find them without a DISTINCT over every event's id (measured: 15% of the query).
     ctes, names, joins = [], [], []
-    ids = ["SELECT customer_id FROM purchases WHERE ts < " + asof]
     p_sql, p_names = _purchase_sql(dialect, asof, config, set(purchase_columns), purchase_levels, gaps_given)
     ctes.append(p_sql)
-    joins.append("LEFT JOIN p_feat USING (customer_id)")
     names += p_names
     if "support" in tables:
         s_sql, s_names = _support_sql(dialect, asof, config, categories)
         ctes.append(s_sql)
-        joins.append("LEFT JOIN s_feat USING (customer_id)")
-        ids.append("SELECT customer_id FROM support WHERE ts < " + asof)
+        joins.append("FULL JOIN s_feat USING (customer_id)")
         names += s_names
     if "surveys" in tables:
         v_sql, v_names = _survey_sql(dialect, asof, config)
         ctes.append(v_sql)
-        joins.append("LEFT JOIN v_feat USING (customer_id)")
-        ids.append("SELECT customer_id FROM surveys WHERE ts < " + asof)
+        joins.append("FULL JOIN v_feat USING (customer_id)")
         names += v_names
     first_seen = ["p_first_purchase_days"]
     if "customers" in tables:
-        ids.append("SELECT customer_id FROM customers WHERE signup_ts < " + asof)
         joins.append(
-            f"LEFT JOIN (SELECT customer_id, {dialect.days_between(asof, 'signup_ts')} AS signup_days "
+            f"FULL JOIN (SELECT customer_id, {dialect.days_between(asof, 'signup_ts')} AS signup_days "
             f"FROM customers WHERE signup_ts < {asof}) c USING (customer_id)"
         )
         first_seen.append("signup_days")
@@ -336,13 +333,12 @@ def feature_sql(
         expr = derived.get(n, n)
         select.append(f"coalesce({expr}, 0.0) AS {n}" if n in zero_fill else f"{expr} AS {n}")
     sql = (
-        "WITH population AS (SELECT DISTINCT customer_id FROM (" + " UNION ALL ".join(ids) + ") ids),\n"
+        "WITH "
         + ",\n".join(c.strip() for c in ctes)
-        + "\nSELECT population.customer_id, "
+        + "\nSELECT customer_id, "
         + ", ".join(select)
-        + "\nFROM population "
+        + "\nFROM p_feat "
         + " ".join(joins)
-        + "\nORDER BY population.customer_id"
     )
     return sql, names
 
@@ -496,7 +492,7 @@ class FeatureBuilder:
 
     def _finish(self, raw: pd.DataFrame, events: EventTables, customer_ids: Iterable | None) -> pd.DataFrame:
         """Index, dtypes, static attributes and the customer subset: shared by every engine."""
-        out = raw.set_index("customer_id")
+        out = raw.set_index("customer_id").sort_index()
         out.index.name = "customer_id"
         out = out.astype({c: "float64" for c, dt in out.dtypes.items() if c != "v_nps_segment" and dt != "float64"})
         if "v_nps_segment" in out.columns:

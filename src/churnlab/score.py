@@ -296,14 +296,14 @@ def score_customers(
         kernels load on the worker thread while the first chunk's features are built.
 
         Whichever thread gets to a chunk's ``work`` first computes it, once (results do not
-        depend on who computes them): the worker, after the features it was asked for, takes
-        the next chunk if the main thread has not started it; the main thread, finding the
-        worker at its chunk, takes the next built one meanwhile.
+        depend on who computes them): the worker, with no features left to build, takes the
+        next chunk if the main thread has not started it; the main thread, finding the worker
+        at its chunk, takes the next built one meanwhile.
         """
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features") if pipelined else None
         kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
         pending: deque = deque()
-        later = iter(bounds[1:])
+        queued = 1  # chunks whose features have been handed to the worker, the first's aside
 
         def build(b):
             ids, X, status = chunk_features(*b, sql_threads)
@@ -314,11 +314,14 @@ def score_customers(
                 built.result()[1].ahead()
 
         def build_ahead():
-            for b in later:
-                pending.append(pool.submit(build, b))
-                if len(pending) == _AHEAD:
-                    break
-            if pending:
+            nonlocal queued
+            while queued < len(bounds) and len(pending) < _AHEAD:
+                pending.append(pool.submit(build, bounds[queued]))
+                queued += 1
+            if pending and queued == len(bounds):
+                # features before scoring: only with none left to build does the worker score
+                # ahead (measured: scoring ahead earlier held up the last features, and then
+                # the main thread waited for both)
                 pool.submit(ahead, pending[0])
 
         try:
