@@ -1,5 +1,6 @@
 import dataclasses
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -298,6 +299,31 @@ def test_customer_subset_is_pushed_down_without_changing_values():
     pd.testing.assert_frame_equal(fb.transform(ev, "2024-04-01", threads=1), full, check_exact=True)
     with pytest.raises(ValueError, match="`threads` must be >= 1, got 0"):
         fb.transform(ev, "2024-04-01", threads=0)
+
+
+def test_shared_databases_give_the_same_features_and_close_with_the_last_block():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import churnlab.features as features_module
+
+    ev = make_demo_events(800, random_state=2)
+    fb = FeatureBuilder().fit(ev, "2024-04-01")
+    full = fb.transform(ev, "2024-04-01")
+    halves = [full.index[::2], full.index[1::2]]
+    with features_module.shared_databases():
+        with features_module.shared_databases():  # nested blocks share the databases
+            inner = fb.transform(ev, "2024-04-01")
+        assert list(features_module._SHARED) == [None]  # kept open for the outer block
+        # two threads at once, each on its own connection to one shared database
+        with ThreadPoolExecutor(2) as pool:
+            parts = list(pool.map(lambda ids: fb.transform(ev, "2024-04-01", ids, threads=1), halves))
+        assert sorted(features_module._SHARED, key=str) == [1, None]  # one per thread count
+        shared = features_module._SHARED[1]
+    assert not features_module._SHARED  # closed with the last block
+    with pytest.raises(duckdb.ConnectionException):
+        shared.execute("SELECT 1")
+    pd.testing.assert_frame_equal(inner, full, check_exact=True)
+    pd.testing.assert_frame_equal(pd.concat(parts).sort_index(), full, check_exact=True)
 
 
 def test_row_index_gaps_equal_the_windows_on_shuffled_tied_purchases():

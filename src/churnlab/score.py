@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from churnlab.events import EventTables, to_timestamp
 from churnlab.explain import _driver_arrays, _shap_frame, explain
-from churnlab.features import CustomerRowIndex, FeatureBuilder
+from churnlab.features import CustomerRowIndex, FeatureBuilder, shared_databases
 from churnlab._treeshap import engine_threads
 from churnlab.model import ChurnModel
 
@@ -300,52 +300,54 @@ def score_customers(
         next chunk if the main thread has not started it; the main thread, finding the worker
         at its chunk, takes the next built one meanwhile.
         """
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features") if pipelined else None
-        kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
-        pending: deque = deque()
-        queued = 1  # chunks whose features have been handed to the worker, the first's aside
+        # every chunk's query on one DuckDB database, closed after the worker's last query
+        with shared_databases():
+            pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-features") if pipelined else None
+            kernels = pool.submit(lambda: sm.model._engine().load_kernels()) if pool is not None and shap else None
+            pending: deque = deque()
+            queued = 1  # chunks whose features have been handed to the worker, the first's aside
 
-        def build(b):
-            ids, X, status = chunk_features(*b, sql_threads)
-            return ids, _Once(lambda: work(ids, X, status))
+            def build(b):
+                ids, X, status = chunk_features(*b, sql_threads)
+                return ids, _Once(lambda: work(ids, X, status))
 
-        def ahead(built):
-            with engine_threads(kernel_threads):
-                built.result()[1].ahead()
+            def ahead(built):
+                with engine_threads(kernel_threads):
+                    built.result()[1].ahead()
 
-        def build_ahead():
-            nonlocal queued
-            while queued < len(bounds) and len(pending) < _AHEAD:
-                pending.append(pool.submit(build, bounds[queued]))
-                queued += 1
-            if pending and queued == len(bounds):
-                # features before scoring: only with none left to build does the worker score
-                # ahead (measured: scoring ahead earlier held up the last features, and then
-                # the main thread waited for both)
-                pool.submit(ahead, pending[0])
+            def build_ahead():
+                nonlocal queued
+                while queued < len(bounds) and len(pending) < _AHEAD:
+                    pending.append(pool.submit(build, bounds[queued]))
+                    queued += 1
+                if pending and queued == len(bounds):
+                    # features before scoring: only with none left to build does the worker score
+                    # ahead (measured: scoring ahead earlier held up the last features, and then
+                    # the main thread waited for both)
+                    pool.submit(ahead, pending[0])
 
-        try:
-            for i in range(len(bounds)):
-                if i:
-                    ids, result = pending.popleft().result()
-                    build_ahead()
-                else:
-                    if pool is not None:
+            try:
+                for i in range(len(bounds)):
+                    if i:
+                        ids, result = pending.popleft().result()
                         build_ahead()
-                    ids, X, status = chunk_features(*bounds[0], sql_threads)
-                    result = _Once(lambda: work(ids, X, status))
-                if kernels is not None:
-                    kernels.result()
-                    kernels = None
-                if result.busy() and pending and pending[0].done():
-                    ahead(pending[0])  # the worker is at this chunk: take the next one
-                last = i == len(bounds) - 1
-                with engine_threads(None if last else kernel_threads):
-                    value = result()
-                yield ids, value
-        finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+                    else:
+                        if pool is not None:
+                            build_ahead()
+                        ids, X, status = chunk_features(*bounds[0], sql_threads)
+                        result = _Once(lambda: work(ids, X, status))
+                    if kernels is not None:
+                        kernels.result()
+                        kernels = None
+                    if result.busy() and pending and pending[0].done():
+                        ahead(pending[0])  # the worker is at this chunk: take the next one
+                    last = i == len(bounds) - 1
+                    with engine_threads(None if last else kernel_threads):
+                        value = result()
+                    yield ids, value
+            finally:  # an abandoned run (error, Ctrl-C) does not build the chunks after it
+                if pool is not None:
+                    pool.shutdown(wait=True, cancel_futures=True)
 
     if top_share is not None:
         if not 0 < top_share < 1:
