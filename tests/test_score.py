@@ -110,8 +110,23 @@ def test_write_is_atomic_on_failure(scoring, demo_events, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         write_scores(exploding(), tmp_path / "scores.parquet")
     assert list(tmp_path.iterdir()) == []  # neither the output nor a temp file
-    # the feature thread that was building chunks ahead has stopped with the run
-    assert not [t for t in threading.enumerate() if t.name.startswith("churnlab-features")]
+    # the feature thread that was building chunks ahead has stopped with the run, and so has
+    # the thread that wrote the first chunk
+    assert not [t for t in threading.enumerate() if t.name.startswith(("churnlab-features", "churnlab-writer"))]
+
+
+def test_a_failed_write_surfaces_and_leaves_no_file(scoring, demo_events, tmp_path):
+    """Chunks are written on a thread of their own: its error (here: a later chunk that does
+    not fit the file's schema) is raised by write_scores, and nothing is left behind."""
+    import pyarrow as pa
+
+    sm, _ = scoring
+    first = next(score_customers(sm, demo_events, AS_OF, chunk_size=500))
+    bad = first.assign(churn_probability="not a number")
+    with pytest.raises(pa.ArrowInvalid):
+        write_scores(iter([first, first, bad, first]), tmp_path / "scores.parquet")
+    assert list(tmp_path.iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("churnlab-writer")]
 
 
 def test_a_failing_chunk_stops_the_pipeline_and_writes_nothing(scoring, demo_events, tmp_path, monkeypatch):

@@ -459,19 +459,33 @@ def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
         raise FileNotFoundError(f"output folder does not exist: {out.parent}")
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     counts: dict[str, int] = {}
-    writer = None
+    writer = schema = None
+
+    def put(i: int, chunk: pd.DataFrame) -> None:
+        nonlocal writer, schema
+        if fmt == ".parquet":
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = pq.ParquetWriter(tmp, schema)
+            writer.write_table(table.cast(schema))
+        else:
+            chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+
+    # Each chunk is written on a thread of its own while the next one is scored (the writing
+    # is off the scoring's critical path); one chunk at a time and in order, so memory holds
+    # at most one scored chunk waiting.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-writer")
     try:
+        written = None
         for i, chunk in enumerate(chunks):
             for status, n in chunk["status"].value_counts().items():
                 counts[status] = counts.get(status, 0) + int(n)
-            if fmt == ".parquet":
-                table = pa.Table.from_pandas(chunk, preserve_index=False)
-                if writer is None:
-                    schema = table.schema
-                    writer = pq.ParquetWriter(tmp, schema)
-                writer.write_table(table.cast(schema))
-            else:
-                chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+            if written is not None:
+                written.result()  # raises the writer's error, if any
+            written = background.submit(put, i, chunk)
+        if written is not None:
+            written.result()
         if writer is not None:
             writer.close()
             writer = None
@@ -479,10 +493,13 @@ def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
             raise ValueError("nothing to write: no customer was scored")
         os.replace(tmp, out)
     except BaseException:
+        background.shutdown(wait=True, cancel_futures=True)  # nothing writes after the unlink
         if writer is not None:
             with contextlib.suppress(Exception):
                 writer.close()
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+    finally:
+        background.shutdown(wait=True)
     return counts
