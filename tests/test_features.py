@@ -397,6 +397,17 @@ def test_row_index_finds_each_customers_rows_with_string_ids():
 # ---- bad input and categories -------------------------------------------------------
 
 
+def test_a_row_index_of_other_events_is_refused():
+    ev = make_demo_events(300, random_state=2)
+    other = make_demo_events(300, random_state=3)
+    fb = FeatureBuilder().fit(ev, "2024-04-01")
+    index = CustomerRowIndex(other)
+    assert index.first_purchase(other.purchases) == other.purchases["ts"].min()
+    ids = fb.known_customers(ev, "2024-04-01")[:10]
+    with pytest.raises(ValueError, match="row index was built for other events than these \\(table 'purchases'\\)"):
+        fb.transform(ev, "2024-04-01", ids, row_index=index)
+
+
 def test_as_of_before_all_data_is_an_error():
     with pytest.raises(ValueError, match=r"`as_of` \(2023-01-01 00:00:00\) is at or before the first purchase"):
         build_features(tiny_events(), "2023-01-01", CFG)

@@ -444,7 +444,8 @@ class FeatureBuilder:
         if not hasattr(self, "feature_names_"):
             raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
         t = to_timestamp(as_of)
-        _check_history(events, t)
+        # a chunk through a row index: the first purchase was found when the index was built
+        _check_history(events, t, None if row_index is None else row_index.first_purchase(events.purchases))
         missing = [tb for tb in self.tables_ if tb not in events.tables()]
         if missing:
             raise ValueError(f"the builder was fitted with table(s) {missing} that these events lack")
@@ -610,6 +611,13 @@ class CustomerRowIndex:
             ends = np.r_[starts[1:], len(ids)]
             pos_dtype = np.int32 if len(ids) < 2**31 else np.int64
             self._tables[name] = (id(df), ordered[starts], starts, ends, order.astype(pos_dtype))
+        self._first_purchase = events.purchases["ts"].min()
+
+    def first_purchase(self, purchases: pd.DataFrame) -> pd.Timestamp:
+        """The time of the first purchase in ``purchases`` (the table the index was built on)."""
+        if self._tables["purchases"][0] != id(purchases):
+            raise ValueError("the row index was built for other events than these (table 'purchases')")
+        return self._first_purchase
 
     def _runs(self, name: str, df: pd.DataFrame, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Which of ``customer_ids`` have rows in table ``name``, and where their runs of rows
@@ -801,10 +809,10 @@ def _duckdb(threads: int | None):
         con.close()
 
 
-def _check_history(events: EventTables, t: pd.Timestamp) -> None:
+def _check_history(events: EventTables, t: pd.Timestamp, first: pd.Timestamp | None = None) -> None:
     if not isinstance(events, EventTables):
         raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
-    first = events.purchases["ts"].min()
+    first = events.purchases["ts"].min() if first is None else first
     if t <= first:
         raise ValueError(
             f"`as_of` ({t}) is at or before the first purchase ({first}): there is no history to build features from"
