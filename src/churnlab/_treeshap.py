@@ -123,7 +123,6 @@ class PatternTreeSHAP:
         self._lock = threading.Lock()
         dump = booster.dump_model(num_iteration=num_iteration)
         self.n_features = int(dump["max_feature_idx"]) + 1
-        self.objective = str(dump.get("objective", ""))
         trees = dump["tree_info"]
         self.n_trees = len(trees)
         per_tree = [_nodes(t) for t in trees]

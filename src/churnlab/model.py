@@ -11,6 +11,7 @@ plain log loss.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -217,9 +218,31 @@ class ChurnModel:
         """What the booster reads: the training columns, categories as training codes."""
         return lightgbm_matrix(self._prepare(X))
 
+    def _sigmoid_scale(self) -> float | None:
+        """``S`` of LightGBM's ``binary sigmoid:S`` objective, None for any other objective."""
+        objective = str(self.booster_.dump_model(num_iteration=1).get("objective", ""))
+        m = re.fullmatch(r"binary sigmoid:([0-9.eE+-]+)", objective)
+        return float(m.group(1)) if m else None
+
+    def _raw_from_margin(self, A: np.ndarray, margin: np.ndarray | None = None) -> np.ndarray:
+        """Probability before calibration from the raw margin (LightGBM's sum of leaf values).
+
+        Every path computes it here, with numpy's ``exp``: the margin is the same bits on any
+        CPU, but ``exp`` implementations differ in the last bit between libraries and CPUs
+        (numpy's AVX-512 kernel vs the C library's), so the one conversion keeps batch scoring,
+        ``predict_proba`` and the pyfunc model bit-identical to each other on one machine.
+        """
+        scale = self._sigmoid_scale()
+        if scale is None:  # another objective: LightGBM's own conversion
+            return self.booster_.predict(A, num_iteration=self.best_iteration_)
+        if margin is None:
+            margin = self.booster_.predict(A, num_iteration=self.best_iteration_, raw_score=True)
+        return 1.0 / (1.0 + np.exp(-scale * margin))
+
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
-        """The booster's probability before calibration."""
-        return self.booster_.predict(self._matrix(X), num_iteration=self.best_iteration_)
+        """The booster's probability before calibration (equal to ``booster_.predict`` to 1e-15
+        relative; the margin is LightGBM's own, the sigmoid numpy's)."""
+        return self._raw_from_margin(self._matrix(X))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated churn probability per row."""
@@ -240,17 +263,14 @@ class ChurnModel:
         """:meth:`predict_proba` and :meth:`contributions` of the same rows from one pass.
 
         The probability comes from the SHAP engine's margin (the cached patterns' leaf values
-        added in tree order), bit-identical to :meth:`predict_proba`; batch scoring uses this
+        added in tree order, LightGBM's raw score to the bit) through the same sigmoid as
+        :meth:`predict_proba`, so the two are bit-identical on one machine; batch scoring uses this
         so that each tree is walked once per customer rather than twice.
         """
         engine = self._engine()
         A = self._matrix(X)
         contrib, margin = engine.contributions_and_margin(A)
-        if engine.objective == "binary sigmoid:1":
-            # LightGBM's BinaryLogloss::ConvertOutput, 1 / (1 + exp(-margin)), same bits
-            raw = 1.0 / (1.0 + np.exp(-margin))
-        else:
-            raw = self.booster_.predict(A, num_iteration=self.best_iteration_)
+        raw = self._raw_from_margin(A, margin)
         return (self.calibrator_.transform(raw) if self.calibrator_ is not None else raw), contrib
 
     def _engine(self) -> PatternTreeSHAP:
