@@ -1,5 +1,8 @@
+import shutil
 import threading
+from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -84,11 +87,28 @@ def test_reasons_only_for_chosen_tiers(scoring, demo_events):
 
 def test_risk_tiers():
     assert list(risk_tiers(np.array([0.9, 0.3, 0.1, np.nan]))) == ["high", "medium", "low", None]
-    assert list(risk_tiers(np.array([0.9, 0.3]), {"urgent": 0.8})) == ["urgent", "low"]
+    assert list(risk_tiers(np.array([0.9, 0.3]), {"high": 0.8})) == ["high", "low"]
     top = risk_tiers(np.arange(100) / 100, top_share=0.1)
     assert (top == "high").sum() == 10
-    with pytest.raises(ValueError, match="threshold `high` must be in"):
-        risk_tiers(np.array([0.5]), {"high": 1.5})
+
+
+@pytest.mark.parametrize(
+    "thresholds,error,fragment",
+    [
+        ({"high": 1.5}, ValueError, "`thresholds`: high must be in (0, 1), got 1.5"),
+        ({"high": 0.0}, ValueError, "high must be in (0, 1), got 0.0"),
+        ({"high": 0.1, "medium": 0.6}, ValueError, "high (0.1) must be above medium (0.6)"),
+        ({"high": 0.5, "medium": 0.5}, ValueError, "high (0.5) must be above medium (0.5)"),
+        ({"critical": 0.9}, ValueError, "unknown risk tier 'critical'"),
+        ({"high": "0.5"}, TypeError, "high must be a number in (0, 1), got '0.5'"),
+        ({"high": np.float64(2.0)}, ValueError, "got 2.0"),  # shown as Python shows it, not np.float64(2.0)
+        ({}, TypeError, "`thresholds` must be a dict"),
+    ],
+)
+def test_bad_thresholds_are_refused(thresholds, error, fragment):
+    with pytest.raises(error) as err:
+        risk_tiers(np.array([0.5]), thresholds)
+    assert fragment in str(err.value)
 
 
 def test_listed_customers_without_history_are_reported(scoring, demo_events, tmp_path):
@@ -189,11 +209,22 @@ def test_cli_score_writes_parquet(trained, events_dir, tmp_path):
     "change,code,fragment",
     [
         ({"--model": "runs:/0000000000/model"}, 3, "model not found"),
+        ({"--model": "TWO_MODELS"}, 3, "holds more than one model"),
         ({"--as-of": "31/31/2024"}, 2, "`--as-of` must be a date"),
+        ({"--as-of": "1990-01-01"}, 2, "--as-of 1990-01-01 is not after the first event (2023-01-01"),
         ({"--customers": "EMPTY"}, 2, "holds no customer id"),
-        ({"--events": "MISSING"}, 3, "not found"),
+        ({"--customers": "MISSING"}, 2, "--customers: file not found"),
+        ({"--customers": "FRACTION"}, 2, "customer list: ids are integers like the events', got 2.5"),
+        ({"--customers": "TEXT"}, 2, "customer list: ids are integers like the events', got 'abc'"),
+        ({"--events": "MISSING"}, 2, "--events: not found"),
+        ({"--events": "NO_PURCHASES"}, 2, "purchases: no purchases.parquet or purchases.csv in"),
+        ({"--events": "BOTH_FORMATS"}, 2, "purchases: both purchases.parquet and purchases.csv in"),
         ({"--events": "UNREADABLE"}, 2, "purchases: cannot read"),
         ({"--out": "scores.xlsx"}, 2, "must end in .parquet or .csv"),
+        ({"--out": "FOLDER"}, 2, "is a folder"),
+        ({"--out": "no-such-folder/scores.parquet"}, 2, "the output folder does not exist"),
+        ({"--high": "0.1", "--medium": "0.6"}, 2, "--high (0.1) must be above --medium (0.6)"),
+        ({"--high": "1.5"}, 2, "--high must be in (0, 1), got 1.5"),
         ({"--reasons-for": "urgent"}, 2, "`reason_tiers` must name risk tiers among ['high', 'low', 'medium'], got ['urgent']"),
     ],
 )
@@ -203,23 +234,38 @@ def test_cli_score_bad_inputs_leave_no_output(trained, events_dir, tmp_path, cha
     work.mkdir()
     args = {"--model": result.model_uri, "--events": str(events_dir), "--as-of": AS_OF, "--out": str(work / "scores.parquet")}
     for k, v in change.items():
-        if v == "EMPTY":
-            (tmp_path / "list.csv").write_text("customer_id\n")
+        if v in ("EMPTY", "FRACTION", "TEXT"):
+            (tmp_path / "list.csv").write_text({"EMPTY": "customer_id\n", "FRACTION": "customer_id\n1\n2.5\n", "TEXT": "customer_id\n1\nabc\n"}[v])
             v = str(tmp_path / "list.csv")
         elif v == "MISSING":
             v = str(tmp_path / "no-such-folder")
-        elif v == "UNREADABLE":
+        elif v in ("UNREADABLE", "NO_PURCHASES", "BOTH_FORMATS"):
             bad = tmp_path / "bad"
             bad.mkdir()
-            (bad / "purchases.parquet").write_text("not parquet")
+            if v == "UNREADABLE":
+                (bad / "purchases.parquet").write_text("not parquet")
+            elif v == "NO_PURCHASES":
+                (bad / "support.csv").write_text("customer_id\n")
+            else:
+                shutil.copy(events_dir / "purchases.parquet", bad / "purchases.parquet")
+                (bad / "purchases.csv").write_text("customer_id,ts,amount\n1,2024-01-01,5\n")
             v = str(bad)
+        elif v == "TWO_MODELS":
+            local = Path(mlflow.artifacts.download_artifacts(result.model_uri, tracking_uri=result.tracking_uri))
+            shutil.copytree(local, tmp_path / "two" / "a")
+            shutil.copytree(local, tmp_path / "two" / "b")
+            v = str(tmp_path / "two")
+        elif v == "FOLDER":
+            v = str(work)
         elif k == "--out":
             v = str(work / v)
         args[k] = v
     flat = [x for kv in args.items() for x in kv]
     res = runner.invoke(app, ["score", "--tracking-uri", result.tracking_uri, *flat])
     assert res.exit_code == code, res.output
-    assert fragment in " ".join(res.output.split())
+    assert fragment in res.output
+    errors = [line for line in res.output.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error: "), res.output  # one line, nothing else
     assert list(work.iterdir()) == []
 
 

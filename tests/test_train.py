@@ -132,16 +132,18 @@ def test_mlflow_run_contents(trained, demo_events):
     assert version.run_id == result.run_id
 
 
-def test_pyfunc_round_trip_in_a_fresh_process(trained, tmp_path):
+def test_pyfunc_round_trip_in_a_fresh_process(trained, demo_events, tmp_path):
     result, _ = trained
     names = result.training_set.feature_names
-    f = result.training_set.frame
-    X = f.loc[f["cutoff"] == result.split["test"][0], names].head(200).reset_index(drop=True)
-    X_in = X.copy()
-    for c in X_in.columns:
-        if isinstance(X_in[c].dtype, pd.CategoricalDtype):
-            X_in[c] = X_in[c].astype(object)
-    X_in.to_parquet(tmp_path / "X.parquet")
+    # the frame exactly as churnlab's feature builder makes it: categoricals included
+    X = result.builder.transform(demo_events, "2024-10-01").head(200).reset_index(drop=True)
+    categorical = [c for c in names if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    assert categorical  # tiers, NPS segment, ...
+    in_process = mlflow.pyfunc.load_model(result.model_uri).predict(X)
+    assert in_process["churn_probability"].to_numpy().tobytes() == result.model.predict_proba(X).tobytes()
+    as_text = X.astype({c: object for c in categorical})  # as Spark hands them over: strings
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model(result.model_uri).predict(as_text)["churn_probability"], in_process["churn_probability"])
+    X.to_parquet(tmp_path / "X.parquet")  # read back with its categorical dtypes
     code = (
         "import sys, mlflow, pandas as pd; mlflow.set_tracking_uri(sys.argv[1]);"
         "m = mlflow.pyfunc.load_model(sys.argv[2]);"

@@ -1,12 +1,16 @@
 """Command-line interface (Typer + Rich).
 
-Exit codes: 0 success; 1 unexpected error; 2 bad usage or bad input (config, data, dates);
-3 model or tracking store unavailable; 130 interrupted (Ctrl-C).
+Exit codes: 0 success; 1 unexpected error; 2 bad usage or bad input (config, data, dates,
+customer list, output path, a file that cannot be written); 3 model or tracking store
+missing or unreachable; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Every error is
+printed as one line per problem, ``error: <message>``, whatever the terminal width.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -21,32 +25,80 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
+EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
 EXIT_UNAVAILABLE = 3
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: partial files removed."""
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def _fail(message: str, code: int) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+    """Print ``error: ...``, one line per problem (never wrapped), and exit with ``code``."""
+    lines = [line for line in str(message).splitlines() if line.strip()] or ["(no message)"]
+    if code not in (EXIT_BAD_INPUT,) or len(lines) == 1:
+        lines = [_one_line(message)]
+    sys.stderr.write("".join(f"error: {_one_line(line)}\n" for line in lines))
+    sys.stderr.flush()
     raise typer.Exit(code)
 
 
+def _warn(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(f"warning: {_one_line(message)}\n")
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def _guard(fn):
-    """Map library errors to documented exit codes with a one-line message."""
+    """Run a command: library errors become documented exit codes with one-line messages;
+    SIGTERM unwinds as Ctrl-C does; warnings print as one line each."""
     from churnlab.config import ConfigError
     from churnlab.events import EventValidationError
     from churnlab.tracking import TrackingError
 
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    shown = warnings.showwarning
+    warnings.showwarning = _warn
     try:
         return fn()
-    except KeyboardInterrupt:
-        _fail("interrupted; no output was written", EXIT_INTERRUPTED)
-    except (TrackingError, FileNotFoundError) as exc:
-        _fail(str(exc), EXIT_UNAVAILABLE)
-    except (ConfigError, EventValidationError, ValueError) as exc:
-        _fail(str(exc), EXIT_BAD_INPUT)
+    except typer.Exit:
+        raise
+    except KeyboardInterrupt as exc:
+        _fail(f"interrupted; {_outcome(exc)}", EXIT_INTERRUPTED)
+    except Terminated as exc:
+        _fail(f"terminated (SIGTERM); {_outcome(exc)}", EXIT_TERMINATED)
+    except TrackingError as exc:
+        _fail(_with_note(exc), EXIT_UNAVAILABLE)
+    except (ConfigError, EventValidationError, ValueError, OSError) as exc:
+        _fail(_with_note(exc), EXIT_BAD_INPUT)
+    except Exception as exc:
+        mlflow_error = sys.modules.get("mlflow.exceptions")
+        if mlflow_error is not None and isinstance(exc, mlflow_error.MlflowException):
+            _fail(_with_note(exc), EXIT_UNAVAILABLE)
+        _fail(f"unexpected {type(exc).__name__}: {_with_note(exc)}", EXIT_UNEXPECTED)
+    finally:
+        warnings.showwarning = shown
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _outcome(exc: BaseException) -> str:
+    return getattr(exc, "churnlab_note", None) or "no output file was written"
+
+
+def _with_note(exc: BaseException) -> str:
+    note = getattr(exc, "churnlab_note", None)
+    return f"{exc}; {note}" if note else str(exc)
 
 
 def evaluation_table(evaluation: pd.DataFrame, title: str = "Test-period evaluation") -> Table:
@@ -162,47 +214,79 @@ def _after_demo(result, events, workdir: Path) -> None:
     console.print(f"driver-review report -> {path}")
 
 
-def _read_events(events: list[Path]):
+def _read_events(events: list[Path], on_duplicates: str = "raise", timestamp_unit: str | None = None):
     from churnlab.events import load_events, load_events_dir
 
+    options = {"on_duplicates": on_duplicates, "timestamp_unit": timestamp_unit}
     for p in events:
         if not p.exists():
-            raise FileNotFoundError(f"--events: not found: {p}")
+            raise ValueError(f"--events: not found: {p}")
     if len(events) == 1 and events[0].is_dir():
-        return load_events_dir(events[0])
+        return load_events_dir(events[0], **options)
     named = {}
     for p in events:
         stem = p.name.split(".")[0]
         if stem not in ("purchases", "support", "surveys", "customers"):
             raise ValueError(f"--events file {p} must be named purchases/support/surveys/customers (.csv or .parquet)")
+        if stem in named:
+            raise ValueError(f"--events: two files for {stem}: {named[stem]} and {p}; give one")
         named[stem] = p
     if "purchases" not in named:
         raise ValueError("--events must include a purchases file (or be a folder that holds one)")
-    return load_events(**named)
+    return load_events(**named, **options)
 
 
-def _model_and_events(model: str, events: list[Path], as_of: str, tracking_uri: str | None):
+def _use_tracking(model: str, tracking_uri: str | None) -> None:
+    """Point MLflow at the store a runs:/ or models:/ URI lives in, checked before any read
+    (bounded waits; a missing store is reported, never created)."""
+    from churnlab.tracking import bound_http_requests
+
+    bound_http_requests()
+    if tracking_uri:
+        import mlflow
+
+        mlflow.set_tracking_uri(tracking_uri)
+
+
+def _model_and_events(model: str, events: list[Path], as_of: str, tracking_uri: str | None, **options):
     """What `score` and `report` both start from: the cutoff, the scoring model, the events."""
     from churnlab.events import to_timestamp
     from churnlab.score import ScoringModel
 
     t = to_timestamp(as_of, "--as-of")
-    if tracking_uri:
-        import mlflow
-
-        mlflow.set_tracking_uri(tracking_uri)
-    return t, ScoringModel.load(model), _read_events(events)
+    _use_tracking(model, tracking_uri)
+    sm = ScoringModel.load(model)
+    ev = _read_events(events, **options)
+    first, last = ev.date_range()
+    if t <= first:
+        raise ValueError(f"--as-of {t.date()} is not after the first event ({first}); the events span {first} to {last}")
+    return t, sm, ev
 
 
 def _read_customer_list(path: Path) -> list:
     from churnlab.events import read_table
 
+    if not path.is_file():
+        raise ValueError(f"--customers: file not found: {path}")
     df = read_table(path, "customers list")
     col = "customer_id" if "customer_id" in df.columns else df.columns[0]
     ids = df[col].dropna()
     if ids.empty:
-        raise ValueError(f"customers list {path}: column {col!r} holds no customer id")
-    return ids.tolist()
+        raise ValueError(f"--customers {path}: column {col!r} holds no customer id")
+    return ids
+
+
+def _thresholds(high: float, medium: float) -> dict[str, float]:
+    for name, value in (("--high", high), ("--medium", medium)):
+        if not 0 < value < 1:
+            raise ValueError(f"{name} must be in (0, 1), got {value:g}")
+    if not high > medium:
+        raise ValueError(f"--high ({high:g}) must be above --medium ({medium:g})")
+    return {"high": high, "medium": medium}
+
+
+_ON_DUPLICATES = typer.Option("raise", "--on-duplicates", help="Exact duplicate event rows: raise, drop or keep.")
+_TS_UNIT = typer.Option(None, "--timestamp-unit", help="Unit of numeric (epoch) timestamps: s, ms, us, ns, D...")
 
 
 @app.command()
@@ -221,21 +305,30 @@ def score(
     ),
     chunk_size: int = typer.Option(50_000, help="Customers per chunk (bounds memory of SHAP and reasons)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
+    on_duplicates: str = _ON_DUPLICATES,
+    timestamp_unit: Optional[str] = _TS_UNIT,
 ) -> None:
     """Score customers: churn probability, risk tier and top-k reason codes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from churnlab.atomic import check_output_path
     from churnlab.score import score_customers, write_scores
 
     def go():
-        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri)
+        check_output_path(out, (".parquet", ".csv"))
+        thresholds = _thresholds(high, medium)
+        if top_k < 0:
+            raise ValueError(f"--top-k must be >= 0, got {top_k}")
+        if chunk_size <= 0:
+            raise ValueError(f"--chunk-size must be > 0, got {chunk_size}")
+        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
         ids = _read_customer_list(customers) if customers is not None else None
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("score", total=total)
             chunks = score_customers(
-                sm, ev, t, ids, k=top_k, thresholds={"high": high, "medium": medium},
+                sm, ev, t, ids, k=top_k, thresholds=None if top_decile else thresholds,
                 top_share=0.1 if top_decile else None, chunk_size=chunk_size,
                 progress=lambda n: bar.advance(task, n),
                 reason_tiers=None if reasons_for is None else [x.strip() for x in reasons_for.split(",") if x.strip()],
@@ -243,7 +336,7 @@ def score(
             counts = write_scores(chunks, out)
         console.print(f"wrote {sum(counts.values()):,} rows to {out} ({', '.join(f'{k}: {v:,}' for k, v in counts.items())})")
         if counts.get("no_history"):
-            console.print(f"[yellow]warning:[/] {counts['no_history']:,} listed customers have no events before {t.date()} (status no_history)")
+            _warn(f"{counts['no_history']:,} listed customers have no events before {t.date()} (status no_history)", UserWarning, "", 0)
 
     _guard(go)
 
@@ -257,15 +350,23 @@ def report(
     customer: Optional[str] = typer.Option(None, help="Customer for the waterfall (default: the riskiest)."),
     segment: Optional[str] = typer.Option(None, help="Feature to compare segments by (default: first static attribute)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
+    on_duplicates: str = _ON_DUPLICATES,
+    timestamp_unit: Optional[str] = _TS_UNIT,
 ) -> None:
     """Write the static HTML driver-review report."""
+    from churnlab.atomic import check_output_path
     from churnlab.report import build_report, write_report
 
     def go():
-        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri)
+        check_output_path(out, (".html",))
+        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
         who = None
         if customer is not None:
-            who = int(customer) if pd.api.types.is_integer_dtype(ev.purchases["customer_id"].dtype) else customer
+            who = customer
+            if pd.api.types.is_integer_dtype(ev.purchases["customer_id"].dtype):
+                if not customer.strip().lstrip("+-").isdigit():
+                    raise ValueError(f"--customer: ids are integers like the events', got {customer!r}")
+                who = int(customer)
         with console.status("building the report..."):
             path = write_report(build_report(sm, ev, t, customer_id=who, segment=segment), out)
         console.print(f"report -> {path}")

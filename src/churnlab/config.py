@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from churnlab.features import FeatureConfig, make_cutoffs
 
@@ -33,6 +33,12 @@ class DataConfig(_Strict):
     customers: Path | None = None
     mapping: dict[Literal["purchases", "support", "surveys", "customers"], dict[str, str]] = {}
     on_duplicates: Literal["raise", "drop", "keep"] = "raise"
+    timestamp_unit: (
+        Literal["D", "h", "m", "s", "ms", "us", "ns"]
+        | dict[Literal["purchases", "support", "surveys", "customers"], Literal["D", "h", "m", "s", "ms", "us", "ns"]]
+        | None
+    ) = Field(None, description="unit of numeric (epoch) timestamps, for all tables or per table")
+    time_range: tuple[dt.date, dt.date] | None = Field(None, description="accepted timestamps; default 1900-01-01 to 2200-01-01")
     demo_customers: int = Field(3000, gt=0)
     demo_seed: int = 0
 
@@ -75,7 +81,7 @@ class LabelConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = Field({}, description="LightGBM parameters (names or aliases), checked by LightGBM")
     num_boost_round: int = Field(1000, gt=0)
     early_stopping_rounds: int = Field(50, gt=0)
     imbalance: Literal["balanced", "none"] = "balanced"
@@ -85,6 +91,14 @@ class ModelConfig(_Strict):
         64.0, ge=0, description="SHAP values of the training rows' tree patterns saved with the model, "
         "newest cutoffs first, up to this size in memory (0: none); scoring then starts with them cached",
     )
+
+    @field_validator("params")
+    @classmethod
+    def _lightgbm_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        from churnlab.model import check_lightgbm_params
+
+        check_lightgbm_params(params)
+        return params
 
 
 class MLflowConfig(_Strict):

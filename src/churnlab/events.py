@@ -13,7 +13,13 @@ customers       customer_id, signup_ts; optional cancel_ts; every other column i
 
 Timestamps are normalised to timezone-naive UTC at microsecond resolution: tz-aware
 columns are converted to UTC, naive ones are taken to be UTC already, and a column that
-mixes the two is rejected (its meaning would be ambiguous).
+mixes the two is rejected (its meaning would be ambiguous). Numbers are not timestamps
+unless their unit is given (``timestamp_unit``, e.g. ``"s"`` for epoch seconds): read as
+nanoseconds, epoch seconds would all fall in January 1970. Timestamps outside
+``time_range`` (default 1900-01-01 to 2200-01-01) are rejected as data errors.
+
+Numbers must be finite and at most :data:`MAX_VALUE` (``amount``, ``quantity``: 1e12;
+``resolution_hours``: 1e6, about 114 years).
 
 Validation never mutates the caller's frame: it works on a copy.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +47,15 @@ __all__ = [
 ]
 
 TS_DTYPE = "datetime64[us]"
+
+#: Accepted timestamps, unless the caller widens the range (``time_range``).
+DEFAULT_TIME_RANGE = (pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01"))
+
+#: Largest accepted value per numeric column: beyond it a value is a data error, and sums of
+#: such values lose the exactness the feature SQL relies on.
+MAX_VALUE = {"amount": 1e12, "quantity": 1e12, "resolution_hours": 1e6}
+
+TIMESTAMP_UNITS = ("D", "h", "m", "s", "ms", "us", "ns")
 
 
 class EventValidationError(ValueError):
@@ -101,14 +117,24 @@ def _fail(table: str, column: str | None, message: str) -> EventValidationError:
     return EventValidationError(f"{where}: {message}")
 
 
-def _example(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str) -> str:
-    """Describe the first offending row: its position, customer and value."""
+def plain(value: Any) -> Any:
+    """A value as Python shows it to people: ``4``, not ``np.int64(4)``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return str(value)
+    return value
+
+
+def _example(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, values: pd.Series | None = None) -> str:
+    """Describe the first offending row: its position, customer and value (``values``: the
+    column as the user gave it, when ``df`` holds a converted one)."""
     mask = np.asarray(mask, dtype=bool)
     n_bad = int(mask.sum())
     pos = int(np.flatnonzero(mask)[0])
-    row = df.iloc[pos]
-    cid = row.get("customer_id", "?")
-    return f"{n_bad} bad row(s); first at row {pos} (customer_id={cid!r}): {row[column]!r}"
+    shown = (values if values is not None else df[column]).iloc[pos]
+    cid = f" (customer_id={plain(df['customer_id'].iloc[pos])!r})" if "customer_id" in df.columns else ""
+    return f"{n_bad} bad row(s); first at row {pos}{cid}: {plain(shown)!r}"
 
 
 def to_timestamp(value: Any, name: str = "as_of") -> pd.Timestamp:
@@ -130,8 +156,32 @@ def to_timestamp(value: Any, name: str = "as_of") -> pd.Timestamp:
     return ts.as_unit("us")
 
 
-def _parse_timestamps(s: pd.Series, table: str, column: str, allow_null: bool) -> pd.Series:
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
+def _parse_timestamps(
+    df: pd.DataFrame, table: str, column: str, allow_null: bool, unit: str | None = None,
+    time_range: tuple[pd.Timestamp, pd.Timestamp] = DEFAULT_TIME_RANGE,
+) -> pd.Series:
+    s = df[column]
+    numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_datetime64_any_dtype(s.dtype)
+    if unit is not None and not numeric:
+        raise _fail(table, column, f"a timestamp unit ({unit!r}) is given but the column holds {s.dtype} values, not numbers")
+    if pd.api.types.is_bool_dtype(s.dtype):
+        raise _fail(table, column, "booleans are not timestamps; " + _example(df, s.notna(), column))
+    if numeric:
+        if unit is None:
+            raise _fail(
+                table, column,
+                f"numbers are not timestamps unless their unit is given (e.g. timestamp_unit={{'{table}': 's'}} for "
+                f"epoch seconds; config: data.timestamp_unit); " + _example(df, s.notna(), column),
+            )
+        finite = np.isfinite(s.to_numpy(dtype=float, na_value=np.nan)) | s.isna().to_numpy()
+        if not finite.all():
+            raise _fail(table, column, "non-finite timestamp; " + _example(df, ~finite, column))
+        lo, hi = (pd.Timestamp(t).value / pd.Timedelta(1, unit=unit).value for t in time_range)
+        outside = ((s < lo) | (s >= hi)).to_numpy()
+        if outside.any():
+            raise _fail(table, column, _range_message(time_range) + _example(df, outside, column))
+        out = pd.to_datetime(s, unit=unit)
+    elif isinstance(s.dtype, pd.DatetimeTZDtype):
         out = s.dt.tz_convert("UTC").dt.tz_localize(None)
     elif pd.api.types.is_datetime64_dtype(s.dtype):
         out = s
@@ -155,11 +205,19 @@ def _parse_timestamps(s: pd.Series, table: str, column: str, allow_null: bool) -
             out = out.dt.tz_localize(None)
         bad = out.isna() & s.notna()
         if bad.any():
-            raise _fail(table, column, "unparseable timestamp; " + _example(s.to_frame(), bad, column))
+            raise _fail(table, column, "unparseable timestamp; " + _example(df, bad, column))
+    outside = ((out < time_range[0]) | (out >= time_range[1])).to_numpy()
+    if outside.any():
+        raise _fail(table, column, _range_message(time_range) + _example(df, outside, column))
     out = out.astype(TS_DTYPE)
     if not allow_null and out.isna().any():
-        raise _fail(table, column, "null timestamp; " + _example(out.to_frame(), out.isna(), column))
+        raise _fail(table, column, "null timestamp; " + _example(df, out.isna(), column))
     return out
+
+
+def _range_message(time_range: tuple[pd.Timestamp, pd.Timestamp]) -> str:
+    lo, hi = (pd.Timestamp(t).date() for t in time_range)
+    return f"timestamp outside [{lo}, {hi}) (widen it with time_range; config: data.time_range); "
 
 
 def _is_tz_aware(v: Any) -> bool:
@@ -177,6 +235,8 @@ def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
     """Read one table from a DataFrame (copied), a CSV file or a Parquet file."""
     if isinstance(source, pd.DataFrame):
         return source.copy()
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"`{table}` must be a DataFrame or a path to a .csv/.parquet file, got {type(source).__name__}")
     path = Path(source)
     if not path.exists():
         raise FileNotFoundError(f"{table}: file not found: {path}")
@@ -225,6 +285,8 @@ def validate_table(
     table: str,
     mapping: Mapping[str, str] | None = None,
     on_duplicates: str = "raise",
+    timestamp_unit: str | None = None,
+    time_range: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Check one table against the contract and return a normalised copy.
 
@@ -239,6 +301,10 @@ def validate_table(
         What to do with rows that are exact duplicates of an earlier row. "keep" is for
         logs where identical lines are genuinely separate events (e.g. date-only
         timestamps).
+    timestamp_unit : {"D", "h", "m", "s", "ms", "us", "ns"}, optional
+        Unit of numeric timestamp columns (epoch numbers); without it numbers are rejected.
+    time_range : (start, end), optional
+        Accepted timestamps, default 1900-01-01 (included) to 2200-01-01 (excluded).
 
     Raises
     ------
@@ -247,8 +313,13 @@ def validate_table(
     """
     if table not in TABLE_SCHEMAS:
         raise ValueError(f"`table` must be one of {sorted(TABLE_SCHEMAS)}, got {table!r}")
+    if not isinstance(df, pd.DataFrame):
+        raise TypeError(f"`df` ({table}) must be a pandas DataFrame, got {type(df).__name__}")
     if on_duplicates not in ("raise", "drop", "keep"):
         raise ValueError(f"`on_duplicates` must be 'raise', 'drop' or 'keep', got {on_duplicates!r}")
+    if timestamp_unit is not None and timestamp_unit not in TIMESTAMP_UNITS:
+        raise ValueError(f"`timestamp_unit` must be one of {list(TIMESTAMP_UNITS)}, got {timestamp_unit!r}")
+    time_range = _check_time_range(time_range)
     schema = TABLE_SCHEMAS[table]
     out = _apply_mapping(df.copy(), table, mapping)
     missing = [c for c in schema.required if c not in out.columns]
@@ -262,15 +333,25 @@ def validate_table(
     out["customer_id"] = _harmonise_id(out["customer_id"], table)
     for col in schema.timestamps:
         if col in out.columns:
-            out[col] = _parse_timestamps(out[col], table, col, allow_null=col not in schema.required)
+            out[col] = _parse_timestamps(out, table, col, col not in schema.required, timestamp_unit, time_range)
     for col in schema.numeric:
         if col not in out.columns:
             continue
+        if pd.api.types.is_bool_dtype(out[col].dtype):
+            raise _fail(table, col, "booleans are not numbers; " + _example(out, out[col].notna(), col))
         num = pd.to_numeric(out[col], errors="coerce")
         bad = num.isna() & out[col].notna()
         if bad.any():
             raise _fail(table, col, "not a number; " + _example(out, bad, col))
-        out[col] = num.astype("float64")
+        num = num.astype("float64")
+        bad = ~np.isfinite(num) & num.notna()
+        if bad.any():
+            raise _fail(table, col, "non-finite value; " + _example(out, bad, col))
+        if col in MAX_VALUE:
+            bad = num > MAX_VALUE[col]
+            if bad.any():
+                raise _fail(table, col, f"value above the accepted maximum {MAX_VALUE[col]:g}; " + _example(out, bad, col))
+        out[col] = num
     for col in schema.non_negative:
         if col in out.columns:
             bad = out[col] < 0
@@ -308,12 +389,25 @@ def validate_table(
                 table,
                 None,
                 f"{int(dup.sum())} duplicated row(s); first duplicate at row {int(np.flatnonzero(dup)[0])}: "
-                f"{out[dup].iloc[0].to_dict()!r} (pass on_duplicates='drop' to drop them)",
+                f"{ {k: plain(v) for k, v in out[dup].iloc[0].to_dict().items()}!r} "
+                "(drop them with on_duplicates='drop', config data.on_duplicates: drop, CLI --on-duplicates drop)",
             )
         out = out[~dup]
     if "ts" in out.columns:
         out = out.sort_values(["customer_id", "ts"], kind="stable")
     return out.reset_index(drop=True)
+
+
+def _check_time_range(time_range) -> tuple[pd.Timestamp, pd.Timestamp]:
+    if time_range is None:
+        return DEFAULT_TIME_RANGE
+    try:
+        lo, hi = (to_timestamp(t, "time_range") for t in time_range)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"`time_range` must be two dates (start, end), got {time_range!r}") from exc
+    if not lo < hi:
+        raise ValueError(f"`time_range` must start before it ends, got {time_range!r}")
+    return lo, hi
 
 
 def _require_not_null(df: pd.DataFrame, table: str, col: str) -> None:
@@ -404,6 +498,8 @@ def load_events(
     customers: pd.DataFrame | str | Path | None = None,
     mapping: Mapping[str, Mapping[str, str]] | None = None,
     on_duplicates: str = "raise",
+    timestamp_unit: str | Mapping[str, str] | None = None,
+    time_range: tuple[Any, Any] | None = None,
 ) -> EventTables:
     """Read and validate the event tables from DataFrames, CSV or Parquet files.
 
@@ -413,7 +509,18 @@ def load_events(
         ``purchases`` is required; the others are optional.
     mapping : dict, optional
         Per-table column renames ``{table: {our_column: their_column}}``.
-    on_duplicates : {"raise", "drop"}
+    on_duplicates : {"raise", "drop", "keep"}
+    timestamp_unit : str or dict, optional
+        Unit of numeric (epoch) timestamps, for every table (``"s"``) or per table
+        (``{"purchases": "ms"}``). Without it, numeric timestamp columns are rejected.
+    time_range : (start, end), optional
+        Accepted timestamps; default 1900-01-01 to 2200-01-01.
+
+    Warns
+    -----
+    UserWarning
+        When customers in the customers table have no event in any other table (they can
+        only be scored as ``no_history``/``no_purchase``), with their count.
 
     Examples
     --------
@@ -425,11 +532,16 @@ def load_events(
     """
     mapping = mapping or {}
     sources = {"purchases": purchases, "support": support, "surveys": surveys, "customers": customers}
+    if purchases is None:
+        raise TypeError("`purchases` is required: a DataFrame or a path to a .csv/.parquet file, got None")
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"`mapping` must be a dict {{table: {{our_column: their_column}}}}, got {type(mapping).__name__}")
     unknown = set(mapping) - set(sources)
     if unknown:
         raise ValueError(f"`mapping` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
+    units = _per_table(timestamp_unit, "timestamp_unit", sources)
     tables = {
-        name: validate_table(read_table(src, name), name, mapping.get(name), on_duplicates)
+        name: validate_table(read_table(src, name), name, mapping.get(name), on_duplicates, units.get(name), time_range)
         for name, src in sources.items()
         if src is not None
     }
@@ -438,23 +550,50 @@ def load_events(
         # Integer ids in one table and text in another: compare them as text everywhere.
         for df in tables.values():
             df["customer_id"] = df["customer_id"].astype(str)
+    if "customers" in tables:
+        seen = pd.Index(np.unique(np.concatenate([df["customer_id"].to_numpy() for n, df in tables.items() if n != "customers"])))
+        unmatched = int((~tables["customers"]["customer_id"].isin(seen)).sum())
+        if unmatched:
+            warnings.warn(
+                f"customers: {unmatched:,} of {len(tables['customers']):,} customer ids have no event in any other table "
+                "(check that the tables use the same ids)", UserWarning, stacklevel=2,
+            )
     return EventTables(**tables)
 
 
-def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None) -> EventTables:
-    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a folder."""
+def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
+    """A per-table option given once for all tables or as ``{table: value}``."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {t: value for t in sources}
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(sources)
+        if unknown:
+            raise ValueError(f"`{name}` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
+        return dict(value)
+    raise TypeError(f"`{name}` must be a string or a dict {{table: value}}, got {value!r}")
+
+
+def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None, **options) -> EventTables:
+    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a
+    folder; ``options`` are :func:`load_events`'s (``on_duplicates``, ``timestamp_unit``,
+    ``time_range``). A table present in both formats is refused: which one is meant is unclear."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"`path` must be a folder path, got {type(path).__name__}")
     folder = Path(path)
     if not folder.is_dir():
-        raise FileNotFoundError(f"events folder not found: {folder}")
+        raise EventValidationError(f"events folder not found: {folder}")
     found: dict[str, Path] = {}
     for name in TABLE_SCHEMAS:
-        for ext in (".parquet", ".csv"):
-            if (folder / f"{name}{ext}").exists():
-                found[name] = folder / f"{name}{ext}"
-                break
+        files = [folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").exists()]
+        if len(files) > 1:
+            raise EventValidationError(f"{name}: both {files[0].name} and {files[1].name} in {folder}; keep one")
+        if files:
+            found[name] = files[0]
     if "purchases" not in found:
-        raise FileNotFoundError(f"purchases: no purchases.parquet or purchases.csv in {folder}")
-    return load_events(**found, mapping=mapping)
+        raise EventValidationError(f"purchases: no purchases.parquet or purchases.csv in {folder}")
+    return load_events(**found, mapping=mapping, **options)
 
 
 def save_events_dir(events: EventTables, path: str | Path) -> Path:

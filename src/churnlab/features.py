@@ -882,7 +882,9 @@ def build_training_set(
     everyone who ever bought. The builder is fitted at the earliest cutoff, so category lists
     never depend on later data.
     """
-    if not cutoffs:
+    if isinstance(cutoffs, (str, pd.Timestamp)) or not isinstance(cutoffs, Sequence | pd.Index | np.ndarray):
+        raise TypeError(f"`cutoffs` must be a list of dates, got {cutoffs!r}")
+    if not len(cutoffs):
         raise ValueError("`cutoffs` must name at least one cutoff, got []")
     cuts = sorted(to_timestamp(c, "cutoffs") for c in cutoffs)
     if len(set(cuts)) != len(cuts):

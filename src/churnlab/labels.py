@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pandas as pd
 
+from churnlab.checks import check_number
 from churnlab.events import EventTables, to_timestamp, validate_table
 
-__all__ = ["LabelResult", "churn_labels", "LABEL_RULES"]
+__all__ = ["LabelResult", "churn_labels", "cancelled_before", "LABEL_RULES"]
 
 LABEL_RULES = ("fixed", "adaptive", "contractual")
 _DAY = pd.Timedelta(days=1)
@@ -113,22 +113,20 @@ def churn_labels(
     """
     if rule not in LABEL_RULES:
         raise ValueError(f"`rule` must be one of {LABEL_RULES}, got {rule!r}")
-    if horizon_days is None or not np.isfinite(horizon_days) or horizon_days <= 0:
-        raise ValueError(f"`horizon_days` must be > 0, got {horizon_days!r}")
-    if not np.isfinite(k) or k <= 0:
-        raise ValueError(f"`k` must be > 0, got {k!r}")
+    horizon_days = check_number(horizon_days, "horizon_days", above=0)
+    k = check_number(k, "k", above=0)
     if single_purchase not in ("floor", "exclude"):
         raise ValueError(f"`single_purchase` must be 'floor' or 'exclude', got {single_purchase!r}")
-    if active_days is not None and active_days <= 0:
-        raise ValueError(f"`active_days` must be > 0, got {active_days!r}")
-    floor = float(horizon_days if min_window_days is None else min_window_days)
-    if floor <= 0:
-        raise ValueError(f"`min_window_days` must be > 0, got {min_window_days!r}")
+    if active_days is not None:
+        check_number(active_days, "active_days", above=0)
+    floor = horizon_days if min_window_days is None else check_number(min_window_days, "min_window_days", above=0)
 
     ev = _as_tables(events)
     t = to_timestamp(as_of)
     p = ev.purchases
     end = to_timestamp(observed_until, "observed_until") if observed_until is not None else p["ts"].max()
+    if t > end + _DAY:
+        raise ValueError(f"`as_of` ({t}) is after the end of the data ({end}); no label window can be observed")
     definition = {
         "rule": rule,
         "horizon_days": float(horizon_days),
@@ -199,6 +197,25 @@ def _known_customers(ev: EventTables) -> pd.Index:
     return pd.Index(pd.concat(ids).unique())
 
 
+def cancelled_before(events: EventTables, as_of) -> pd.Index:
+    """Ids of the customers whose ``customers.cancel_ts`` is strictly before ``as_of``:
+    already gone, so neither labelled nor scored (empty without that column).
+
+    >>> import pandas as pd
+    >>> from churnlab.events import load_events
+    >>> ev = load_events(pd.DataFrame({"customer_id": [1, 2], "ts": ["2024-01-05"] * 2, "amount": [5.0, 5.0]}),
+    ...                  customers=pd.DataFrame({"customer_id": [1, 2], "signup_ts": ["2024-01-01"] * 2,
+    ...                                          "cancel_ts": ["2024-02-01", None]}))
+    >>> list(cancelled_before(ev, "2024-03-01")), list(cancelled_before(ev, "2024-02-01"))
+    ([1], [])
+    """
+    t = to_timestamp(as_of)
+    c = events.customers
+    if c is None or "cancel_ts" not in c.columns:
+        return pd.Index([], name="customer_id")
+    return pd.Index(c.loc[c["cancel_ts"].notna() & (c["cancel_ts"] < t), "customer_id"], name="customer_id")
+
+
 def _excluded_frame(reasons: pd.Series) -> pd.DataFrame:
     out = reasons.rename("reason").to_frame()
     out.index.name = "customer_id"
@@ -214,7 +231,7 @@ def _contractual(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Times
         raise ValueError(f"label window [{t}, {t_end}) ends after the data (observed_until={end})")
     reasons = pd.Series(dtype=object)
     not_yet = c.index[c["signup_ts"] >= t]
-    gone = c.index[c["cancel_ts"].notna() & (c["cancel_ts"] < t)]
+    gone = cancelled_before(ev, t)
     unknown = _known_customers(ev).difference(c.index)
     reasons = pd.concat(
         [

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from churnlab.checks import check_number
 from churnlab.events import EventTables, to_timestamp, validate_table
 
 __all__ = [
@@ -43,9 +44,7 @@ __all__ = [
 
 
 def _check_count(value: float, name: str) -> float:
-    if value is None or not np.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite count >= 0, got {value!r}")
-    return float(value)
+    return check_number(value, name, at_least=0)
 
 
 def retention_rate(start_count: float, end_count: float, new_count: float) -> float:
@@ -104,9 +103,7 @@ def _purchases(data: EventTables | pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_days(value: int, name: str) -> int:
-    if value is None or int(value) != value or value <= 0:
-        raise ValueError(f"`{name}` must be a whole number of days > 0, got {value!r}")
-    return int(value)
+    return int(check_number(value, name, above=0, integer=True))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,8 +10,12 @@ plain log loss.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
+import os
 import re
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 
 from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
 
-__all__ = ["ChurnModel", "time_split", "Calibrator"]
+__all__ = ["ChurnModel", "time_split", "Calibrator", "check_lightgbm_params"]
 
 PATTERNS_FILE = "shap_patterns.npz"  # beside the booster: SHAP values cached at training time
 
@@ -39,6 +43,59 @@ DEFAULT_PARAMS = {
     "lambda_l2": 1.0,
     "verbose": -1,
 }
+
+
+def _lightgbm_names() -> set[str] | None:
+    """Every LightGBM parameter name and alias (None if this LightGBM cannot list them)."""
+    try:
+        table = lgb.basic._ConfigAliases._get_all_param_aliases()
+    except AttributeError:
+        return None
+    return {name for main, aliases in table.items() for name in (main, *aliases)}
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """LightGBM writes its fatal errors to the C stderr before raising them: keep them off the
+    terminal while churnlab turns them into its own one-line error."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def check_lightgbm_params(params: dict) -> None:
+    """Raise ValueError unless every key is a LightGBM parameter (or alias) and LightGBM
+    accepts every value, e.g. "`nonexistent_param` is not a LightGBM parameter (got 3)".
+
+    >>> check_lightgbm_params({"num_leaves": 15, "min_child_samples": 40})
+    >>> check_lightgbm_params({"num_leave": 15})
+    Traceback (most recent call last):
+    ...
+    ValueError: `num_leave` is not a LightGBM parameter or alias (got 15); did you mean 'num_leaves'?
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"`params` must be a dict of LightGBM parameters, got {type(params).__name__}")
+    names = _lightgbm_names()
+    for key, value in params.items():
+        if names is not None and key not in names:
+            close = difflib.get_close_matches(str(key), sorted(names), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"`{key}` is not a LightGBM parameter or alias (got {value!r}){hint}")
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    y = np.arange(20) % 2
+    try:
+        with _quiet_stderr():
+            lgb.train({**DEFAULT_PARAMS, **params, "verbose": -1, "num_threads": 1}, lgb.Dataset(X, y), num_boost_round=1)
+    except lgb.basic.LightGBMError as exc:
+        message = " ".join(str(exc).split())
+        message = re.sub(r" at \S+config\S*, line \d+ ?\.?", "", message)
+        raise ValueError(f"LightGBM refuses them: {message}") from None
 
 
 def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str, list[pd.Timestamp]]:

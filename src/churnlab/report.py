@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -19,7 +18,9 @@ import pandas as pd
 from churnlab.events import EventTables, to_timestamp
 from churnlab.explain import EXPECTED, explain, global_drivers, segment_drivers, top_drivers
 from churnlab.plots import figure_png, importance_figure, shap_figure
-from churnlab.score import ScoringModel, risk_tiers
+from churnlab.atomic import atomic_output, check_output_path
+from churnlab.labels import cancelled_before
+from churnlab.score import ScoringModel, check_thresholds, risk_tiers
 
 __all__ = ["build_report", "write_report", "SECTIONS"]
 
@@ -65,19 +66,27 @@ def build_report(
     top_n: int = 25,
     sample: int = 5000,
     random_state: int = 0,
+    thresholds: dict[str, float] | None = None,
 ) -> str:
     """The report as an HTML string.
 
     ``customer_id`` picks the waterfall's customer (default: the riskiest). ``segment`` names
     a feature to compare drivers by (default: the first static attribute, if any). Plots of
     SHAP values use a fixed random sample of ``sample`` customers; tables use everyone.
+    Customers cancelled before ``as_of`` (``customers.cancel_ts``) are counted, not reviewed.
     """
+    if not isinstance(sm, ScoringModel):
+        raise TypeError(f"`sm` must be a ScoringModel (ScoringModel.load(uri)), got {type(sm).__name__}")
+    if not isinstance(events, EventTables):
+        raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
+    thresholds = check_thresholds(thresholds)
     t = to_timestamp(as_of)
     X_all = sm.features(events, t)
-    status = sm.eligibility(X_all)
+    status = sm.eligibility(X_all, cancelled_before(events, t))
     X = X_all[status == "scored"]
     if X.empty:
-        raise ValueError(f"no customer has history before as_of={t}")
+        first, last = events.date_range()
+        raise ValueError(f"`as_of` {t}: no customer to review (the events span {first} to {last})")
     proba = pd.Series(sm.model.predict_proba(X), index=X.index, name="churn_probability")
     sv = explain(sm.model, X)
     d = sm.dictionary
@@ -99,7 +108,7 @@ def build_report(
         body = "<p>No evaluation stored with this model.</p>"
     parts.append(_section("headline", "Headline metrics (test period at training time)", body))
 
-    tiers = pd.Series(risk_tiers(proba.to_numpy()), index=X.index)
+    tiers = pd.Series(risk_tiers(proba.to_numpy(), thresholds), index=X.index)
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(proba, bins=40, color="#3b6ea8")
     ax.set(xlabel="churn probability", ylabel="customers", title="Risk distribution")
@@ -162,15 +171,9 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 
 def write_report(html_text: str, out: str | Path) -> Path:
-    """Write atomically: a temporary file beside ``out``, renamed when complete."""
-    out = Path(out)
-    if not out.parent.exists():
-        raise FileNotFoundError(f"output folder does not exist: {out.parent}")
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
+    """Write atomically: a temporary file beside ``out``, renamed when complete; ``out`` must
+    end in ``.html``."""
+    out = check_output_path(out, (".html",))
+    with atomic_output(out) as tmp:
         tmp.write_text(html_text, encoding="utf-8")
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out

@@ -2,10 +2,10 @@
 
 Output columns: ``customer_id, as_of, churn_probability, risk_tier, reason_1..k,
 driver_1..k, status, horizon_days, model_version``. ``status`` is ``scored`` or
-``no_history`` (no event before ``as_of``), ``no_purchase`` (events but no purchase) or
+``no_history`` (no event before ``as_of``), ``no_purchase`` (events but no purchase),
 ``inactive`` (last purchase longer ago than the training label's ``active_days``: already
-churned by the definition the model was trained on). Those are reported with an empty
-probability, never dropped.
+churned by the definition the model was trained on) or ``cancelled`` (``customers.cancel_ts``
+before ``as_of``). Those are reported with an empty probability, never dropped.
 
 Files are written in chunks of customers to a temporary file beside the target and renamed
 into place only when complete, so a crash or Ctrl-C never leaves a partial output.
@@ -27,13 +27,27 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from churnlab.events import EventTables, to_timestamp
+from churnlab.atomic import atomic_output, check_output_path
+from churnlab.events import EventTables, plain, to_timestamp
 from churnlab.explain import _driver_arrays, _shap_frame, explain
 from churnlab.features import CustomerRowIndex, FeatureBuilder, shared_databases
+from churnlab.labels import cancelled_before
 from churnlab._treeshap import engine_threads
 from churnlab.model import ChurnModel
 
-__all__ = ["ScoringModel", "score_customers", "write_scores", "risk_tiers", "SchemaMismatchError"]
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "ScoringModel",
+    "SchemaMismatchError",
+    "check_thresholds",
+    "risk_tiers",
+    "score_customers",
+    "write_scores",
+]
+
+#: Probability at or above which a customer is in each risk tier (below all: "low").
+DEFAULT_THRESHOLDS = {"high": 0.5, "medium": 0.2}
+TIERS = ("high", "medium", "low")
 
 
 _AHEAD = 2  # chunks whose features are built ahead of the one being scored
@@ -68,13 +82,16 @@ class ScoringModel:
         model, meta = load_model_bundle(model_uri)
         return cls(model, meta, version=model_uri)
 
-    def eligibility(self, X: pd.DataFrame) -> pd.Series:
+    def eligibility(self, X: pd.DataFrame, cancelled: pd.Index | None = None) -> pd.Series:
         """Status per customer with features: ``scored`` if inside the population the model was
         trained on (bought before as_of, and within ``active_days`` if the label had one),
-        else ``no_purchase`` or ``inactive`` (already churned by the training definition)."""
+        else ``no_purchase``, ``inactive`` (already churned by the training definition) or
+        ``cancelled`` (in ``cancelled``: see :func:`churnlab.labels.cancelled_before`)."""
         status = pd.Series("scored", index=X.index, dtype=object)
         status[X["p_count_total"] == 0] = "no_purchase"
         status[(X["p_count_total"] > 0) & self.inactive(X["p_recency_days"].to_numpy())] = "inactive"
+        if cancelled is not None and len(cancelled):
+            status[X.index.isin(cancelled)] = "cancelled"
         return status
 
     def inactive(self, recency_days: np.ndarray) -> np.ndarray:
@@ -104,19 +121,49 @@ class ScoringModel:
         return self.builder.transform(events, as_of, customer_ids, row_index=row_index, threads=threads)
 
 
+def check_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
+    """Validated risk-tier thresholds: tiers among ``high``/``medium``, each in (0, 1), and
+    ``high`` above ``medium``. ``None`` gives :data:`DEFAULT_THRESHOLDS`.
+
+    >>> check_thresholds({"high": 0.1, "medium": 0.6})
+    Traceback (most recent call last):
+    ...
+    ValueError: `thresholds`: high (0.1) must be above medium (0.6)
+    """
+    if thresholds is None:
+        return dict(DEFAULT_THRESHOLDS)
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise TypeError(f"`thresholds` must be a dict like {DEFAULT_THRESHOLDS}, got {thresholds!r}")
+    for name, t in thresholds.items():
+        if name not in ("high", "medium"):
+            raise ValueError(f"`thresholds`: unknown risk tier {name!r}; tiers with a threshold are 'high' and 'medium'")
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise TypeError(f"`thresholds`: {name} must be a number in (0, 1), got {plain(t)!r}")
+        if not 0 < t < 1:
+            raise ValueError(f"`thresholds`: {name} must be in (0, 1), got {plain(t)!r}")
+    if "high" in thresholds and "medium" in thresholds and not thresholds["high"] > thresholds["medium"]:
+        raise ValueError(f"`thresholds`: high ({plain(thresholds['high'])}) must be above medium ({plain(thresholds['medium'])})")
+    return {k: float(v) for k, v in thresholds.items()}
+
+
+def _check_share(top_share) -> None:
+    if isinstance(top_share, bool) or not isinstance(top_share, (int, float, np.integer, np.floating)) or not 0 < top_share < 1:
+        raise ValueError(f"`top_share` must be in (0, 1), got {plain(top_share)!r}")
+
+
 def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
-    """Tier labels from probability thresholds (``{"high": 0.5, "medium": 0.2}``, else "low")
-    or, with ``top_share``, "high" for the top share by probability and "low" otherwise."""
+    """Tier labels from probability thresholds (default :data:`DEFAULT_THRESHOLDS`, else
+    "low") or, with ``top_share``, "high" for the top share by probability and "low" otherwise.
+
+    >>> risk_tiers([0.7, 0.3, 0.1]).tolist()
+    ['high', 'medium', 'low']
+    """
     p = np.asarray(proba, dtype=float)
     if top_share is not None:
-        if not 0 < top_share < 1:
-            raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
+        _check_share(top_share)
         cut = np.nanquantile(p, 1 - top_share) if np.isfinite(p).any() else np.inf
         return np.where(np.isnan(p), None, np.where(p >= cut, "high", "low"))
-    thresholds = thresholds if thresholds is not None else {"high": 0.5, "medium": 0.2}
-    for name, t in thresholds.items():
-        if not 0 <= t <= 1:
-            raise ValueError(f"risk tier threshold `{name}` must be in [0, 1], got {t}")
+    thresholds = check_thresholds(thresholds)
     out = np.full(len(p), "low", dtype=object)
     for name, t in sorted(thresholds.items(), key=lambda kv: kv[1]):
         out[p >= t] = name
@@ -202,7 +249,7 @@ def _decode(column: _Coded) -> np.ndarray:
 
 
 def score_customers(
-    sm: ScoringModel,
+    model: ScoringModel,
     events: EventTables,
     as_of,
     customer_ids: Iterable | None = None,
@@ -213,7 +260,10 @@ def score_customers(
     progress=None,
     reason_tiers: Collection[str] | None = None,
 ):
-    """Yield scored chunks (DataFrames) for the requested customers, in customer order.
+    """Scored chunks (DataFrames) for the requested customers, in customer order.
+
+    Arguments are checked when this is called; the chunks are computed as the returned
+    iterator is consumed (e.g. by :func:`write_scores`).
 
     ``reason_tiers`` (e.g. ``{"high"}``) limits SHAP and reason codes to customers in those
     risk tiers; the others get probability and tier with empty reasons. Reason codes are
@@ -223,38 +273,89 @@ def score_customers(
     event rows, found through a :class:`~churnlab.features.CustomerRowIndex`), eligibility,
     probability, SHAP and reasons, so memory beyond the event tables is bounded by the chunk
     size. Customers already ``inactive`` are recognised from the row index before any feature
-    is built. The features of the next chunks (at most two) are built on a worker thread
-    while the current one is scored, and the worker computes the next chunk's probabilities
-    and SHAP values when it has nothing else to do; the output does not depend on chunking or
-    threads. ``k=0``
-    skips SHAP and reasons (probability and tier only). Tiers by ``top_share`` use the
+    is built; customers whose ``customers.cancel_ts`` is before ``as_of`` get status
+    ``cancelled``. The features of the next chunks (at most two) are built on a worker thread
+    while the current one is scored; the output does not depend on chunking or threads.
+    ``k=0`` skips SHAP and reasons (probability and tier only). Tiers by ``top_share`` use the
     probability distribution of all requested customers (one extra probability-only pass).
     """
+    sm = model
+    if not isinstance(sm, ScoringModel):
+        raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(sm).__name__}")
+    if not isinstance(events, EventTables):
+        raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
+    for name, value in (("chunk_size", chunk_size), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"`{name}` must be an integer, got {plain(value)!r}")
     if chunk_size <= 0:
         raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
     if k < 0:
         raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
+    if top_share is not None:
+        _check_share(top_share)
+    else:
+        thresholds = check_thresholds(thresholds)
     if reason_tiers is not None:
-        known = {"high", "low"} if top_share is not None else {"low", *(thresholds or {"high": 0.5, "medium": 0.2})}
+        known = {"high", "low"} if top_share is not None else {"low", *thresholds}
+        if isinstance(reason_tiers, str):
+            raise TypeError(f"`reason_tiers` must be a collection of tier names, got {reason_tiers!r}")
         unknown = sorted(set(reason_tiers) - known)
         if unknown or not reason_tiers:
             raise ValueError(f"`reason_tiers` must name risk tiers among {sorted(known)}, got {sorted(reason_tiers)}")
     t = to_timestamp(as_of)
+    first, last = events.date_range()
+    if t <= first:
+        raise ValueError(
+            f"`as_of` {t} is not after the first event ({first}); the events span {first} to {last}, "
+            "so no customer has history to score"
+        )
     requested = None
     if customer_ids is not None:
-        requested = pd.Index(pd.unique(pd.Index(customer_ids)))
-        if len(requested) == 0:
-            raise ValueError("the customer list is empty")
-        id_dtype = events.purchases["customer_id"].dtype
-        if pd.api.types.is_integer_dtype(id_dtype) and not pd.api.types.is_integer_dtype(requested.dtype):
-            try:
-                requested = pd.Index(requested.astype("int64"))
-            except (ValueError, TypeError) as exc:
-                raise ValueError(f"customers.customer_id: ids must be integers like the events', got {requested[0]!r}") from exc
-        elif not pd.api.types.is_integer_dtype(id_dtype):
-            requested = pd.Index(requested.astype(str))
+        requested = _requested_ids(customer_ids, events.purchases["customer_id"].dtype)
     sm.check_tables(events)
+    return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers)
+
+
+def _requested_ids(customer_ids: Iterable, id_dtype) -> pd.Index:
+    """The listed ids, unique, in the events' id type: integers stay integers only when every
+    value is integral (``2.5``, ``True`` or ``'abc'`` are refused, naming the value)."""
+    if isinstance(customer_ids, (str, bytes, pd.DataFrame)):
+        raise TypeError(f"`customer_ids` must be a list of ids, got {type(customer_ids).__name__}")
+    values = pd.Series(list(customer_ids) if not isinstance(customer_ids, (pd.Series, pd.Index, np.ndarray)) else customer_ids)
+    if values.empty:
+        raise ValueError("the customer list is empty")
+    if values.isna().any():
+        raise ValueError(f"customer list: missing id at position {int(np.flatnonzero(values.isna())[0])}")
+    if not pd.api.types.is_integer_dtype(id_dtype):
+        if pd.api.types.is_bool_dtype(values.dtype) or values.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+            bad = values[values.map(lambda v: isinstance(v, (bool, np.bool_)))].iloc[0]
+            raise ValueError(f"customer list: {plain(bad)!r} is not a customer id")
+        return pd.Index(pd.unique(values.astype(str)))
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return pd.Index(pd.unique(values.astype("int64")))
+    if pd.api.types.is_float_dtype(values.dtype):
+        bad = ~np.isfinite(values) | (values != np.floor(values))
+        if bad.any():
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(values[bad].iloc[0])!r}")
+        return pd.Index(pd.unique(values.astype("int64")))
+    for v in values:  # the first value that is not an integral number is named
+        if isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}")
+        if isinstance(v, (int, np.integer)):
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}") from None
+        if not np.isfinite(f) or f != np.floor(f) or (isinstance(v, str) and not v.strip().lstrip("+-").isdigit()):
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}")
+    return pd.Index(pd.unique(values.map(lambda v: int(float(v)) if not isinstance(v, (int, np.integer)) else int(v)).astype("int64")))
+
+
+def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers):
+    """The generator behind :func:`score_customers` (arguments already checked)."""
     all_ids = requested if requested is not None else sm.builder.known_customers(events, t)
+    cancelled = cancelled_before(events, t)
 
     # Features per chunk of customers, so memory beyond the event tables depends on the chunk
     # size, not on how many are scored. With several chunks, an index of where each customer's
@@ -286,10 +387,14 @@ def score_customers(
             gone = ids[sm.inactive(index.recency_days(events.purchases, ids.to_numpy(), t))]
             ids = ids.difference(gone, sort=False) if len(gone) else ids
         X = sm.features(events, t, ids, index, threads=threads)
-        status = sm.eligibility(X)
+        status = sm.eligibility(X, cancelled)
         if len(gone):
             status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
-        return all_ids[lo:hi], X[status.reindex(X.index) == "scored"], status
+        listed = all_ids[lo:hi]
+        if len(cancelled):  # cancelled before as_of, whatever else is known of them
+            gone_for_good = listed[listed.isin(cancelled)]
+            status = pd.concat([status[~status.index.isin(gone_for_good)], pd.Series("cancelled", index=gone_for_good, dtype=object)])
+        return listed, X[status.reindex(X.index) == "scored"], status
 
     def chunks(work, shap: bool = False):
         """``(ids, work(ids, features, status))`` per chunk, in order; with ``shap``, the SHAP
@@ -350,8 +455,6 @@ def score_customers(
                     pool.shutdown(wait=True, cancel_futures=True)
 
     if top_share is not None:
-        if not 0 < top_share < 1:
-            raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
         # one cut for the whole list, not per chunk: a first pass for probabilities only
         proba = [p for _, p in chunks(lambda ids, X, status: sm.model.predict_proba(X) if len(X) else None) if p is not None]
         q = np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf
@@ -450,18 +553,17 @@ def _score_block(
 
 
 def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
-    """Write chunks to ``out`` (.parquet or .csv) atomically; return counts by status."""
-    out = Path(out)
+    """Write chunks to ``out`` (.parquet or .csv) atomically; return counts by status.
+
+    The file appears only when complete: an error, Ctrl-C or SIGTERM leaves no file (see
+    :mod:`churnlab.atomic`).
+    """
+    out = check_output_path(out, (".parquet", ".csv"))
     fmt = out.suffix.lower()
-    if fmt not in (".parquet", ".csv"):
-        raise ValueError(f"`--out` must end in .parquet or .csv, got {out.name!r}")
-    if not out.parent.exists():
-        raise FileNotFoundError(f"output folder does not exist: {out.parent}")
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     counts: dict[str, int] = {}
     writer = schema = None
 
-    def put(i: int, chunk: pd.DataFrame) -> None:
+    def put(tmp: Path, i: int, chunk: pd.DataFrame) -> None:
         nonlocal writer, schema
         if fmt == ".parquet":
             table = pa.Table.from_pandas(chunk, preserve_index=False)
@@ -477,29 +579,28 @@ def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
     # at most one scored chunk waiting.
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-writer")
     try:
-        written = None
-        for i, chunk in enumerate(chunks):
-            for status, n in chunk["status"].value_counts().items():
-                counts[status] = counts.get(status, 0) + int(n)
-            if written is not None:
-                written.result()  # raises the writer's error, if any
-            written = background.submit(put, i, chunk)
-        if written is not None:
-            written.result()
-        if writer is not None:
-            writer.close()
-            writer = None
-        if not counts:
-            raise ValueError("nothing to write: no customer was scored")
-        os.replace(tmp, out)
-    except BaseException:
-        background.shutdown(wait=True, cancel_futures=True)  # nothing writes after the unlink
-        if writer is not None:
-            with contextlib.suppress(Exception):
-                writer.close()
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+        with atomic_output(out) as tmp:
+            try:
+                written = None
+                for i, chunk in enumerate(chunks):
+                    for status, n in chunk["status"].value_counts().items():
+                        counts[status] = counts.get(status, 0) + int(n)
+                    if written is not None:
+                        written.result()  # raises the writer's error, if any
+                    written = background.submit(put, tmp, i, chunk)
+                if written is not None:
+                    written.result()
+                if writer is not None:
+                    writer.close()  # the footer: its error (e.g. a full disk) is the run's error
+                    writer = None
+                if not counts:
+                    raise ValueError("nothing to write: no customer was listed")
+            except BaseException:
+                background.shutdown(wait=True, cancel_futures=True)  # nothing writes after the unlink
+                if writer is not None:
+                    with contextlib.suppress(Exception):  # never a second error over the first
+                        writer.close()
+                raise
     finally:
         background.shutdown(wait=True)
     return counts

@@ -24,12 +24,11 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from churnlab.events import EventTables, to_timestamp
 from churnlab.features import SPARK, FeatureBuilder
-from churnlab.score import ScoringModel, _score_block, risk_tiers
+from churnlab.score import ScoringModel, _score_block, check_thresholds, risk_tiers
 
 if TYPE_CHECKING:  # pyspark is optional
     from pyspark.sql import DataFrame, SparkSession
@@ -185,6 +184,7 @@ def spark_score(
     thresholds: dict[str, float] | None = None,
     customers: "DataFrame | None" = None,
     reason_tiers: "Collection[str] | None" = None,
+    tables: "dict[str, DataFrame] | None" = None,
 ) -> "DataFrame":
     """Score on Spark with the same columns as :func:`churnlab.score_customers`.
 
@@ -193,18 +193,27 @@ def spark_score(
     features get status ``no_history``. Tiers use probability ``thresholds`` (a top-share tier
     would need a global quantile: compute it from :func:`spark_predict` instead).
     ``reason_tiers`` limits SHAP and reasons to those tiers, as in ``score_customers``.
+    ``tables`` (those given to :func:`spark_features`): a ``customers`` table with
+    ``cancel_ts`` gives customers cancelled before ``as_of`` status ``cancelled``, as in
+    ``score_customers``.
     """
     if k < 0:
         raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
-    risk_tiers(np.array([0.5]), thresholds)  # validate thresholds on the driver
+    thresholds = check_thresholds(thresholds)  # validated on the driver
     t = to_timestamp(as_of)
     local_dir = _local_model_dir(model_uri)
     version = model_uri
     if customers is not None:
         ids = customers.select("customer_id").distinct()
         features = ids.join(features, on="customer_id", how="left")
-    id_type = dict(features.dtypes)["customer_id"]
     names = [c for c in features.columns if c != "customer_id"]
+    cust = (tables or {}).get("customers")
+    if cust is not None and "cancel_ts" in cust.columns:
+        from pyspark.sql import functions as F
+
+        gone = cust.where(F.col("cancel_ts") < F.lit(t.to_pydatetime())).select("customer_id", F.lit(True).alias("_cancelled"))
+        features = features.join(gone, on="customer_id", how="left")
+    id_type = dict(features.dtypes)["customer_id"]
 
     def score_partition(batches):
         sm = ScoringModel.load(local_dir)
@@ -212,7 +221,11 @@ def spark_score(
         for pdf in batches:
             X = pdf.set_index("customer_id")[names]
             known = X[X["p_count_total"].notna()]
-            status = sm.eligibility(known)
+            cancelled = None
+            if "_cancelled" in pdf.columns:
+                cancelled = pd.Index(pdf.loc[pdf["_cancelled"].fillna(False).astype(bool), "customer_id"])
+                known = pd.concat([known, X.loc[X.index.isin(cancelled) & X["p_count_total"].isna()]])
+            status = sm.eligibility(known, cancelled)
             yield _score_block(
                 sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds), reason_tiers
             )

@@ -28,6 +28,8 @@ from churnlab.model import PATTERNS_FILE, ChurnModel  # noqa: E402
 __all__ = [
     "ChurnPyfunc",
     "TrackingError",
+    "bound_http_requests",
+    "check_tracking_readable",
     "check_tracking_uri",
     "default_tracking_uri",
     "load_model_bundle",
@@ -46,16 +48,63 @@ def default_tracking_uri(workdir: str | Path) -> str:
     return f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db').as_posix()}"
 
 
+#: Seconds and retries for every MLflow HTTP request churnlab makes, unless the environment
+#: sets MLFLOW_HTTP_REQUEST_TIMEOUT / MLFLOW_HTTP_REQUEST_MAX_RETRIES itself: a server that
+#: never answers fails the command instead of hanging it.
+HTTP_TIMEOUT_S, HTTP_MAX_RETRIES = 10, 1
+
+
+def bound_http_requests() -> None:
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(HTTP_TIMEOUT_S))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(HTTP_MAX_RETRIES))
+
+
+def _check_server(uri: str, timeout: float, doing: str) -> None:
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            if resp.status != 200:
+                raise TrackingError(f"MLflow tracking server {uri} answered {resp.status} on /health; {doing}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(f"MLflow tracking server {uri} is unreachable ({reason}); {doing}") from None
+
+
+def _check_database_driver(uri: str) -> None:
+    """A database URI (postgresql://, mysql://, ...) whose SQLAlchemy driver is not installed."""
+    try:
+        import sqlalchemy
+
+        sqlalchemy.create_engine(uri)  # imports the driver; does not connect
+    except ModuleNotFoundError as exc:
+        raise TrackingError(f"tracking URI {uri}: its database driver is not installed ({exc.name}); pip install it") from None
+    except Exception as exc:
+        raise TrackingError(f"tracking URI {uri} is not usable: {exc}") from None
+
+
+def check_tracking_readable(uri: str, timeout: float = 5.0) -> None:
+    """Before reading a model from the store at ``uri``: a server answers, a database or folder
+    exists. Never creates a store (MLflow would create an empty SQLite file by opening it)."""
+    if uri.startswith(("http://", "https://")):
+        _check_server(uri, timeout, "cannot read the model")
+    elif uri.startswith("sqlite:///"):
+        path = Path(uri[len("sqlite:///") :])
+        if not path.is_file():
+            raise TrackingError(f"tracking store {uri} does not exist (give --tracking-uri, or MLFLOW_TRACKING_URI)")
+    elif uri.startswith("file:") or "://" not in uri:
+        path = Path(uri[len("file:") :] if uri.startswith("file:") else uri)
+        if not path.is_dir():
+            raise TrackingError(f"tracking store {uri} does not exist (give --tracking-uri, or MLFLOW_TRACKING_URI)")
+    elif uri.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "mysql", "mssql", "sqlite"):
+        _check_database_driver(uri)
+
+
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
     """Fail fast, before any training, if the tracking store cannot be reached or written."""
     if uri.startswith(("http://", "https://")):
-        url = uri.rstrip("/") + "/health"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    raise TrackingError(f"MLflow tracking server {uri} answered {resp.status} on /health")
-        except (urllib.error.URLError, OSError) as exc:
-            raise TrackingError(f"MLflow tracking server {uri} is unreachable ({exc}); training not started") from exc
+        _check_server(uri, timeout, "training not started")
+    elif uri.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "mysql", "mssql"):
+        _check_database_driver(uri)
     elif uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///") :])
         try:
@@ -94,7 +143,8 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def _signature_frame(X: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals travel as strings through MLflow's schema; the model re-applies categories."""
+    """The input example as plain JSON-able columns: categoricals as strings (the model
+    re-applies its categories to strings and to categoricals alike)."""
     out = X.copy()
     for col in out.columns:
         if isinstance(out[col].dtype, pd.CategoricalDtype):
@@ -114,7 +164,13 @@ def log_churn_model(model: ChurnModel, metadata: dict, X_example: pd.DataFrame, 
         if patterns.exists():  # SHAP values cached at training time (see ChurnModel.cache_explanations)
             artifacts["shap_patterns"] = str(patterns)
         example = _signature_frame(X_example.head(5))
-        signature = mlflow.models.infer_signature(example, pd.DataFrame({PROBA_COLUMN: model.predict_proba(X_example.head(5))}))
+        # An output schema only: MLflow's input-schema enforcement refuses pandas categoricals
+        # ("Can not safely convert category to <U0"), which is what the feature builder
+        # produces. The model checks its own inputs instead (feature names, categories).
+        outputs = mlflow.models.infer_signature(
+            example, pd.DataFrame({PROBA_COLUMN: model.predict_proba(X_example.head(5))})
+        ).outputs
+        signature = mlflow.models.ModelSignature(inputs=None, outputs=outputs)
         return mlflow.pyfunc.log_model(
             name="model",
             python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code: no pickle
@@ -140,15 +196,30 @@ def load_model_bundle(model_uri: str) -> tuple[ChurnModel, dict]:
     a local folder).
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    try:
-        local = Path(model_uri) if Path(model_uri).is_dir() else Path(mlflow.artifacts.download_artifacts(model_uri))
-    except Exception as exc:
-        raise FileNotFoundError(f"model not found or unreadable: {model_uri} ({exc})") from exc
-    booster = next(local.rglob("model.txt"), None)
-    meta = next(local.rglob("churnlab.json"), None)
-    if booster is None or meta is None:
-        raise FileNotFoundError(f"{model_uri} is not a churnlab model (no model.txt/churnlab.json artifacts)")
-    return ChurnModel.from_files(booster, meta)
+    if not isinstance(model_uri, (str, Path)):
+        raise TypeError(f"`model_uri` must be an MLflow model URI or a folder, got {type(model_uri).__name__}")
+    model_uri = str(model_uri)
+    if Path(model_uri).is_dir():
+        local = Path(model_uri)
+    elif "://" in model_uri or model_uri.startswith(("runs:", "models:")):
+        bound_http_requests()
+        if model_uri.startswith(("runs:", "models:")):
+            check_tracking_readable(mlflow.get_tracking_uri())
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(model_uri))
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:300]
+            raise TrackingError(f"model not found or unreadable: {model_uri} ({detail})") from None
+    else:
+        raise TrackingError(f"model not found: {model_uri} is neither a folder nor an MLflow URI (runs:/, models:/)")
+    boosters = sorted(local.rglob("model.txt"))
+    metas = sorted(local.rglob("churnlab.json"))
+    if not boosters or not metas:
+        raise TrackingError(f"{model_uri} is not a churnlab model (no model.txt/churnlab.json artifacts)")
+    if len(boosters) > 1 or len(metas) > 1:
+        found = [str(p.relative_to(local)) for p in boosters + metas]
+        raise TrackingError(f"{model_uri} holds more than one model ({', '.join(found)}); give the folder of one")
+    return ChurnModel.from_files(boosters[0], metas[0])
 
 
 def log_dict_artifact(data: Any, name: str) -> None:

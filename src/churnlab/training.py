@@ -43,9 +43,10 @@ def load_data(data: DataConfig) -> EventTables:
         from churnlab.datasets import load_cdnow
 
         return load_cdnow()
+    options = {"on_duplicates": data.on_duplicates, "timestamp_unit": data.timestamp_unit, "time_range": data.time_range}
     if data.path is not None:
-        return load_events_dir(data.path, mapping=data.mapping)
-    return load_events(data.purchases, data.support, data.surveys, data.customers, mapping=data.mapping, on_duplicates=data.on_duplicates)
+        return load_events_dir(data.path, mapping=data.mapping, **options)
+    return load_events(data.purchases, data.support, data.surveys, data.customers, mapping=data.mapping, **options)
 
 
 @dataclasses.dataclass
@@ -140,16 +141,30 @@ def train(
         return result
     mlflow.set_tracking_uri(tracking_uri)
     exp_id = _experiment_id(cfg.mlflow.experiment, tracking_uri, workdir)
-    with mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name) as run:
-        _log_run(cfg, events, result)
-        names = result.training_set.feature_names
-        X_example = result.training_set.frame[names].head(5)
-        info = log_churn_model(result.model, result.metadata, X_example, cfg.mlflow.register_name)
+    run = mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name)
+    try:
+        with run:
+            _log_run(cfg, events, result)
+            names = result.training_set.feature_names
+            X_example = result.training_set.frame[names].head(5)
+            info = log_churn_model(result.model, result.metadata, X_example, cfg.mlflow.register_name)
+    except BaseException as exc:  # Ctrl-C, SIGTERM or an error mid-logging: no half-logged run left behind
+        exc.churnlab_note = _discard_run(run.info.run_id)
+        raise
     result.run_id = run.info.run_id
     result.model_uri = f"runs:/{run.info.run_id}/model"
     result.tracking_uri = tracking_uri
     result.logged_model_uri = info.model_uri
     return result
+
+
+def _discard_run(run_id: str) -> str:
+    """Delete an unfinished run; say what became of it (the message the CLI prints)."""
+    try:
+        mlflow.MlflowClient().delete_run(run_id)
+    except Exception:  # the store itself may be what failed: name the run instead
+        return f"the unfinished MLflow run {run_id} may hold partial artifacts"
+    return f"the unfinished MLflow run {run_id} was deleted (mlflow gc removes its files)"
 
 
 def _log_run(cfg: TrainConfig, events: EventTables, result: TrainResult) -> None:
