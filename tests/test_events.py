@@ -44,6 +44,16 @@ def test_valid_purchases_are_normalised_and_input_not_mutated():
             "ts",
             "mixes timezone-aware and naive",
         ),
+        # epoch numbers are not read as nanoseconds (every date in 1970) without a unit
+        ("purchases", purchases(ts=[1704067200, 1706745600, 1705276800]), "ts", "numbers are not timestamps unless their unit is given"),
+        ("purchases", purchases(ts=[True, False, True]), "ts", "booleans are not timestamps"),
+        ("purchases", purchases(ts=["2024-01-01", "1700-05-01", "2024-01-02"]), "ts", "outside [1900-01-01, 2200-01-01)"),
+        ("purchases", purchases(ts=["2024-01-01", "2024-01-02", "2201-01-01"]), "ts", "row 2 (customer_id=2): '2201-01-01'"),
+        ("purchases", purchases(ts=["2024-01-01", "not a date", "2024-01-02"]), "ts", "row 1 (customer_id=1): 'not a date'"),
+        ("purchases", purchases(amount=[10.0, np.inf, 1.0]), "amount", "non-finite value; 1 bad row(s); first at row 1 (customer_id=1): inf"),
+        ("purchases", purchases(amount=[10.0, 1e300, 1.0]), "amount", "above the accepted maximum 1e+12"),
+        ("purchases", purchases(amount=[True, False, True]), "amount", "booleans are not numbers"),
+        ("purchases", purchases(customer_id=[np.int64(4), 4, 5], amount=[1.0, -2.0, 3.0]), "amount", "(customer_id=4): -2.0"),
     ],
 )
 def test_bad_purchases_name_table_column_and_value(table, df, column, value_fragment):
@@ -164,3 +174,85 @@ def test_public_api_is_exported():
 
     for name in churnlab.__all__:
         assert hasattr(churnlab, name), name
+
+
+@pytest.mark.parametrize("value", [np.inf, 1e12 + 1])
+def test_support_resolution_hours_must_be_finite_and_bounded(value):
+    df = pd.DataFrame({"customer_id": [1, 2], "ts": ["2024-01-01", "2024-01-02"], "category": "billing", "channel": "email",
+                       "resolution_hours": [3.0, value]})
+    with pytest.raises(EventValidationError, match=r"support.resolution_hours: (non-finite value|value above the accepted maximum 1e\+06).*row 1 \(customer_id=2\)"):
+        validate_table(df, "support")
+
+
+def test_epoch_timestamps_with_their_unit():
+    seconds = purchases(ts=[1704067200, 1706745600, 1705276800])  # 2024-01-01, 2024-02-01, 2024-01-15 UTC
+    out = load_events(seconds, timestamp_unit="s").purchases
+    assert list(out["ts"]) == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01"), pd.Timestamp("2024-01-15")]
+    millis = load_events(purchases(ts=[1704067200_000, 1706745600_000, 1705276800_000]), timestamp_unit={"purchases": "ms"})
+    pd.testing.assert_frame_equal(millis.purchases, out)
+    with pytest.raises(EventValidationError, match=r"purchases.ts: a timestamp unit \('s'\) is given but the column holds \w+ values, not numbers"):
+        load_events(purchases(), timestamp_unit="s")
+    with pytest.raises(ValueError, match="`timestamp_unit` must be one of"):
+        load_events(seconds, timestamp_unit="fortnight")
+    with pytest.raises(ValueError, match=r"`timestamp_unit` names unknown table\(s\) \['orders'\]"):
+        load_events(seconds, timestamp_unit={"orders": "s"})
+    # a unit that puts the numbers outside the accepted range is caught as such, not overflowed
+    with pytest.raises(EventValidationError, match="purchases.ts: timestamp outside"):
+        load_events(seconds, timestamp_unit="D")
+
+
+def test_time_range_can_be_widened_for_old_data():
+    old = purchases(ts=["1850-01-01", "1850-02-01", "1850-01-15"])
+    with pytest.raises(EventValidationError, match="purchases.ts: timestamp outside"):
+        load_events(old)
+    ev = load_events(old, time_range=("1800-01-01", "1900-01-01"))
+    assert ev.purchases["ts"].min() == pd.Timestamp("1850-01-01")
+    with pytest.raises(ValueError, match="`time_range` must start before it ends"):
+        load_events(old, time_range=("1900-01-01", "1800-01-01"))
+
+
+def test_duplicates_error_names_every_way_to_drop_them():
+    df = pd.concat([purchases(), purchases().iloc[[0]]])
+    with pytest.raises(EventValidationError) as err:
+        validate_table(df, "purchases")
+    msg = str(err.value)
+    assert "on_duplicates='drop'" in msg and "data.on_duplicates: drop" in msg and "--on-duplicates drop" in msg
+    assert "np.int64" not in msg and "Timestamp(" not in msg  # values as people read them
+
+
+def test_customers_without_any_event_are_counted_in_a_warning():
+    cust = pd.DataFrame({"customer_id": [1, 2, 7, 8, 9], "signup_ts": "2023-06-01"})
+    with pytest.warns(UserWarning, match=r"customers: 3 of 5 customer ids have no event in any other table"):
+        load_events(purchases(), customers=cust)
+
+
+def test_a_folder_with_a_table_in_two_formats_is_refused(tmp_path):
+    ev = load_events(purchases())
+    save_events_dir(ev, tmp_path)
+    purchases().to_csv(tmp_path / "purchases.csv", index=False)
+    with pytest.raises(EventValidationError, match="purchases: both purchases.parquet and purchases.csv in"):
+        load_events_dir(tmp_path)
+
+
+def test_folder_options_reach_every_table(tmp_path):
+    pd.concat([purchases(), purchases().iloc[[0]]]).to_csv(tmp_path / "purchases.csv", index=False)
+    with pytest.raises(EventValidationError, match="duplicated row"):
+        load_events_dir(tmp_path)
+    assert len(load_events_dir(tmp_path, on_duplicates="drop").purchases) == 3
+
+
+@pytest.mark.parametrize(
+    "call,error,fragment",
+    [
+        (lambda: load_events(None), TypeError, "`purchases` is required"),
+        (lambda: load_events(42), TypeError, "`purchases` must be a DataFrame or a path"),
+        (lambda: load_events(purchases(), mapping=["purchases"]), TypeError, "`mapping` must be a dict"),
+        (lambda: load_events_dir(None), TypeError, "`path` must be a folder path"),
+        (lambda: validate_table([1, 2], "purchases"), TypeError, "`df` (purchases) must be a pandas DataFrame"),
+        (lambda: validate_table(purchases(), "orders"), ValueError, "`table` must be one of"),
+    ],
+)
+def test_api_misuse_names_the_parameter(call, error, fragment):
+    with pytest.raises(error) as err:
+        call()
+    assert fragment in str(err.value)

@@ -2,6 +2,7 @@ import os
 import re
 import shutil
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -76,3 +77,28 @@ def test_report_in_headless_chromium(report_path):
     assert headings[0].startswith("Headline metrics") and len(headings) == len(SECTIONS)
     assert images and all(images)
     assert rows == 25
+
+
+def test_report_counts_cancelled_customers_and_does_not_review_them(trained, demo_events):
+    from test_score import with_cancellations
+
+    result, _ = trained
+    sm = ScoringModel.load(result.model_uri)
+    X = result.builder.transform(demo_events, AS_OF)
+    riskiest = pd.Series(sm.model.predict_proba(X), index=X.index)[sm.eligibility(X) == "scored"].sort_values(ascending=False)
+    events, gone = with_cancellations(demo_events, riskiest.index[:20].tolist())
+    text = build_report(sm, events, AS_OF)
+    assert f"{len(gone):,} cancelled" in text
+    riskiest_table = text.split("id='riskiest-customers'")[1].split("</section>")[0]
+    assert not any(f"<td class=\"num\">{c}</td>" in riskiest_table for c in gone)
+
+
+def test_report_output_must_be_html(trained, demo_events, tmp_path):
+    result, _ = trained
+    events = save_events_dir(demo_events, tmp_path / "events")
+    res = CliRunner().invoke(
+        app, ["report", "--model", result.model_uri, "--tracking-uri", result.tracking_uri, "--events", str(events), "--as-of", AS_OF, "--out", str(tmp_path / "r.pdf")],
+    )
+    assert res.exit_code == 2
+    assert res.output == "error: --out must end in .html, got 'r.pdf'\n"
+    assert not (tmp_path / "r.pdf").exists()

@@ -1,3 +1,4 @@
+import dataclasses
 import shutil
 import threading
 from pathlib import Path
@@ -383,3 +384,75 @@ def test_the_logged_model_brings_its_training_patterns_and_scores_the_same(train
         sm.version = "v"  # the model URI is the same; the files must be too
         write_scores(score_customers(sm, demo_events, AS_OF, chunk_size=700), tmp_path / f"{name}.parquet")
     assert (tmp_path / "shipped.parquet").read_bytes() == (tmp_path / "empty.parquet").read_bytes()
+
+
+def with_cancellations(events, ids, as_of=AS_OF):
+    """The events with ``customers.cancel_ts``: the first half of ``ids`` cancelled 10 days
+    before ``as_of``, one exactly at it (not before: still scored), the rest never."""
+    t = pd.Timestamp(as_of)
+    cancel = pd.Series(pd.NaT, index=events.customers["customer_id"], dtype="datetime64[us]")
+    half = ids[: len(ids) // 2]
+    cancel[half] = t - pd.Timedelta(days=10)
+    cancel[ids[-1]] = t
+    return dataclasses.replace(events, customers=events.customers.assign(cancel_ts=cancel.to_numpy())), list(half)
+
+
+def test_customers_cancelled_before_as_of_are_not_scored(scoring, demo_events):
+    sm, result = scoring
+    X = result.builder.transform(demo_events, AS_OF)
+    scored_before = pd.concat(score_customers(sm, demo_events, AS_OF, k=0)).set_index("customer_id")
+    active = scored_before.index[scored_before["status"] == "scored"][:40].tolist()
+    events, gone = with_cancellations(demo_events, active)
+    for chunk_size in (7, 10**6):
+        out = pd.concat(score_customers(sm, events, AS_OF, k=2, chunk_size=chunk_size)).set_index("customer_id")
+        assert (out.loc[gone, "status"] == "cancelled").all()
+        assert out.loc[gone, "churn_probability"].isna().all() and out.loc[gone, "reason_1"].isna().all()
+        assert out.loc[active[-1], "status"] == "scored"  # cancel_ts == as_of: still a customer at as_of
+        others = out.index.difference(gone)
+        pd.testing.assert_series_equal(out.loc[others, "status"], scored_before.loc[others, "status"])
+    assert len(X) == len(out)
+    # a listed customer with no history who cancelled is reported as cancelled too
+    listed = pd.concat(score_customers(sm, events, AS_OF, customer_ids=[gone[0], 987654], k=0))
+    assert list(listed["status"]) == ["cancelled", "no_history"]
+
+
+def test_score_customers_checks_its_arguments_when_called(scoring, demo_events):
+    sm, _ = scoring
+    with pytest.raises(TypeError, match="`model` must be a ScoringModel"):
+        score_customers(pd.DataFrame(), demo_events, AS_OF)  # no next() needed
+    with pytest.raises(TypeError, match="`events` must be EventTables"):
+        score_customers(sm, demo_events.purchases, AS_OF)
+    with pytest.raises(TypeError, match="`k` must be an integer, got '5'"):
+        score_customers(sm, demo_events, AS_OF, k="5")
+    with pytest.raises(ValueError, match=r"`as_of` 2020-01-01 00:00:00 is not after the first event \(2023-01-01"):
+        score_customers(sm, demo_events, "2020-01-01")
+    with pytest.raises(ValueError, match="high .0.1. must be above medium .0.6."):
+        score_customers(sm, demo_events, AS_OF, thresholds={"high": 0.1, "medium": 0.6})
+    with pytest.raises(ValueError, match="`top_share` must be in"):
+        score_customers(sm, demo_events, AS_OF, top_share=1.5)
+
+
+@pytest.mark.parametrize(
+    "ids,fragment",
+    [
+        ([1, 2.5], "got 2.5"),
+        ([1, True], "got True"),
+        ([False], "got False"),
+        (["1", "abc"], "got 'abc'"),
+        (["1", "2.0"], "got '2.0'"),
+        ([1, None], "missing id at position 1"),
+        ([], "the customer list is empty"),
+    ],
+)
+def test_customer_lists_must_hold_integral_ids(scoring, demo_events, ids, fragment):
+    sm, _ = scoring
+    with pytest.raises(ValueError) as err:
+        score_customers(sm, demo_events, AS_OF, customer_ids=ids)
+    assert fragment in str(err.value)
+
+
+def test_integral_ids_in_any_form_score_the_same_customers(scoring, demo_events):
+    sm, _ = scoring
+    as_int = pd.concat(score_customers(sm, demo_events, AS_OF, customer_ids=[3, 1, 2], k=0))
+    for form in ([3.0, 1.0, 2.0], ["3", "1", "2"], np.array([3, 1, 2], dtype=np.int32)):
+        pd.testing.assert_frame_equal(pd.concat(score_customers(sm, demo_events, AS_OF, customer_ids=form, k=0)), as_int)

@@ -156,20 +156,26 @@ def test_spark_udf_and_spark_sql_probabilities_equal_local(spark, spark_tables, 
 def test_spark_scoring_equals_local_scoring(spark, spark_tables, trained, demo_events):
     from churnlab.spark import spark_features, spark_score
 
+    from churnlab.spark import to_spark_tables
+    from test_score import with_cancellations
+
     result = trained[0]
     sm = ScoringModel.load(result.model_uri)
     X = result.builder.transform(demo_events, AS_OF)
-    # a list with known customers of every status plus one nobody has heard of
+    # a list with known customers of every status plus one nobody has heard of; some of them
+    # cancelled before as_of
     ids = [*X.index[:400].tolist(), 987654321]
-    local = pd.concat(score_customers(sm, demo_events, AS_OF, customer_ids=ids, k=3, chunk_size=150))
+    events, _ = with_cancellations(demo_events, X.index[:60].tolist())
+    local = pd.concat(score_customers(sm, events, AS_OF, customer_ids=ids, k=3, chunk_size=150))
     local = local.sort_values("customer_id").reset_index(drop=True)
 
-    feats = spark_features(spark, result.builder, spark_tables, AS_OF)
+    tables = to_spark_tables(spark, events)
+    feats = spark_features(spark, result.builder, tables, AS_OF)
     listed = spark.createDataFrame(pd.DataFrame({"customer_id": ids}))
-    remote = spark_score(spark, result.model_uri, feats, AS_OF, k=3, customers=listed).toPandas()
+    remote = spark_score(spark, result.model_uri, feats, AS_OF, k=3, customers=listed, tables=tables).toPandas()
 
     assert list(remote.columns) == list(local.columns)
-    assert set(local["status"]) >= {"scored", "no_history"}
+    assert set(local["status"]) >= {"scored", "no_history", "cancelled"}
     assert local.loc[local["customer_id"] == 987654321, "status"].item() == "no_history"
     assert list(remote["customer_id"]) == list(local["customer_id"])
     np.testing.assert_allclose(

@@ -8,6 +8,8 @@ printed as one line per problem, ``error: <message>``, whatever the terminal wid
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import sys
 import warnings
@@ -67,6 +69,9 @@ def _guard(fn):
     from churnlab.events import EventValidationError
     from churnlab.tracking import TrackingError
 
+    # MLflow's INFO lines (database migrations, registrations) are not the CLI's output
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     shown = warnings.showwarning
     warnings.showwarning = _warn

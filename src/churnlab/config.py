@@ -33,14 +33,24 @@ class DataConfig(_Strict):
     customers: Path | None = None
     mapping: dict[Literal["purchases", "support", "surveys", "customers"], dict[str, str]] = {}
     on_duplicates: Literal["raise", "drop", "keep"] = "raise"
-    timestamp_unit: (
-        Literal["D", "h", "m", "s", "ms", "us", "ns"]
-        | dict[Literal["purchases", "support", "surveys", "customers"], Literal["D", "h", "m", "s", "ms", "us", "ns"]]
-        | None
-    ) = Field(None, description="unit of numeric (epoch) timestamps, for all tables or per table")
+    timestamp_unit: str | dict[str, str] | None = Field(
+        None, description="unit of numeric (epoch) timestamps (D, h, m, s, ms, us, ns), for all tables or per table"
+    )
     time_range: tuple[dt.date, dt.date] | None = Field(None, description="accepted timestamps; default 1900-01-01 to 2200-01-01")
     demo_customers: int = Field(3000, gt=0)
     demo_seed: int = 0
+
+    @field_validator("timestamp_unit")
+    @classmethod
+    def _units(cls, value):
+        from churnlab.events import TABLE_SCHEMAS, TIMESTAMP_UNITS
+
+        for table, unit in (value.items() if isinstance(value, dict) else [(None, value)] if value is not None else []):
+            if table is not None and table not in TABLE_SCHEMAS:
+                raise ValueError(f"unknown table {table!r}; tables are {sorted(TABLE_SCHEMAS)}")
+            if unit not in TIMESTAMP_UNITS:
+                raise ValueError(f"unit must be one of {list(TIMESTAMP_UNITS)}, got {unit!r}")
+        return value
 
     @model_validator(mode="after")
     def _where(self) -> "DataConfig":

@@ -178,7 +178,13 @@ def repeat_purchase_rate(purchases, start, end) -> float:
 
 
 def _scores(scores: Iterable[float], lo: int, hi: int, name: str) -> np.ndarray:
-    arr = np.asarray(list(scores) if not isinstance(scores, (np.ndarray, pd.Series)) else scores, dtype=float)
+    if isinstance(scores, (str, bytes)) or not isinstance(scores, Iterable):
+        raise TypeError(f"`scores` must be a list of {name} answers, got {scores!r}")
+    values = list(scores) if not isinstance(scores, (np.ndarray, pd.Series)) else list(np.asarray(scores, dtype=object))
+    for v in values:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"`scores` must hold numbers, got {v!r}")
+    arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         raise ValueError(f"`scores` is empty; {name} needs at least one response")
     bad = ~np.isfinite(arr) | (arr < lo) | (arr > hi) | (arr != np.floor(arr))
@@ -207,13 +213,18 @@ def csat(scores: Iterable[float]) -> float:
     return float((arr >= 4).mean() * 100.0)
 
 
+def _check_margin(margin) -> float:
+    if not check_number(margin, "margin", above=0) <= 1:
+        raise ValueError(f"`margin` must be in (0, 1], got {margin!r}")
+    return float(margin)
+
+
 def historical_clv(purchases, as_of, margin: float = 1.0) -> pd.Series:
     """Historical customer lifetime value: ``margin x`` total spend before ``as_of``.
 
     Returns a Series indexed by customer_id, for customers with a purchase before ``as_of``.
     """
-    if not 0 < margin <= 1:
-        raise ValueError(f"`margin` must be in (0, 1], got {margin}")
+    _check_margin(margin)
     p = _purchases(purchases)
     t = to_timestamp(as_of)
     before = p[p["ts"] < t]
@@ -245,8 +256,7 @@ def predictive_clv(
 
     Returns a DataFrame indexed by customer_id with the three inputs and ``clv``.
     """
-    if not 0 < margin <= 1:
-        raise ValueError(f"`margin` must be in (0, 1], got {margin}")
+    _check_margin(margin)
     period = _check_days(period_days, "period_days")
     floor = _check_days(active_days, "active_days")
     p = _purchases(purchases)
@@ -256,7 +266,7 @@ def predictive_clv(
         raise ValueError(f"no purchase before as_of={t}")
     if churn_rate_pct is None:
         churn_rate_pct = churn_rate_between(before, t - pd.Timedelta(days=period), t, active_days)
-    if not 0 < churn_rate_pct <= 100:
+    if not 0 < check_number(churn_rate_pct, "churn_rate_pct", above=0) <= 100:
         raise ValueError(f"`churn_rate_pct` must be in (0, 100], got {churn_rate_pct}")
     g = before.groupby("customer_id")
     tenure_days = ((t - g["ts"].min()).dt.total_seconds() / 86400.0).clip(lower=floor)
