@@ -214,7 +214,7 @@ def csat(scores: Iterable[float]) -> float:
 
 
 def _check_margin(margin) -> float:
-    if not check_number(margin, "margin", above=0) <= 1:
+    if not 0 < check_number(margin, "margin") <= 1:
         raise ValueError(f"`margin` must be in (0, 1], got {margin!r}")
     return float(margin)
 
@@ -266,7 +266,7 @@ def predictive_clv(
         raise ValueError(f"no purchase before as_of={t}")
     if churn_rate_pct is None:
         churn_rate_pct = churn_rate_between(before, t - pd.Timedelta(days=period), t, active_days)
-    if not 0 < check_number(churn_rate_pct, "churn_rate_pct", above=0) <= 100:
+    if not 0 < check_number(churn_rate_pct, "churn_rate_pct") <= 100:
         raise ValueError(f"`churn_rate_pct` must be in (0, 100], got {churn_rate_pct}")
     g = before.groupby("customer_id")
     tenure_days = ((t - g["ts"].min()).dt.total_seconds() / 86400.0).clip(lower=floor)
