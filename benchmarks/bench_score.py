@@ -17,10 +17,11 @@ import pandas as pd
 from _util import machine, measure
 from churnlab.config import parse_config
 from churnlab.datasets import make_demo_events
-from churnlab.explain import explain, top_drivers
-from churnlab.model import PATTERNS_FILE, ChurnModel
-from churnlab.score import ScoringModel, _score_features, risk_tiers, score_customers, write_scores
-from churnlab.training import train
+from churnlab.explain import shap_values, top_drivers
+from churnlab.models.lightgbm import ChurnModel, PATTERNS_FILE
+from churnlab.scoring import ScoringModel, risk_tiers, score_customers, write_scores
+from churnlab.scoring.pipeline import _score_features
+from churnlab.workflows.training import train
 
 N = 200_000
 AS_OF = "2024-12-01"
@@ -66,12 +67,12 @@ def main() -> None:
     P = sm.model._prepare(X.iloc[:20_000])
     _, secs, _ = measure(sm.model.booster_.predict, P, num_iteration=sm.model.best_iteration_, pred_contrib=True)
     print(f"LightGBM pred_contrib on 20,000 rows (reference): {secs:.2f}s = {20_000 / secs:,.0f} customers/s")
-    sv, secs, mb = measure(explain, sm.model, X)
+    sv, secs, mb = measure(shap_values, sm.model, X)
     print(
         f"TreeSHAP cached by decision pattern, cold (empty cache): {secs:.2f}s = {len(X) / secs:,.0f} customers/s, "
         f"peak +{mb:.0f} MiB, {sm.model._treeshap.cached_patterns:,} (tree, pattern) values cached"
     )
-    sv, secs, mb = measure(explain, sm.model, X)
+    sv, secs, mb = measure(shap_values, sm.model, X)
     print(f"TreeSHAP cached by decision pattern, warm: {secs:.2f}s = {len(X) / secs:,.0f} customers/s")
     drivers, secs, mb = measure(top_drivers, sv, X, sm.dictionary, 5)
     print(f"top-5 reasons from SHAP values: {secs:.2f}s = {len(X) / secs:,.0f} customers/s")

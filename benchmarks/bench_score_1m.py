@@ -14,9 +14,9 @@ from pathlib import Path
 from _util import machine, measure
 from churnlab.config import parse_config
 from churnlab.datasets import make_demo_events
-from churnlab.model import ChurnModel
-from churnlab.score import ScoringModel, score_customers, write_scores
-from churnlab.training import train
+from churnlab.models.lightgbm import ChurnModel
+from churnlab.scoring import ScoringModel, score_customers, write_scores
+from churnlab.workflows.training import train
 
 N = 1_000_000
 AS_OF = "2024-12-01"

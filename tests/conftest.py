@@ -44,9 +44,19 @@ def demo_events():
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, demo_events):
     """One tracked training run on the demo data, shared by the model/explain/score tests."""
-    from churnlab.training import train
+    from churnlab.workflows.training import train
 
     workdir = tmp_path_factory.mktemp("workdir")
     cfg = parse_config(small_config(**{"mlflow.register_name": "churnlab-test"}))
     result = train(cfg, events=demo_events, workdir=workdir)
     return result, workdir
+
+
+@pytest.fixture(scope="session")
+def bench(tmp_path_factory):
+    """The CDNOW benchmark, run once per test session (tracked in a temporary store):
+    ``(evaluation, details, workdir)``."""
+    from churnlab.workflows.experiments import cdnow_benchmark
+
+    workdir = tmp_path_factory.mktemp("cdnow")
+    return (*cdnow_benchmark(track=True, workdir=workdir), workdir)

@@ -35,7 +35,7 @@ CASES = [
     (lambda ev: m.predictive_clv(ev, "2024-03-01", churn_rate_pct="20"), TypeError, "`churn_rate_pct` must be a number, got '20'"),
     (lambda ev: m.nps("9,10"), TypeError, "`scores` must be a list of NPS answers, got '9,10'"),
     (lambda ev: m.csat([5, "4"]), TypeError, "`scores` must hold numbers, got '4'"),
-    (lambda ev: m.retention_rate_between([1, 2], "2024-01-01", "2024-02-01"), TypeError, "`purchases` must be a DataFrame or EventTables"),
+    (lambda ev: m.retention_rate_between([1, 2], "2024-01-01", "2024-02-01"), TypeError, "`purchases` must be EventTables or a purchases DataFrame"),
     (lambda ev: cl.build_features(LOG, "2024-03-01"), TypeError, "`events` must be EventTables"),
     (lambda ev: cl.build_training_set(ev, "2024-03-01"), TypeError, "`cutoffs` must be a list of dates, got '2024-03-01'"),
     (lambda ev: cl.make_cutoffs("2024-01-01", "2024-06-01", freq="fortnightly"), ValueError, "`freq` is not a pandas frequency"),

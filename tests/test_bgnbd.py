@@ -3,9 +3,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, stats
+from scipy import integrate
 
-from churnlab.bgnbd import BGNBD, rfm_summary
+from churnlab.models.bgnbd import BGNBD, rfm_summary
 from churnlab.datasets import load_cdnow
 
 

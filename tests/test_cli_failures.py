@@ -20,11 +20,11 @@ import yaml
 from conftest import small_config
 from typer.testing import CliRunner
 
-import churnlab.training
+import churnlab.workflows.training
 from churnlab.atomic import remove_stale_partials
 from churnlab.cli import app
 from churnlab.events import save_events_dir
-from churnlab.score import ScoringModel, score_customers, write_scores
+from churnlab.scoring import ScoringModel, score_customers, write_scores
 
 AS_OF = "2024-12-01"
 runner = CliRunner()
@@ -105,8 +105,8 @@ def test_sigterm_while_writing_cleans_up_and_exits_143(trained, events_dir, tmp_
     script = textwrap.dedent(
         f"""
         import sys, time
-        import churnlab.score as score
-        real = score._score_block
+        import churnlab.scoring.pipeline as score
+        real = score.score_block
         calls = []
         def held(*a, **k):
             calls.append(1)
@@ -114,7 +114,7 @@ def test_sigterm_while_writing_cleans_up_and_exits_143(trained, events_dir, tmp_
                 open({str(ready)!r}, "w").close()
                 time.sleep(120)
             return real(*a, **k)
-        score._score_block = held
+        score.score_block = held
         from churnlab.cli import app
         sys.argv = ["churnlab", *{_score_args(trained, events_dir, out) + ["--chunk-size", "300", "--top-k", "0"]!r}]
         app()
@@ -186,7 +186,7 @@ def test_interrupted_mlflow_logging_deletes_the_run_and_says_so(tmp_path, demo_e
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(churnlab.training, "log_churn_model", interrupted)
+    monkeypatch.setattr(churnlab.workflows.training, "log_churn_model", interrupted)
     workdir = tmp_path / "wd"
     res = runner.invoke(app, ["train", "--config", str(_write_config(tmp_path)), "--workdir", str(workdir)])
     assert res.exit_code == 130

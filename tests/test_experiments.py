@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from churnlab.cli import app
-from churnlab.experiments import CDNOW_PROTOCOL, cdnow_ablation, cdnow_benchmark
+from churnlab.workflows.experiments import CDNOW_PROTOCOL, cdnow_ablation
 
 pytestmark = pytest.mark.slow
 
@@ -23,10 +23,6 @@ def _raw_cdnow() -> pd.DataFrame:
     return raw
 
 
-@pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("cdnow")
-    return (*cdnow_benchmark(track=True, workdir=workdir), workdir)
 
 
 def test_test_labels_follow_the_stated_rule(bench):

@@ -3,8 +3,8 @@ import pandas as pd
 import pytest
 import shap
 
-from churnlab.explain import EXPECTED, explain, global_drivers, probability_contributions, tidy_shap, top_drivers
-from churnlab.model import ChurnModel
+from churnlab.explain import EXPECTED, global_drivers, probability_contributions, shap_values, tidy_shap, top_drivers
+from churnlab.models.lightgbm import ChurnModel
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,8 @@ def test_frame(trained):
 
 def test_shap_rows_add_up_to_calibrated_log_odds(test_frame):
     result, X = test_frame
-    sv = explain(result.model, X)
-    p = result.model.predict_proba(X)
+    sv = shap_values(result.model, X)
+    p = result.model.churn_probability(X)
     np.testing.assert_allclose(sv.sum(axis=1).to_numpy(), np.log(p / (1 - p)), atol=1e-9)
     assert sv[EXPECTED].nunique() == 1
     pc = probability_contributions(sv)
@@ -72,7 +72,7 @@ def test_pred_contrib_matches_shap_tree_explainer(demo_events):
     f = ts.frame
     tr, va = f[f["cutoff"] < pd.Timestamp("2024-07-01")], f[f["cutoff"] == pd.Timestamp("2024-07-01")]
     m = ChurnModel(num_boost_round=60, calibration=None, params={"num_leaves": 7, "learning_rate": 0.1}).fit(
-        tr[names], tr["churned"], va[names], va["churned"]
+        tr[names], tr["churned"], validation=(va[names], va["churned"])
     )
     X = va[names].head(300)
     native = m.contributions(X)
@@ -129,7 +129,7 @@ def test_top_drivers_by_hand():
 
 def test_planted_drivers_rank_among_top_global_drivers(test_frame):
     result, X = test_frame
-    gd = global_drivers(explain(result.model, X), result.builder.feature_dictionary())
+    gd = global_drivers(shap_values(result.model, X), result.builder.feature_dictionary())
     top = list(gd["driver"][:8])
     assert top[0] == "recency"
     for planted in ("frequency", "unresolved_tickets", "nps"):
@@ -139,7 +139,7 @@ def test_planted_drivers_rank_among_top_global_drivers(test_frame):
 
 def test_tidy_shap_long_format(test_frame):
     result, X = test_frame
-    sv = explain(result.model, X.head(4))
+    sv = shap_values(result.model, X.head(4))
     long = tidy_shap(sv, X.head(4))
     assert len(long) == 4 * len(result.model.feature_names_)
     row = long[(long["customer_id"] == X.index[0]) & (long["feature"] == "p_recency_days")].iloc[0]
@@ -150,7 +150,7 @@ def test_tidy_shap_long_format(test_frame):
 def test_reason_text_of_a_categorical_is_the_text_of_each_value():
     """Categorical features are formatted once per category used: the same text as
     formatting every value on its own, missing values included."""
-    from churnlab.explain import _column_text, _fmt
+    from churnlab.explain.reasons import _column_text, _fmt
 
     col = pd.Series(pd.Categorical(["gold", None, "basic", "gold", "plus"], categories=["basic", "gold", "plus", "unused"]))
     at = np.array([3, 1, 0, 0, 4, 2])
@@ -170,7 +170,7 @@ def test_reason_numbers_read_as_format_writes_each_value(template):
     ``format`` gives for the value itself: halves in decimal that are not halves in binary
     (13.265 is 13.26500000000000056843...: "13.27"), exact binary halves (0.125: "0.12"),
     negative zero ("-0.00"), huge values, NaN and infinities."""
-    from churnlab.explain import _fmt, _format_many
+    from churnlab.explain.reasons import _fmt, _format_many
 
     rng = np.random.default_rng(7)
     cents = rng.integers(0, 10**6, 20_000) / 100.0

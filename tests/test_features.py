@@ -304,7 +304,7 @@ def test_customer_subset_is_pushed_down_without_changing_values():
 def test_shared_databases_give_the_same_features_and_close_with_the_last_block():
     from concurrent.futures import ThreadPoolExecutor
 
-    import churnlab.features as features_module
+    import churnlab.features.engine as features_module
 
     ev = make_demo_events(800, random_state=2)
     fb = FeatureBuilder().fit(ev, "2024-04-01")

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from churnlab.cli import app
 from churnlab.events import save_events_dir
 from churnlab.report import SECTIONS, build_report
-from churnlab.score import ScoringModel
+from churnlab.scoring import ScoringModel
 
 AS_OF = "2024-12-01"
 
@@ -85,7 +85,7 @@ def test_report_counts_cancelled_customers_and_does_not_review_them(trained, dem
     result, _ = trained
     sm = ScoringModel.load(result.model_uri)
     X = result.builder.transform(demo_events, AS_OF)
-    riskiest = pd.Series(sm.model.predict_proba(X), index=X.index)[sm.eligibility(X) == "scored"].sort_values(ascending=False)
+    riskiest = pd.Series(sm.model.churn_probability(X), index=X.index)[sm.eligibility(X) == "scored"].sort_values(ascending=False)
     events, gone = with_cancellations(demo_events, riskiest.index[:20].tolist())
     text = build_report(sm, events, AS_OF)
     assert f"{len(gone):,} cancelled" in text

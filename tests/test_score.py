@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from churnlab.cli import app
 from churnlab.events import save_events_dir
-from churnlab.score import ScoringModel, SchemaMismatchError, risk_tiers, score_customers, write_scores
+from churnlab.scoring import SchemaMismatchError, ScoringModel, risk_tiers, score_customers, write_scores
 
 AS_OF = "2024-12-01"
 
@@ -42,7 +42,7 @@ def test_scores_match_the_model_and_reasons_are_present(scoring, demo_events):
     scored = df["status"] == "scored"
     # the probability comes from the SHAP pass's margin through predict_proba's own sigmoid:
     # the same operations on the same bits, so bit for bit on any CPU
-    np.testing.assert_array_equal(df.loc[scored, "churn_probability"].to_numpy(), result.model.predict_proba(X[scored.to_numpy()]))
+    np.testing.assert_array_equal(df.loc[scored, "churn_probability"].to_numpy(), result.model.churn_probability(X[scored.to_numpy()]))
     assert df.loc[~scored, "churn_probability"].isna().all()
     assert df.loc[scored, "reason_1"].notna().mean() > 0.95
     assert set(df.loc[scored, "risk_tier"]) == {"high", "medium", "low"}
@@ -292,81 +292,89 @@ def test_columns_keep_their_types_when_a_chunk_has_nobody_scored(scoring, demo_e
     assert df["reason_1"].isna().tolist() == [True, True, False, False]
 
 
-def test_the_feature_thread_predicts_ahead_when_the_main_thread_is_busy(scoring, demo_events, monkeypatch):
-    """With the main thread slow (here: writing), the worker, once it has no features left to
-    build, scores the next chunks itself; the output is the same bytes."""
+def test_prefetch_keeps_order_stays_within_depth_and_surfaces_errors():
+    """Items come back in order, at most ``depth`` are computed ahead of the one being
+    consumed, an error surfaces at its own item, and leaving early starts nothing more."""
     import time
 
-    import churnlab.score as score_module
+    from churnlab.scoring import prefetch
+
+    started: list[int] = []
+
+    def slow_square(x):
+        started.append(x)
+        time.sleep(0.01)
+        if x == 7:
+            raise KeyError("item 7")
+        return x * x
+
+    with prefetch(slow_square, range(7), depth=2) as squares:
+        got = []
+        for value in squares:
+            got.append(value)
+            time.sleep(0.05)  # a slow consumer: the worker runs ahead, but no further than 2
+            assert len(started) <= len(got) + 2
+    assert got == [x * x for x in range(7)]
+
+    started.clear()
+    with pytest.raises(KeyError, match="item 7"):
+        with prefetch(slow_square, range(5, 20), depth=2) as squares:
+            for value in squares:
+                pass
+    assert max(started) <= 7 + 2  # nothing started beyond depth once the error was raised
+
+    started.clear()
+    with prefetch(slow_square, range(100), depth=3) as squares:
+        next(squares)
+    time.sleep(0.1)
+    assert len(started) <= 1 + 3  # left early: what was not started never starts
+    with prefetch(slow_square, [2, 3], depth=0) as squares:  # depth 0: on the caller's thread
+        assert list(squares) == [4, 9]
+    with pytest.raises(ValueError, match="`depth` must be an integer >= 0, got -1"):
+        with prefetch(slow_square, [1], depth=-1):
+            pass
+
+
+def test_scoring_builds_features_on_one_worker_and_scores_on_the_caller(scoring, demo_events, monkeypatch):
+    """Chunks' features come from the prefetch thread, probabilities and reasons from the
+    caller's thread; the output is the same bytes as one chunk."""
+    import churnlab.scoring.pipeline as pipeline
 
     sm, _ = scoring
     expected = pd.concat(score_customers(sm, demo_events, AS_OF, chunk_size=10**6)).reset_index(drop=True)
-    where = []
-    predict = score_module._predict
+    where = {"features": set(), "scores": set()}
+    features, predict = type(sm).features, pipeline._predict
 
-    def traced(*args, **kwargs):
-        where.append(threading.current_thread().name)
+    def traced_features(self, *args, **kwargs):
+        where["features"].add(threading.current_thread().name)
+        return features(self, *args, **kwargs)
+
+    def traced_predict(*args, **kwargs):
+        where["scores"].add(threading.current_thread().name)
         return predict(*args, **kwargs)
 
-    monkeypatch.setattr(score_module, "_predict", traced)
-    parts = []
-    for part in score_customers(sm, demo_events, AS_OF, chunk_size=400):
-        time.sleep(0.3)  # a slow consumer
-        parts.append(part)
-    pd.testing.assert_frame_equal(pd.concat(parts).reset_index(drop=True), expected)
-    assert len(where) == len(parts)  # one prediction per chunk, by one thread or the other
-    assert any(name.startswith("churnlab-features") for name in where)
-    assert where[0] == threading.main_thread().name  # the first chunk: the main thread built it
-
-
-def test_once_computes_once_and_keeps_no_error():
-    from churnlab.score import _Once
-
-    calls = []
-    release = threading.Event()
-
-    def slow():
-        calls.append(1)
-        release.wait(5)
-        return len(calls)
-
-    once = _Once(slow)
-    t = threading.Thread(target=once)
-    t.start()
-    while not calls:
-        pass
-    once.ahead()  # another thread is at it: returns at once, computes nothing
-    release.set()
-    t.join()
-    assert once() == 1 and calls == [1]
-    failures = iter([ValueError("first"), None])
-
-    def flaky():
-        err = next(failures)
-        if err:
-            raise err
-        return "ok"
-
-    again = _Once(flaky)
-    with pytest.raises(ValueError, match="first"):
-        again()
-    assert again() == "ok"  # the error was not kept
+    monkeypatch.setattr(type(sm), "features", traced_features)
+    monkeypatch.setattr(pipeline, "_predict", traced_predict)
+    got = pd.concat(score_customers(sm, demo_events, AS_OF, chunk_size=400)).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, expected)
+    assert len(where["features"]) == 1 and next(iter(where["features"])).startswith("churnlab-prefetch")
+    assert where["scores"] == {threading.main_thread().name}
 
 
 @pytest.mark.parametrize("storage", ["pyarrow", "python"])
 def test_coded_text_columns_read_as_their_texts(storage):
     """Reason and driver columns travel as codes into their distinct texts and become string
     columns with one take: the same column as the texts themselves, missing where -1."""
-    from churnlab.score import _Coded, _text
+    from churnlab.scoring.output import Coded, text_column
 
     texts = np.array(["no purchase for 3 days", "tier: gold", "last NPS 2 (detractor)"], dtype=object)
     codes = np.array([2, -1, 0, 0, 1, -1])
     with pd.option_context("mode.string_storage", storage):
-        got = pd.Series(_text(_Coded(texts, codes)))
+        got = pd.Series(text_column(Coded(texts, codes)))
         expected = pd.Series(pd.array([texts[c] if c >= 0 else None for c in codes], dtype=pd.StringDtype()))
         pd.testing.assert_series_equal(got, expected)
         assert got.dtype.storage == storage
-        empty = pd.Series(_text(_Coded(np.array([], dtype=object), np.full(3, -1))))
+        empty = pd.Series(text_column(Coded(np.array([], dtype=object), np.full(3, -1))))
         assert empty.isna().all() and empty.dtype == pd.StringDtype()
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from churnlab.events import load_events
 from churnlab.features import FeatureBuilder, FeatureConfig
-from churnlab.score import ScoringModel, score_customers
+from churnlab.scoring import ScoringModel, score_customers
 
 AS_OF = "2024-12-01"
 
@@ -142,7 +142,7 @@ def test_spark_udf_and_spark_sql_probabilities_equal_local(spark, spark_tables, 
     got = spark_predict(spark, result.model_uri, feats).select("customer_id", "churn_probability").toPandas()
     X = result.builder.transform(demo_events, AS_OF)
     assert list(got["customer_id"]) == list(X.index)
-    np.testing.assert_allclose(got["churn_probability"].to_numpy(), result.model.predict_proba(X), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got["churn_probability"].to_numpy(), result.model.churn_probability(X), rtol=1e-12, atol=0)
 
     register_churn_udf(spark, result.model_uri, "churn_probability")
     feats.createOrReplaceTempView("features_at_cutoff")

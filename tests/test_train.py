@@ -1,4 +1,3 @@
-import json
 import socket
 import subprocess
 import sys
@@ -12,9 +11,9 @@ import pytest
 from conftest import small_config
 
 from churnlab.config import ConfigError, load_config, parse_config
-from churnlab.model import ChurnModel, time_split
+from churnlab.models.split import time_split
 from churnlab.tracking import TrackingError, load_model_bundle
-from churnlab.training import train
+from churnlab.workflows.training import train
 
 # ---- time split -------------------------------------------------------------------
 
@@ -140,7 +139,7 @@ def test_pyfunc_round_trip_in_a_fresh_process(trained, demo_events, tmp_path):
     categorical = [c for c in names if isinstance(X[c].dtype, pd.CategoricalDtype)]
     assert categorical  # tiers, NPS segment, ...
     in_process = mlflow.pyfunc.load_model(result.model_uri).predict(X)
-    assert in_process["churn_probability"].to_numpy().tobytes() == result.model.predict_proba(X).tobytes()
+    assert in_process["churn_probability"].to_numpy().tobytes() == result.model.churn_probability(X).tobytes()
     as_text = X.astype({c: object for c in categorical})  # as Spark hands them over: strings
     np.testing.assert_array_equal(mlflow.pyfunc.load_model(result.model_uri).predict(as_text)["churn_probability"], in_process["churn_probability"])
     X.to_parquet(tmp_path / "X.parquet")  # read back with its categorical dtypes
@@ -156,7 +155,7 @@ def test_pyfunc_round_trip_in_a_fresh_process(trained, demo_events, tmp_path):
     )
     out = pd.read_parquet(tmp_path / "out.parquet")
     assert list(out.columns) == ["churn_probability"]
-    np.testing.assert_allclose(out["churn_probability"].to_numpy(), result.model.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(out["churn_probability"].to_numpy(), result.model.churn_probability(X), rtol=1e-12)
     # the metadata travels with the model
     model, meta = load_model_bundle(result.model_uri)
     assert meta["label_definition"]["rule"] == "fixed"
@@ -165,7 +164,7 @@ def test_pyfunc_round_trip_in_a_fresh_process(trained, demo_events, tmp_path):
 
 
 def test_unreachable_tracking_server_fails_before_training(demo_events, monkeypatch):
-    import churnlab.training as t
+    import churnlab.workflows.training as t
 
     called = []
     monkeypatch.setattr(t, "_fit_and_evaluate", lambda *a, **k: called.append(1))
@@ -213,7 +212,7 @@ def test_real_mlflow_server(tmp_path, demo_events):
         model, meta = load_model_bundle(result.model_uri)
         names = result.training_set.feature_names
         X = result.training_set.frame[names].head(50)
-        np.testing.assert_allclose(model.predict_proba(X), result.model.predict_proba(X))
+        np.testing.assert_allclose(model.churn_probability(X), result.model.churn_probability(X))
         assert (tmp_path / "server-artifacts").exists()
     finally:
         proc.terminate()

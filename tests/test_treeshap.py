@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from churnlab import _treeshap
-from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
+from churnlab.explain import treeshap as _treeshap
+from churnlab.explain.treeshap import PatternTreeSHAP, lightgbm_matrix
 
 
 def _data(seed: int, n: int = 3000):
@@ -189,7 +189,7 @@ def test_without_numba_the_values_come_from_pred_contrib(monkeypatch):
 def test_kernels_compile_in_memory_where_numba_cannot_cache(monkeypatch):
     from numba.core import caching
 
-    from churnlab import _kernels
+    from churnlab.explain import kernels as _kernels
 
     # no place to cache (e.g. a read-only install and home): numba refuses cache=True
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # renamed across numba versions
@@ -263,11 +263,12 @@ def test_churn_model_uses_engine_and_does_not_pickle_the_cache(trained):
     from_frame = model.booster_.predict(frame, num_iteration=model.best_iteration_)
     np.testing.assert_allclose(model.predict_raw(X), from_frame, rtol=1e-15, atol=0)
     # scoring's one pass: the same margin through the same sigmoid, bit for bit predict_proba
-    proba, contrib = model.predict_proba_and_contributions(X)
-    assert proba.tobytes() == model.predict_proba(X).tobytes()
+    proba, contrib = model.churn_probability_and_contributions(X)
+    assert proba.tobytes() == model.churn_probability(X).tobytes()
     assert contrib.tobytes() == model.contributions(X).tobytes()
     clone = pickle.loads(pickle.dumps(model))
     assert not hasattr(clone, "_treeshap")
+    assert model._treeshap.cached_patterns > 0  # pickling leaves the original's cache alone
     np.testing.assert_allclose(clone.contributions(X), native, rtol=0, atol=1e-12)
 
 # values LightGBM treats specially, mixed with ordinary ones and ties
@@ -361,7 +362,7 @@ def test_a_saved_model_brings_its_training_patterns(trained, tmp_path):
     saved model carries them: a model loaded in a fresh process explains those rows without
     computing a pattern, with the same bytes as an empty cache. A file of another model
     beside it is refused with a warning; saving without a cache leaves no file behind."""
-    from churnlab.model import PATTERNS_FILE, ChurnModel
+    from churnlab.models.lightgbm import ChurnModel, PATTERNS_FILE
 
     result, _ = trained
     names = result.training_set.feature_names

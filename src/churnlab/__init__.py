@@ -1,115 +1,111 @@
 """churnlab: point-in-time correct customer churn prediction.
 
-events -> metrics / labels -> features -> model -> explain -> score
+The flow, one subpackage a step::
+
+    events -> metrics / labels -> features -> models -> explain -> scoring
+
+with configuration, MLflow tracking, the HTML report, Spark and the CLI at the edges, and
+the training and benchmark workflows on top. Everything listed in ``__all__`` is importable
+from here; each name is imported when first used, so ``import churnlab`` stays fast (MLflow,
+SHAP, numba, matplotlib and Spark load only when a function that needs them runs).
+
+>>> import churnlab as cl
+>>> cl.retention_rate(start_count=200, end_count=180, new_count=20)
+80.0
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from churnlab.baselines import BGNBDAlive, RecencyRule, RFMLogistic
-from churnlab.bgnbd import BGNBD, rfm_summary
-from churnlab.config import ConfigError, TrainConfig, load_config, parse_config
-from churnlab.datasets import load_cdnow, make_demo_events
-from churnlab.evaluate import calibration_table, compare_models, evaluate_scores, gains_table
-from churnlab.events import EventTables, EventValidationError, load_events, load_events_dir, save_events_dir
-from churnlab.features import (
-    CustomerRowIndex,
-    FeatureBuilder,
-    FeatureConfig,
-    TrainingSet,
-    build_features,
-    build_training_set,
-    make_cutoffs,
-)
-from churnlab.labels import LabelResult, churn_labels
-from churnlab.metrics import (
-    churn_rate,
-    churn_rate_between,
-    cohort_retention,
-    csat,
-    historical_clv,
-    nps,
-    period_counts,
-    predictive_clv,
-    repeat_purchase_rate,
-    retention_rate,
-    retention_rate_between,
-)
-from churnlab.model import ChurnModel, time_split
-from churnlab.experiments import CDNOW_PROTOCOL, cdnow_ablation, cdnow_benchmark
-from churnlab.explain import explain, global_drivers, probability_contributions, segment_drivers, tidy_shap, top_drivers
-from churnlab.report import build_report, write_report
-from churnlab.score import ScoringModel, SchemaMismatchError, risk_tiers, score_customers, write_scores
-from churnlab.spark import register_churn_udf, spark_features, spark_predict, spark_score, spark_session, to_spark_tables
-from churnlab.tracking import load_model_bundle
-from churnlab.training import TrainResult, train
+# public name -> the module that defines it
+_WHERE = {
+    # data in
+    "EventTables": "churnlab.events",
+    "EventValidationError": "churnlab.events",
+    "load_events": "churnlab.events",
+    "load_events_dir": "churnlab.events",
+    "save_events_dir": "churnlab.events",
+    "load_cdnow": "churnlab.datasets",
+    "make_demo_events": "churnlab.datasets",
+    # metrics and labels
+    "churn_rate": "churnlab.metrics",
+    "churn_rate_between": "churnlab.metrics",
+    "cohort_retention": "churnlab.metrics",
+    "csat": "churnlab.metrics",
+    "historical_clv": "churnlab.metrics",
+    "nps": "churnlab.metrics",
+    "period_counts": "churnlab.metrics",
+    "predictive_clv": "churnlab.metrics",
+    "repeat_purchase_rate": "churnlab.metrics",
+    "retention_rate": "churnlab.metrics",
+    "retention_rate_between": "churnlab.metrics",
+    "LabelResult": "churnlab.labels",
+    "churn_labels": "churnlab.labels",
+    # features
+    "FeatureBuilder": "churnlab.features",
+    "FeatureConfig": "churnlab.features",
+    "TrainingSet": "churnlab.features",
+    "build_features": "churnlab.features",
+    "build_training_set": "churnlab.features",
+    "make_cutoffs": "churnlab.features",
+    # models
+    "BGNBD": "churnlab.models",
+    "BGNBDAlive": "churnlab.models",
+    "ChurnModel": "churnlab.models",
+    "RFMLogistic": "churnlab.models",
+    "RecencyRule": "churnlab.models",
+    "compare_models": "churnlab.models",
+    "evaluate_scores": "churnlab.models",
+    "rfm_summary": "churnlab.models",
+    "time_split": "churnlab.models",
+    # explain
+    "global_drivers": "churnlab.explain",
+    "probability_contributions": "churnlab.explain",
+    "segment_drivers": "churnlab.explain",
+    "shap_values": "churnlab.explain",
+    "top_drivers": "churnlab.explain",
+    # scoring
+    "SchemaMismatchError": "churnlab.scoring",
+    "ScoringModel": "churnlab.scoring",
+    "risk_tiers": "churnlab.scoring",
+    "score_customers": "churnlab.scoring",
+    "write_scores": "churnlab.scoring",
+    # edges: config, tracking, report, Spark
+    "ConfigError": "churnlab.config",
+    "TrainConfig": "churnlab.config",
+    "load_config": "churnlab.config",
+    "parse_config": "churnlab.config",
+    "load_model_bundle": "churnlab.tracking",
+    "build_report": "churnlab.report",
+    "write_report": "churnlab.report",
+    "register_churn_udf": "churnlab.spark",
+    "spark_features": "churnlab.spark",
+    "spark_predict": "churnlab.spark",
+    "spark_score": "churnlab.spark",
+    "spark_session": "churnlab.spark",
+    "to_spark_tables": "churnlab.spark",
+    # workflows
+    "TrainResult": "churnlab.workflows.training",
+    "train": "churnlab.workflows.training",
+    "CDNOW_PROTOCOL": "churnlab.workflows.experiments",
+    "cdnow_ablation": "churnlab.workflows.experiments",
+    "cdnow_benchmark": "churnlab.workflows.experiments",
+}
 
-__all__ = [
-    "__version__",
-    "BGNBD",
-    "BGNBDAlive",
-    "CDNOW_PROTOCOL",
-    "ChurnModel",
-    "ConfigError",
-    "EventTables",
-    "EventValidationError",
-    "CustomerRowIndex",
-    "FeatureBuilder",
-    "FeatureConfig",
-    "LabelResult",
-    "RFMLogistic",
-    "RecencyRule",
-    "SchemaMismatchError",
-    "ScoringModel",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingSet",
-    "build_features",
-    "build_report",
-    "build_training_set",
-    "calibration_table",
-    "cdnow_ablation",
-    "cdnow_benchmark",
-    "churn_labels",
-    "churn_rate",
-    "churn_rate_between",
-    "cohort_retention",
-    "compare_models",
-    "csat",
-    "evaluate_scores",
-    "explain",
-    "gains_table",
-    "global_drivers",
-    "historical_clv",
-    "load_cdnow",
-    "load_config",
-    "load_events",
-    "load_events_dir",
-    "load_model_bundle",
-    "make_cutoffs",
-    "make_demo_events",
-    "nps",
-    "parse_config",
-    "period_counts",
-    "predictive_clv",
-    "probability_contributions",
-    "register_churn_udf",
-    "repeat_purchase_rate",
-    "retention_rate",
-    "retention_rate_between",
-    "rfm_summary",
-    "risk_tiers",
-    "save_events_dir",
-    "score_customers",
-    "segment_drivers",
-    "spark_features",
-    "spark_predict",
-    "spark_score",
-    "spark_session",
-    "tidy_shap",
-    "time_split",
-    "to_spark_tables",
-    "top_drivers",
-    "train",
-    "write_report",
-    "write_scores",
-]
+__all__ = ["__version__", *sorted(_WHERE)]
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'churnlab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})

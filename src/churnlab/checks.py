@@ -5,10 +5,12 @@ or a ValueError (right kind, wrong value)."""
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["check_number"]
+__all__ = ["check_fitted", "check_number", "plain", "to_timestamp"]
 
 
 def check_number(
@@ -34,3 +36,42 @@ def check_number(
     if (above is not None and not v > above) or (at_least is not None and not v >= at_least):
         raise ValueError(f"`{name}` must be{bounds}, got {shown!r}")
     return v
+
+
+def plain(value: Any) -> Any:
+    """A value as Python shows it to people: ``4``, not ``np.int64(4)``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pd.Timestamp):
+        return str(value)
+    return value
+
+
+
+def to_timestamp(value: Any, name: str = "as_of") -> pd.Timestamp:
+    """Parse one point in time the way table timestamps are parsed (naive UTC).
+
+    >>> to_timestamp("2024-03-01")
+    Timestamp('2024-03-01 00:00:00')
+    """
+    if value is None:
+        raise ValueError(f"`{name}` is required, got None")
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"`{name}` must be a date or timestamp, got {value!r}") from exc
+    if ts is pd.NaT or pd.isna(ts):
+        raise ValueError(f"`{name}` must be a date or timestamp, got {value!r}")
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts.as_unit("us")
+
+
+
+def check_fitted(obj, attribute: str) -> None:
+    """Raise scikit-learn's ``NotFittedError`` (a ValueError) unless ``obj`` has ``attribute``,
+    the one every fitted object of its kind sets: "FeatureBuilder is not fitted; call fit first"."""
+    if getattr(obj, attribute, None) is None:
+        from sklearn.exceptions import NotFittedError
+
+        raise NotFittedError(f"{type(obj).__name__} is not fitted; call fit first")

@@ -137,7 +137,7 @@ def train(
 ) -> None:
     """Train LightGBM on rolling snapshots, compare with baselines, log one MLflow run."""
     from churnlab.config import load_config
-    from churnlab.training import train as run_train
+    from churnlab.workflows.training import train as run_train
 
     def go():
         overrides = {"mlflow.tracking_uri": tracking_uri} if tracking_uri else None
@@ -161,7 +161,7 @@ def demo(
     from churnlab.config import load_config
     from churnlab.datasets import make_demo_events
     from churnlab.events import save_events_dir
-    from churnlab.training import train as run_train
+    from churnlab.workflows.training import train as run_train
 
     def go():
         cfg = load_config(config)
@@ -190,7 +190,7 @@ def cdnow(
     track: bool = typer.Option(True, help="Log the run to MLflow."),
 ) -> None:
     """Real-data benchmark on CDNOW: 39-week churn at 1997-10-01, LightGBM vs baselines."""
-    from churnlab.experiments import CDNOW_PROTOCOL, cdnow_benchmark
+    from churnlab.workflows.experiments import CDNOW_PROTOCOL, cdnow_benchmark
 
     def go():
         with console.status("CDNOW benchmark (features, LightGBM, BG/NBD, baselines)..."):
@@ -208,7 +208,7 @@ def cdnow(
 def _after_demo(result, events, workdir: Path) -> None:
     """Score every customer at the end of the demo period and write the driver report."""
     from churnlab.report import build_report, write_report
-    from churnlab.score import ScoringModel, score_customers, write_scores
+    from churnlab.scoring import ScoringModel, score_customers, write_scores
 
     sm = ScoringModel.load(result.model_uri)
     as_of = events.date_range()[1].normalize() + pd.Timedelta(days=1)
@@ -256,7 +256,7 @@ def _use_tracking(model: str, tracking_uri: str | None) -> None:
 def _model_and_events(model: str, events: list[Path], as_of: str, tracking_uri: str | None, **options):
     """What `score` and `report` both start from: the cutoff, the scoring model, the events."""
     from churnlab.events import to_timestamp
-    from churnlab.score import ScoringModel
+    from churnlab.scoring import ScoringModel
 
     t = to_timestamp(as_of, "--as-of")
     _use_tracking(model, tracking_uri)
@@ -317,7 +317,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from churnlab.atomic import check_output_path
-    from churnlab.score import score_customers, write_scores
+    from churnlab.scoring import score_customers, write_scores
 
     def go():
         check_output_path(out, (".parquet", ".csv"))

@@ -105,7 +105,7 @@ class ModelConfig(_Strict):
     @field_validator("params")
     @classmethod
     def _lightgbm_params(cls, params: dict[str, Any]) -> dict[str, Any]:
-        from churnlab.model import check_lightgbm_params
+        from churnlab.models.lightgbm import check_lightgbm_params
 
         check_lightgbm_params(params)
         return params

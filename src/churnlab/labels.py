@@ -30,7 +30,7 @@ import dataclasses
 import pandas as pd
 
 from churnlab.checks import check_number
-from churnlab.events import EventTables, to_timestamp, validate_table
+from churnlab.events import EventTables, as_events, to_timestamp
 
 __all__ = ["LabelResult", "churn_labels", "cancelled_before", "LABEL_RULES"]
 
@@ -55,14 +55,6 @@ class LabelResult:
     labels: pd.DataFrame
     excluded: pd.DataFrame
     definition: dict
-
-
-def _as_tables(events) -> EventTables:
-    if isinstance(events, EventTables):
-        return events
-    if isinstance(events, pd.DataFrame):
-        return EventTables(purchases=validate_table(events, "purchases", on_duplicates="keep"))
-    raise TypeError(f"`events` must be EventTables or a purchases DataFrame, got {type(events).__name__}")
 
 
 def churn_labels(
@@ -121,7 +113,7 @@ def churn_labels(
         check_number(active_days, "active_days", above=0)
     floor = horizon_days if min_window_days is None else check_number(min_window_days, "min_window_days", above=0)
 
-    ev = _as_tables(events)
+    ev = as_events(events)
     t = to_timestamp(as_of)
     p = ev.purchases
     end = to_timestamp(observed_until, "observed_until") if observed_until is not None else p["ts"].max()

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.checks import check_number
-from churnlab.events import EventTables, to_timestamp, validate_table
+from churnlab.events import EventTables, as_events, to_timestamp
 
 __all__ = [
     "retention_rate",
@@ -95,11 +95,7 @@ def churn_rate(start_count: float, lost_count: float) -> float:
 
 
 def _purchases(data: EventTables | pd.DataFrame) -> pd.DataFrame:
-    if isinstance(data, EventTables):
-        return data.purchases
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"`purchases` must be a DataFrame or EventTables, got {type(data).__name__}")
-    return validate_table(data, "purchases", on_duplicates="keep")
+    return as_events(data, "purchases").purchases
 
 
 def _check_days(value: int, name: str) -> int:

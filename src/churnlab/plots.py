@@ -14,7 +14,7 @@ import pandas as pd
 import shap
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from churnlab.evaluate import calibration_table, gains_table
+from churnlab.models.evaluate import calibration_table, gains_table
 
 __all__ = ["evaluation_figures", "importance_figure", "figure_png", "shap_figure"]
 

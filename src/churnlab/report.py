@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from churnlab.events import EventTables, to_timestamp
-from churnlab.explain import EXPECTED, explain, global_drivers, segment_drivers, top_drivers
+from churnlab.explain import EXPECTED, global_drivers, segment_drivers, shap_values, top_drivers
 from churnlab.plots import figure_png, importance_figure, shap_figure
 from churnlab.atomic import atomic_output, check_output_path
 from churnlab.labels import cancelled_before
-from churnlab.score import ScoringModel, check_thresholds, risk_tiers
+from churnlab.scoring import ScoringModel, check_thresholds, risk_tiers
 
 __all__ = ["build_report", "write_report", "SECTIONS"]
 
@@ -87,8 +87,8 @@ def build_report(
     if X.empty:
         first, last = events.date_range()
         raise ValueError(f"`as_of` {t}: no customer to review (the events span {first} to {last})")
-    proba = pd.Series(sm.model.predict_proba(X), index=X.index, name="churn_probability")
-    sv = explain(sm.model, X)
+    proba = pd.Series(sm.model.churn_probability(X), index=X.index, name="churn_probability")
+    sv = shap_values(sm.model, X)
     d = sm.dictionary
     gd = global_drivers(sv, d)
 

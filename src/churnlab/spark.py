@@ -26,9 +26,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from churnlab.checks import check_fitted
 from churnlab.events import EventTables, to_timestamp
 from churnlab.features import SPARK, FeatureBuilder
-from churnlab.score import ScoringModel, _score_block, check_thresholds, risk_tiers
+from churnlab.scoring import ScoringModel, check_thresholds, risk_tiers
+from churnlab.scoring.pipeline import score_block
 
 if TYPE_CHECKING:  # pyspark is optional
     from pyspark.sql import DataFrame, SparkSession
@@ -110,15 +112,14 @@ def spark_features(spark: "SparkSession", builder: FeatureBuilder, tables: dict[
     Categorical features come out as strings; the model re-applies its categories.
     """
     _check_utc(spark)
-    if not hasattr(builder, "feature_names_"):
-        raise RuntimeError("FeatureBuilder is not fitted; call fit(events, as_of) first")
+    check_fitted(builder, "feature_names_")
     missing = [t for t in builder.tables_ if t not in tables]
     if missing:
         raise ValueError(f"the builder was fitted with table(s) {missing} that the Spark tables lack")
     t = to_timestamp(as_of)
     for name in builder.tables_:
         tables[name].createOrReplaceTempView(name)
-    sql, _ = builder._sql(t, SPARK)
+    sql, _ = builder.sql(t, SPARK)
     feats = spark.sql(sql)
     static = [*builder.static_numeric_, *builder.static_categories_]
     if static:
@@ -226,7 +227,7 @@ def spark_score(
                 cancelled = pd.Index(pdf.loc[pdf["_cancelled"].fillna(False).astype(bool), "customer_id"])
                 known = pd.concat([known, X.loc[X.index.isin(cancelled) & X["p_count_total"].isna()]])
             status = sm.eligibility(known, cancelled)
-            yield _score_block(
+            yield score_block(
                 sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds), reason_tiers
             )
 

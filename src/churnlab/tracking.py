@@ -23,7 +23,7 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from churnlab.model import PATTERNS_FILE, ChurnModel  # noqa: E402
+from churnlab.models.lightgbm import PATTERNS_FILE, ChurnModel  # noqa: E402
 
 __all__ = [
     "ChurnPyfunc",
@@ -31,6 +31,7 @@ __all__ = [
     "bound_http_requests",
     "check_tracking_readable",
     "check_tracking_uri",
+    "experiment_id",
     "default_tracking_uri",
     "load_model_bundle",
     "log_churn_model",
@@ -121,7 +122,7 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
             raise TrackingError(f"cannot create the tracking folder {path}: {exc}") from exc
 
 
-def _experiment_id(name: str, tracking_uri: str, workdir: Path | None) -> str:
+def experiment_id(name: str, tracking_uri: str, workdir: Path | None) -> str:
     exp = mlflow.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
@@ -138,7 +139,7 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
         self.model, self.meta = ChurnModel.from_files(context.artifacts["booster"], context.artifacts["metadata"])
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        proba = self.model.predict_proba(pd.DataFrame(model_input))
+        proba = self.model.churn_probability(pd.DataFrame(model_input))
         return pd.DataFrame({PROBA_COLUMN: proba}, index=getattr(model_input, "index", None))
 
 
@@ -168,7 +169,7 @@ def log_churn_model(model: ChurnModel, metadata: dict, X_example: pd.DataFrame, 
         # ("Can not safely convert category to <U0"), which is what the feature builder
         # produces. The model checks its own inputs instead (feature names, categories).
         outputs = mlflow.models.infer_signature(
-            example, pd.DataFrame({PROBA_COLUMN: model.predict_proba(X_example.head(5))})
+            example, pd.DataFrame({PROBA_COLUMN: model.churn_probability(X_example.head(5))})
         ).outputs
         signature = mlflow.models.ModelSignature(inputs=None, outputs=outputs)
         return mlflow.pyfunc.log_model(

@@ -1,21 +1,10 @@
-"""Explanations: SHAP values, per-customer drivers with readable reasons, global drivers.
-
-SHAP values are LightGBM's own TreeSHAP values (``pred_contrib=True``), in log-odds, computed
-once per distinct decision pattern of each tree and cached on the model (see
-``churnlab._treeshap``; equal to ``pred_contrib`` up to summation order). When
-the model carries a Platt calibration (``logit(p) = a * margin + b``) the values are scaled by
-``a`` and the expected value becomes ``a * base + b``, so they add up exactly to the
-calibrated log-odds the model returns. (An isotonic calibration is not linear; then the
-values explain the uncalibrated margin.)
-
-Log-odds to probability: a customer's probability moves from ``sigmoid(expected_value)`` to
-``sigmoid(sum of all columns)``; :func:`probability_contributions` shares that change out in
-proportion to each feature's log-odds contribution, so the shares add up to the change.
+"""Per-customer drivers with readable reasons, and global and per-segment drivers.
 
 Drivers: features that describe one signal (the windows of a count, recency and the overdue
 ratio, ...) share a *driver group* from the feature dictionary; contributions are summed per
 group so reasons do not repeat themselves, and the group's largest feature provides the
-value shown in the reason.
+value shown in the reason. Some groups read better with two values at once
+(:data:`churnlab.features.dictionary.COMPOSITE_REASONS`).
 """
 
 from __future__ import annotations
@@ -26,62 +15,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from churnlab.model import ChurnModel
+from churnlab.explain.shap import EXPECTED
+from churnlab.features.dictionary import COMPOSITE_REASONS
 
-__all__ = [
-    "explain",
-    "probability_contributions",
-    "tidy_shap",
-    "top_drivers",
-    "global_drivers",
-    "segment_drivers",
-    "EXPECTED",
-]
-
-EXPECTED = "expected_value"
-
-
-def explain(model: ChurnModel, features: pd.DataFrame) -> pd.DataFrame:
-    """SHAP values (log-odds) per customer and feature, plus the ``expected_value`` column.
-
-    Each row sums to the model's log-odds for that customer.
-
-    Examples
-    --------
-    >>> # shap = explain(result.model, X); shap.sum(axis=1) == logit(result.model.predict_proba(X))
-    """
-    return _shap_frame(model, model.contributions(features), features.index)
-
-
-def _shap_frame(model: ChurnModel, contrib: np.ndarray, index: pd.Index) -> pd.DataFrame:
-    """:func:`explain`'s frame from the model's raw contributions (Platt scaling applied)."""
-    values, base = contrib[:, :-1], contrib[:, -1]
-    cal = model.calibrator_
-    if cal is not None and cal.method == "platt":
-        values = values * cal.coef_
-        base = base * cal.coef_ + cal.intercept_
-    out = pd.DataFrame(values, index=index, columns=model.feature_names_)
-    out[EXPECTED] = base
-    return out
-
-
-def probability_contributions(shap_values: pd.DataFrame) -> pd.DataFrame:
-    """Share each row's probability change (from the expected value) out over the features."""
-    feats = shap_values.drop(columns=EXPECTED)
-    total = feats.sum(axis=1)
-    p0 = 1 / (1 + np.exp(-shap_values[EXPECTED]))
-    p = 1 / (1 + np.exp(-(shap_values[EXPECTED] + total)))
-    scale = ((p - p0) / total.where(total != 0)).fillna(0.0)
-    return feats.mul(scale, axis=0)
-
-
-def tidy_shap(shap_values: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """Long format: one row per customer and feature with ``value`` and ``shap``."""
-    feats = shap_values.drop(columns=EXPECTED)
-    long = feats.rename_axis(index="customer_id", columns="feature").stack().rename("shap").reset_index()
-    vals = features[feats.columns].astype(object).rename_axis(index="customer_id", columns="feature")
-    long["value"] = vals.stack(future_stack=True).reindex(pd.MultiIndex.from_frame(long[["customer_id", "feature"]])).to_numpy()
-    return long[["customer_id", "feature", "value", "shap"]]
+__all__ = ["driver_arrays", "global_drivers", "segment_drivers", "top_drivers"]
 
 
 def _dictionary(dictionary: pd.DataFrame | list | None, columns) -> pd.DataFrame:
@@ -93,16 +30,6 @@ def _dictionary(dictionary: pd.DataFrame | list | None, columns) -> pd.DataFrame
         raise ValueError(f"feature dictionary lacks {missing[:5]}")
     return d.loc[list(columns)]
 
-
-# Reasons that read two features of one group at once: (feature, piece) joined in order.
-_GROUP_REASONS = {
-    "recency": (("p_recency_days", "no purchase for {value:.0f} days"), ("p_overdue_ratio", ", {value:.1f}x their usual gap")),
-    "unresolved_tickets": (
-        ("s_unresolved_total", "{value:.0f} unresolved tickets"),
-        ("s_unresolved_30d", " ({value:.0f} opened in the last 30 days)"),
-    ),
-    "nps": (("v_nps_last", "last NPS {value:.0f}"), ("v_nps_segment", " ({value})")),
-}
 
 # a numeric format spec with fixed decimals ("{value:.0f}", "{value:+,.2f}", "{value:.1%}")
 _SPEC = re.compile(r"\{value:[+\- ]?,?\.(\d+)([f%])\}")
@@ -181,7 +108,7 @@ def top_drivers(
 
     Parameters
     ----------
-    shap_values : output of :func:`explain`
+    shap_values : output of :func:`churnlab.explain.shap_values`
     features : the feature frame that was explained (same index)
     dictionary : feature dictionary (``FeatureBuilder.feature_dictionary()`` or the records in
         the model metadata); without it every feature is its own driver
@@ -195,7 +122,7 @@ def top_drivers(
     DataFrame with ``customer_id, rank, driver, feature, value, contribution, direction,
     reason``.
     """
-    a = _driver_arrays(shap_values, features, dictionary, k, kind)
+    a = driver_arrays(shap_values, features, dictionary, k, kind)
 
     def text(x):  # plain object columns: skip pandas' costly string-type inference
         return pd.Series(x, dtype=object, copy=False)
@@ -214,7 +141,7 @@ def top_drivers(
     )
 
 
-def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str, values: bool = True) -> dict:
+def driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str, values: bool = True) -> dict:
     """:func:`top_drivers` as arrays, one entry per (customer, rank): ``row`` is the customer's
     position in ``shap_values``; ``rank`` counts from 1. Texts come as codes: ``group`` into
     ``groups`` (the driver names) and ``reason`` into ``reason_texts``, each distinct text
@@ -278,7 +205,7 @@ def _driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary
             shown[sel] = _column_values(col)[rows[sel]]
         reasons[sel] = add(*_column_text(templates[j], meanings[j], col, rows[sel]))
     # composite reasons for groups that read better with two values
-    for group, pieces in _GROUP_REASONS.items():
+    for group, pieces in COMPOSITE_REASONS.items():
         needed = [f for f, _ in pieces]
         if group not in groups or not all(c in cols for c in needed):
             continue

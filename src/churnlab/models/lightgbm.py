@@ -17,18 +17,18 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
+from sklearn.base import BaseEstimator, ClassifierMixin
 
-from churnlab._treeshap import PatternTreeSHAP, lightgbm_matrix
+from churnlab.checks import check_fitted
+from churnlab.explain.treeshap import PatternTreeSHAP, lightgbm_matrix
+from churnlab.models.calibration import Calibrator
 
-__all__ = ["ChurnModel", "time_split", "Calibrator", "check_lightgbm_params"]
+__all__ = ["ChurnModel", "DEFAULT_PARAMS", "PATTERNS_FILE", "check_lightgbm_params"]
 
 PATTERNS_FILE = "shap_patterns.npz"  # beside the booster: SHAP values cached at training time
 
@@ -69,6 +69,17 @@ def _quiet_stderr():
         os.close(saved)
 
 
+def _binary_labels(y, name: str, n: int) -> np.ndarray:
+    """Labels as 0.0/1.0 floats, refused (naming ``name``) unless every one is 0 or 1."""
+    arr = np.asarray(y, dtype=float) if not isinstance(y, (str, bytes)) else np.array([np.nan])
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"`{name}` must hold one label per row ({n}), got shape {arr.shape}")
+    bad = ~np.isin(arr, (0.0, 1.0))
+    if bad.any():
+        raise ValueError(f"`{name}` must hold 0/1 labels, got {np.asarray(y, dtype=object)[bad][0]!r}")
+    return arr
+
+
 def check_lightgbm_params(params: dict) -> None:
     """Raise ValueError unless every key is a LightGBM parameter (or alias) and LightGBM
     accepts every value, e.g. "`nonexistent_param` is not a LightGBM parameter (got 3)".
@@ -98,78 +109,12 @@ def check_lightgbm_params(params: dict) -> None:
         raise ValueError(f"LightGBM refuses them: {message}") from None
 
 
-def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str, list[pd.Timestamp]]:
-    """Split cutoffs by time: train < validation < test, with no label window overlap.
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """LightGBM binary classifier for churn, a scikit-learn estimator.
 
-    The test cutoff is the last one. The validation cutoff is the latest one whose label
-    window ends by the test cutoff; training cutoffs are those whose label windows end by
-    the validation cutoff. So no training label is observed after validation features start,
-    and no validation label after test features start.
-    """
-    cuts = sorted(pd.Timestamp(c) for c in cutoffs)
-    h = pd.Timedelta(days=float(horizon_days))
-    if len(cuts) < 3:
-        raise ValueError(f"need at least 3 cutoffs for a train/validation/test split, got {len(cuts)}")
-    test = cuts[-1]
-    val_options = [c for c in cuts[:-1] if c + h <= test]
-    if not val_options:
-        raise ValueError(
-            f"no validation cutoff has its {horizon_days}-day label window end by the test cutoff {test.date()}; "
-            "add earlier cutoffs or shorten horizon_days"
-        )
-    val = val_options[-1]
-    train = [c for c in cuts if c + h <= val]
-    if not train:
-        raise ValueError(
-            f"no training cutoff has its label window end by the validation cutoff {val.date()}; add earlier cutoffs"
-        )
-    return {"train": train, "validation": [val], "test": [test]}
-
-
-class Calibrator:
-    """Maps a raw score to a probability: Platt (logistic on the logit) or isotonic."""
-
-    def __init__(self, method: str = "platt"):
-        if method not in ("platt", "isotonic"):
-            raise ValueError(f"`calibration` must be 'platt', 'isotonic' or None, got {method!r}")
-        self.method = method
-
-    @staticmethod
-    def _logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
-        return np.log(p / (1 - p))
-
-    def fit(self, score, y) -> "Calibrator":
-        if self.method == "platt":
-            lr = LogisticRegression(C=1e6, solver="lbfgs").fit(self._logit(score)[:, None], np.asarray(y))
-            self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
-        else:
-            iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4).fit(score, y)
-            self.x_, self.y_ = iso.X_thresholds_.tolist(), iso.y_thresholds_.tolist()
-        return self
-
-    def transform(self, score) -> np.ndarray:
-        if self.method == "platt":
-            return 1.0 / (1.0 + np.exp(-(self.coef_ * self._logit(score) + self.intercept_)))
-        return np.interp(np.asarray(score, dtype=float), self.x_, self.y_)
-
-    def to_dict(self) -> dict:
-        if self.method == "platt":
-            return {"method": "platt", "coef": self.coef_, "intercept": self.intercept_}
-        return {"method": "isotonic", "x": self.x_, "y": self.y_}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Calibrator":
-        c = cls(d["method"])
-        if d["method"] == "platt":
-            c.coef_, c.intercept_ = d["coef"], d["intercept"]
-        else:
-            c.x_, c.y_ = d["x"], d["y"]
-        return c
-
-
-class ChurnModel:
-    """LightGBM binary classifier for churn, scikit-learn style.
+    Early stopping and calibration need a later period than the training rows: ``fit``
+    takes it as ``validation=(X_val, y_val)`` (with rolling snapshots, the validation
+    cutoff; see :func:`churnlab.models.time_split`).
 
     Parameters
     ----------
@@ -188,11 +133,24 @@ class ChurnModel:
     Attributes
     ----------
     booster_ : lightgbm.Booster
+    classes_ : ndarray, ``[0, 1]`` (1 = churned)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
     feature_names_ : list of str
     categories_ : dict
         Categories of each categorical feature, applied again at prediction time.
     best_iteration_ : int
     calibrator_ : Calibrator or None
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"recency": rng.exponential(30, 600), "orders": rng.poisson(3, 600).astype(float)})
+    >>> y = (X["recency"] + rng.normal(0, 10, 600) > 35).astype(int)
+    >>> model = ChurnModel(num_boost_round=50).fit(X[:400], y[:400], validation=(X[400:], y[400:]))
+    >>> model.predict_proba(X[:3]).shape, model.classes_.tolist()
+    ((3, 2), [0, 1])
     """
 
     def __init__(
@@ -216,6 +174,8 @@ class ChurnModel:
     def _lgb_params(self, y: np.ndarray) -> dict:
         if self.imbalance not in ("balanced", "none"):
             raise ValueError(f"`imbalance` must be 'balanced' or 'none', got {self.imbalance!r}")
+        if self.calibration not in ("platt", "isotonic", None):
+            raise ValueError(f"`calibration` must be 'platt', 'isotonic' or None, got {self.calibration!r}")
         params = {**DEFAULT_PARAMS, **(self.params or {})}
         pos = float(np.sum(y == 1))
         if pos == 0 or pos == len(y):
@@ -235,6 +195,9 @@ class ChurnModel:
         return params
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_fitted(self, "feature_names_")
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"`X` must be a DataFrame of the features the model was trained on, got {type(X).__name__}")
         missing = [c for c in self.feature_names_ if c not in X.columns]
         if missing:
             raise ValueError(f"features: missing column(s) {missing[:10]} the model was trained on")
@@ -246,10 +209,20 @@ class ChurnModel:
             X[col] = pd.Categorical(s.astype(object), categories=cats)
         return X
 
-    def fit(self, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val) -> "ChurnModel":
-        y = np.asarray(y, dtype=float)
-        y_val = np.asarray(y_val, dtype=float)
+    def fit(self, X: pd.DataFrame, y, *, validation: tuple[pd.DataFrame, object] | None = None) -> "ChurnModel":
+        """Train on ``(X, y)``; early-stop and calibrate on ``validation=(X_val, y_val)``."""
+        if validation is None or len(validation) != 2:
+            raise TypeError("`validation` must be (X_val, y_val): early stopping and calibration need a later period")
+        X_val, y_val = validation
+        for name, frame in (("X", X), ("validation[0]", X_val)):
+            if not isinstance(frame, pd.DataFrame):
+                raise TypeError(f"`{name}` must be a DataFrame, got {type(frame).__name__}")
+        y = _binary_labels(y, "y", len(X))
+        y_val = _binary_labels(y_val, "validation[1]", len(X_val))
         self.feature_names_ = list(X.columns)
+        self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
+        self.n_features_in_ = len(self.feature_names_)
+        self.classes_ = np.array([0, 1])
         self.categories_ = {
             c: list(X[c].cat.categories) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
         }
@@ -287,7 +260,7 @@ class ChurnModel:
         Every path computes it here, with numpy's ``exp``: the margin is the same bits on any
         CPU, but ``exp`` implementations differ in the last bit between libraries and CPUs
         (numpy's AVX-512 kernel vs the C library's), so the one conversion keeps batch scoring,
-        ``predict_proba`` and the pyfunc model bit-identical to each other on one machine.
+        ``churn_probability`` and the pyfunc model bit-identical to each other on one machine.
         """
         scale = self._sigmoid_scale()
         if scale is None:  # another objective: LightGBM's own conversion
@@ -301,27 +274,41 @@ class ChurnModel:
         relative; the margin is LightGBM's own, the sigmoid numpy's)."""
         return self._raw_from_margin(self._matrix(X))
 
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Calibrated churn probability per row."""
+    def churn_probability(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated churn probability per row, shape (n,)."""
         raw = self.predict_raw(X)
         return self.calibrator_.transform(raw) if self.calibrator_ is not None else raw
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities of ``classes_`` (stays, churns) per row, shape (n, 2)."""
+        p = self.churn_probability(X)
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """1 (churns) where the churn probability is at least 0.5, else 0."""
+        return (self.churn_probability(X) >= 0.5).astype(int)
+
+    def warm_up(self) -> None:
+        """Load the SHAP engine (numba kernels and the training patterns saved with the model)
+        so that the first explanation does not pay for it; e.g. while features are built."""
+        self._engine().load_kernels()
 
     def contributions(self, X: pd.DataFrame) -> np.ndarray:
         """LightGBM's TreeSHAP values (log-odds), last column the expected value.
 
         The values are LightGBM's own ``pred_contrib`` ones, evaluated once per distinct
-        decision pattern of each tree and cached on the model (``churnlab._treeshap``): equal
+        decision pattern of each tree and cached on the model (``churnlab.explain.treeshap``): equal
         to ``pred_contrib=True`` up to summation order (~1e-14), tens of times faster on
         customer bases where many customers share a tree's branch pattern.
         """
         return self._engine().contributions(self._matrix(X))
 
-    def predict_proba_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`predict_proba` and :meth:`contributions` of the same rows from one pass.
+    def churn_probability_and_contributions(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`churn_probability` and :meth:`contributions` of the same rows from one pass.
 
         The probability comes from the SHAP engine's margin (the cached patterns' leaf values
         added in tree order, LightGBM's raw score to the bit) through the same sigmoid as
-        :meth:`predict_proba`, so the two are bit-identical on one machine; batch scoring uses this
+        :meth:`churn_probability`, so the two are bit-identical on one machine; batch scoring uses this
         so that each tree is walked once per customer rather than twice.
         """
         engine = self._engine()
@@ -360,7 +347,9 @@ class ChurnModel:
 
     def __getstate__(self):
         # the SHAP pattern cache is rebuilt on demand; do not ship it (e.g. to Spark executors)
-        return {k: v for k, v in self.__dict__.items() if k != "_treeshap"}
+        state = dict(super().__getstate__())  # a copy: the base class may hand back __dict__ itself
+        state.pop("_treeshap", None)
+        return state
 
     def feature_importance(self) -> pd.DataFrame:
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
@@ -407,6 +396,9 @@ class ChurnModel:
         model = cls(**meta["init_params"])
         model.booster_ = lgb.Booster(model_file=str(booster_path))
         model.feature_names_ = meta["feature_names"]
+        model.feature_names_in_ = np.asarray(model.feature_names_, dtype=object)
+        model.n_features_in_ = len(model.feature_names_)
+        model.classes_ = np.array([0, 1])
         model.categories_ = meta["categories"]
         model.best_iteration_ = meta["best_iteration"]
         model.calibrator_ = Calibrator.from_dict(meta["calibration"]) if meta["calibration"] else None

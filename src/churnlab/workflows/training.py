@@ -9,28 +9,25 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from churnlab.baselines import BGNBDAlive, RecencyRule, RFMLogistic
 from churnlab.config import DataConfig, TrainConfig
-from churnlab.evaluate import calibration_table, compare_models
 from churnlab.events import EventTables, load_events, load_events_dir
+from churnlab.explain import EXPECTED, global_drivers, shap_values
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
-from churnlab.model import ChurnModel, time_split
-from churnlab.explain import EXPECTED, explain, global_drivers
+from churnlab.models import ChurnModel, calibration_table, time_split
 from churnlab.plots import evaluation_figures, importance_figure, shap_figure
 from churnlab.tracking import (
     check_tracking_uri,
     default_tracking_uri,
+    experiment_id,
     flatten,
     log_churn_model,
     log_dict_artifact,
     log_frame_artifact,
     log_png_artifacts,
-    _experiment_id,
 )
+from churnlab.workflows.compare import fit_and_compare
 
-__all__ = ["train", "TrainResult", "load_data"]
-
-MODEL_NAME = "lightgbm"
+__all__ = ["TrainResult", "load_data", "train"]
 
 
 def load_data(data: DataConfig) -> EventTables:
@@ -103,18 +100,14 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         calibration=m.calibration,
         seed=cfg.seed,
         num_threads=m.num_threads,
-    ).fit(part["train"][names], part["train"]["churned"], part["validation"][names], part["validation"]["churned"])
+    )
+    scores, evaluation = fit_and_compare(model, part["train"], part["validation"], part["test"], names, events)
     if m.explanation_cache_mb > 0:
         # the training rows' SHAP patterns travel with the model: scoring customers like
         # them (most are) then finds their explanations cached instead of computing them
         newest_first = f.sort_values("cutoff", ascending=False, kind="stable")
         model.cache_explanations(newest_first[names], m.explanation_cache_mb)
     test = part["test"]
-    scores = {MODEL_NAME: model.predict_proba(test[names])}
-    for name, base in (("rfm_logistic", RFMLogistic()), ("recency_rule", RecencyRule()), ("bgnbd_p_alive", BGNBDAlive())):
-        base.fit(part["train"], part["validation"], events)
-        scores[name] = base.predict_proba(test, events)
-    evaluation = compare_models(test["churned"], scores)
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **scores})
     return TrainResult(model, ts.builder, ts, split, evaluation, test_scores)
 
@@ -140,7 +133,7 @@ def train(
     if not track:
         return result
     mlflow.set_tracking_uri(tracking_uri)
-    exp_id = _experiment_id(cfg.mlflow.experiment, tracking_uri, workdir)
+    exp_id = experiment_id(cfg.mlflow.experiment, tracking_uri, workdir)
     run = mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name)
     try:
         with run:
@@ -201,7 +194,7 @@ def _log_shap(result: TrainResult, sample: int = 5000) -> None:
     f = result.training_set.frame
     test = f[f["cutoff"] == result.split["test"][0]].set_index("customer_id")[result.training_set.feature_names]
     X = test.sample(n=min(sample, len(test)), random_state=0).sort_index()
-    sv = explain(result.model, X)
+    sv = shap_values(result.model, X)
     gd = global_drivers(sv, result.builder.feature_dictionary())
     per_feature = sv.drop(columns=EXPECTED).abs().mean().sort_values(ascending=False).rename("mean_abs_shap")
     log_frame_artifact(gd, "shap/global_drivers.csv")

@@ -1,4 +1,4 @@
-"""The TreeSHAP engine's numba kernels (see :mod:`churnlab._treeshap`).
+"""The TreeSHAP engine's numba kernels (see :mod:`churnlab.explain.treeshap`).
 
 Imported on first use only, so that numba is imported and the kernels compiled (or read from
 numba's disk cache) only when SHAP values are asked for. Kernels live at module level, not in

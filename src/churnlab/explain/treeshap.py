@@ -49,7 +49,7 @@ def _compile():
     and the kernels compiled (or read from numba's disk cache) only when SHAP values are."""
     global _kernels
     if _kernels is None:
-        from churnlab import _kernels as k
+        from churnlab.explain import kernels as k
 
         _kernels = (k.decisions_kernel, k.codes_kernel, k.lookup_kernel, k.insert_kernel, k.accumulate_kernel, k.pattern_kernel)
     return _kernels

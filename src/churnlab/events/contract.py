@@ -1,4 +1,4 @@
-"""Event data contract: the tables churnlab reads, their loaders and their validation.
+"""Event data contract: the tables churnlab reads and their validation.
 
 Four tables, all keyed by ``customer_id``:
 
@@ -27,23 +27,24 @@ Validation never mutates the caller's frame: it works on a copy.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import warnings
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from churnlab.checks import plain, to_timestamp
+
 __all__ = [
-    "EventTables",
+    "DEFAULT_TIME_RANGE",
     "EventValidationError",
+    "MAX_VALUE",
+    "SCORE_RANGES",
     "TABLE_SCHEMAS",
-    "load_events",
-    "read_table",
+    "TIMESTAMP_UNITS",
+    "TableSchema",
+    "table_error",
     "validate_table",
-    "to_timestamp",
 ]
 
 TS_DTYPE = "datetime64[us]"
@@ -112,18 +113,9 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5)}
 
 
-def _fail(table: str, column: str | None, message: str) -> EventValidationError:
+def table_error(table: str, column: str | None, message: str) -> EventValidationError:
     where = f"{table}.{column}" if column else table
     return EventValidationError(f"{where}: {message}")
-
-
-def plain(value: Any) -> Any:
-    """A value as Python shows it to people: ``4``, not ``np.int64(4)``."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, pd.Timestamp):
-        return str(value)
-    return value
 
 
 def _example(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, values: pd.Series | None = None) -> str:
@@ -137,25 +129,6 @@ def _example(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, values
     return f"{n_bad} bad row(s); first at row {pos}{cid}: {plain(shown)!r}"
 
 
-def to_timestamp(value: Any, name: str = "as_of") -> pd.Timestamp:
-    """Parse one point in time the way table timestamps are parsed (naive UTC).
-
-    >>> to_timestamp("2024-03-01")
-    Timestamp('2024-03-01 00:00:00')
-    """
-    if value is None:
-        raise ValueError(f"`{name}` is required, got None")
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"`{name}` must be a date or timestamp, got {value!r}") from exc
-    if ts is pd.NaT or pd.isna(ts):
-        raise ValueError(f"`{name}` must be a date or timestamp, got {value!r}")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("UTC").tz_localize(None)
-    return ts.as_unit("us")
-
-
 def _parse_timestamps(
     df: pd.DataFrame, table: str, column: str, allow_null: bool, unit: str | None = None,
     time_range: tuple[pd.Timestamp, pd.Timestamp] = DEFAULT_TIME_RANGE,
@@ -163,23 +136,23 @@ def _parse_timestamps(
     s = df[column]
     numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_datetime64_any_dtype(s.dtype)
     if unit is not None and not numeric:
-        raise _fail(table, column, f"a timestamp unit ({unit!r}) is given but the column holds {s.dtype} values, not numbers")
+        raise table_error(table, column, f"a timestamp unit ({unit!r}) is given but the column holds {s.dtype} values, not numbers")
     if pd.api.types.is_bool_dtype(s.dtype):
-        raise _fail(table, column, "booleans are not timestamps; " + _example(df, s.notna(), column))
+        raise table_error(table, column, "booleans are not timestamps; " + _example(df, s.notna(), column))
     if numeric:
         if unit is None:
-            raise _fail(
+            raise table_error(
                 table, column,
                 f"numbers are not timestamps unless their unit is given (e.g. timestamp_unit={{'{table}': 's'}} for "
                 f"epoch seconds; config: data.timestamp_unit); " + _example(df, s.notna(), column),
             )
         finite = np.isfinite(s.to_numpy(dtype=float, na_value=np.nan)) | s.isna().to_numpy()
         if not finite.all():
-            raise _fail(table, column, "non-finite timestamp; " + _example(df, ~finite, column))
+            raise table_error(table, column, "non-finite timestamp; " + _example(df, ~finite, column))
         lo, hi = (pd.Timestamp(t).value / pd.Timedelta(1, unit=unit).value for t in time_range)
         outside = ((s < lo) | (s >= hi)).to_numpy()
         if outside.any():
-            raise _fail(table, column, _range_message(time_range) + _example(df, outside, column))
+            raise table_error(table, column, _range_message(time_range) + _example(df, outside, column))
         out = pd.to_datetime(s, unit=unit)
     elif isinstance(s.dtype, pd.DatetimeTZDtype):
         out = s.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -191,7 +164,7 @@ def _parse_timestamps(
         if aware.any() and not aware.all():
             a = nonnull[aware].iloc[0]
             b = nonnull[~aware].iloc[0]
-            raise _fail(
+            raise table_error(
                 table,
                 column,
                 f"mixes timezone-aware and naive timestamps, e.g. {a!r} and {b!r}; "
@@ -200,18 +173,18 @@ def _parse_timestamps(
         try:
             out = pd.to_datetime(s, errors="coerce", utc=bool(aware.any()), format="mixed")
         except (ValueError, TypeError) as exc:
-            raise _fail(table, column, f"cannot parse timestamps ({exc})") from exc
+            raise table_error(table, column, f"cannot parse timestamps ({exc})") from exc
         if aware.any():
             out = out.dt.tz_localize(None)
         bad = out.isna() & s.notna()
         if bad.any():
-            raise _fail(table, column, "unparseable timestamp; " + _example(df, bad, column))
+            raise table_error(table, column, "unparseable timestamp; " + _example(df, bad, column))
     outside = ((out < time_range[0]) | (out >= time_range[1])).to_numpy()
     if outside.any():
-        raise _fail(table, column, _range_message(time_range) + _example(df, outside, column))
+        raise table_error(table, column, _range_message(time_range) + _example(df, outside, column))
     out = out.astype(TS_DTYPE)
     if not allow_null and out.isna().any():
-        raise _fail(table, column, "null timestamp; " + _example(df, out.isna(), column))
+        raise table_error(table, column, "null timestamp; " + _example(df, out.isna(), column))
     return out
 
 
@@ -231,26 +204,6 @@ def _is_tz_aware(v: Any) -> bool:
     return False
 
 
-def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
-    """Read one table from a DataFrame (copied), a CSV file or a Parquet file."""
-    if isinstance(source, pd.DataFrame):
-        return source.copy()
-    if not isinstance(source, (str, Path)):
-        raise TypeError(f"`{table}` must be a DataFrame or a path to a .csv/.parquet file, got {type(source).__name__}")
-    path = Path(source)
-    if not path.exists():
-        raise FileNotFoundError(f"{table}: file not found: {path}")
-    suffixes = "".join(path.suffixes).lower()
-    try:
-        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
-            return pd.read_parquet(path)
-        if ".csv" in suffixes or ".txt" in suffixes:
-            return pd.read_csv(path)
-    except Exception as exc:  # the reader's own error text is the useful part
-        raise EventValidationError(f"{table}: cannot read {path}: {exc}") from exc
-    raise EventValidationError(f"{table}: unsupported file type {path.suffix!r} for {path} (use .csv or .parquet)")
-
-
 def _apply_mapping(df: pd.DataFrame, table: str, mapping: Mapping[str, str] | None) -> pd.DataFrame:
     """Rename the user's columns to ours. ``mapping`` is ``{our_name: their_name}``."""
     if not mapping:
@@ -258,7 +211,7 @@ def _apply_mapping(df: pd.DataFrame, table: str, mapping: Mapping[str, str] | No
     missing = {ours: theirs for ours, theirs in mapping.items() if theirs not in df.columns}
     if missing:
         ours, theirs = next(iter(missing.items()))
-        raise _fail(
+        raise table_error(
             table,
             ours,
             f"column mapping says {ours!r} comes from {theirs!r}, but {theirs!r} is not a column "
@@ -269,13 +222,13 @@ def _apply_mapping(df: pd.DataFrame, table: str, mapping: Mapping[str, str] | No
 
 def _harmonise_id(s: pd.Series, table: str) -> pd.Series:
     if s.isna().any():
-        raise _fail(table, "customer_id", "null customer id; " + _example(s.to_frame(), s.isna(), "customer_id"))
+        raise table_error(table, "customer_id", "null customer id; " + _example(s.to_frame(), s.isna(), "customer_id"))
     if pd.api.types.is_integer_dtype(s.dtype):
         return s.astype("int64")
     if pd.api.types.is_float_dtype(s.dtype):
         if (s != np.floor(s)).any():
             bad = s != np.floor(s)
-            raise _fail(table, "customer_id", "non-integer numeric id; " + _example(s.to_frame(), bad, "customer_id"))
+            raise table_error(table, "customer_id", "non-integer numeric id; " + _example(s.to_frame(), bad, "customer_id"))
         return s.astype("int64")
     return s.astype(str)
 
@@ -324,9 +277,9 @@ def validate_table(
     out = _apply_mapping(df.copy(), table, mapping)
     missing = [c for c in schema.required if c not in out.columns]
     if missing:
-        raise _fail(table, missing[0], f"missing required column(s) {missing}; got columns {list(out.columns)}")
+        raise table_error(table, missing[0], f"missing required column(s) {missing}; got columns {list(out.columns)}")
     if len(out) == 0:
-        raise _fail(table, None, "table is empty")
+        raise table_error(table, None, "table is empty")
     if not schema.allow_extra:
         out = out[[c for c in out.columns if c in schema.required + schema.optional]]
 
@@ -338,25 +291,25 @@ def validate_table(
         if col not in out.columns:
             continue
         if pd.api.types.is_bool_dtype(out[col].dtype):
-            raise _fail(table, col, "booleans are not numbers; " + _example(out, out[col].notna(), col))
+            raise table_error(table, col, "booleans are not numbers; " + _example(out, out[col].notna(), col))
         num = pd.to_numeric(out[col], errors="coerce")
         bad = num.isna() & out[col].notna()
         if bad.any():
-            raise _fail(table, col, "not a number; " + _example(out, bad, col))
+            raise table_error(table, col, "not a number; " + _example(out, bad, col))
         num = num.astype("float64")
         bad = ~np.isfinite(num) & num.notna()
         if bad.any():
-            raise _fail(table, col, "non-finite value; " + _example(out, bad, col))
+            raise table_error(table, col, "non-finite value; " + _example(out, bad, col))
         if col in MAX_VALUE:
             bad = num > MAX_VALUE[col]
             if bad.any():
-                raise _fail(table, col, f"value above the accepted maximum {MAX_VALUE[col]:g}; " + _example(out, bad, col))
+                raise table_error(table, col, f"value above the accepted maximum {MAX_VALUE[col]:g}; " + _example(out, bad, col))
         out[col] = num
     for col in schema.non_negative:
         if col in out.columns:
             bad = out[col] < 0
             if bad.any():
-                raise _fail(table, col, "negative value; " + _example(out, bad, col))
+                raise table_error(table, col, "negative value; " + _example(out, bad, col))
     for col in schema.strings:
         if col in out.columns:
             # Categorical: compact, and DuckDB scans it as an ENUM far faster than Python strings.
@@ -376,7 +329,7 @@ def validate_table(
     if table == "customers":
         dup = out["customer_id"].duplicated()
         if dup.any():
-            raise _fail(table, "customer_id", "duplicated customer id; " + _example(out, dup, "customer_id"))
+            raise table_error(table, "customer_id", "duplicated customer id; " + _example(out, dup, "customer_id"))
         for col in out.columns:
             if col not in ("customer_id", "signup_ts", "cancel_ts") and out[col].dtype == object:
                 out[col] = out[col].astype("category")
@@ -385,7 +338,7 @@ def validate_table(
     dup = out.duplicated(keep="first") if on_duplicates != "keep" else pd.Series(False, index=out.index)
     if dup.any():
         if on_duplicates == "raise":
-            raise _fail(
+            raise table_error(
                 table,
                 None,
                 f"{int(dup.sum())} duplicated row(s); first duplicate at row {int(np.flatnonzero(dup)[0])}: "
@@ -412,7 +365,7 @@ def _check_time_range(time_range) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def _require_not_null(df: pd.DataFrame, table: str, col: str) -> None:
     if df[col].isna().any():
-        raise _fail(table, col, "null value; " + _example(df, df[col].isna(), col))
+        raise table_error(table, col, "null value; " + _example(df, df[col].isna(), col))
 
 
 def _as_bool(s: pd.Series, table: str, col: str) -> pd.Series:
@@ -422,7 +375,7 @@ def _as_bool(s: pd.Series, table: str, col: str) -> pd.Series:
     mapped = s.astype(str).str.strip().str.lower().map(lookup)
     bad = mapped.isna()
     if bad.any():
-        raise _fail(table, col, "not a boolean; " + _example(s.to_frame(), bad, col))
+        raise table_error(table, col, "not a boolean; " + _example(s.to_frame(), bad, col))
     return mapped.astype(bool)
 
 
@@ -430,7 +383,7 @@ def _check_scores(df: pd.DataFrame) -> None:
     kinds = df["kind"].astype(str).str.lower()
     bad_kind = ~kinds.isin(list(SCORE_RANGES))
     if bad_kind.any():
-        raise _fail("surveys", "kind", f"must be one of {sorted(SCORE_RANGES)}; " + _example(df, bad_kind, "kind"))
+        raise table_error("surveys", "kind", f"must be one of {sorted(SCORE_RANGES)}; " + _example(df, bad_kind, "kind"))
     df["kind"] = kinds.astype("category")
     _require_not_null(df, "surveys", "score")
     score = df["score"]
@@ -438,168 +391,6 @@ def _check_scores(df: pd.DataFrame) -> None:
         sel = (kinds == kind).to_numpy()
         bad = sel & ((score < lo) | (score > hi) | (score != np.floor(score))).to_numpy()
         if bad.any():
-            raise _fail(
+            raise table_error(
                 "surveys", "score", f"{kind} score must be an integer in [{lo}, {hi}]; " + _example(df, bad, "score")
             )
-
-
-@dataclasses.dataclass(frozen=True)
-class EventTables:
-    """The validated inputs of churnlab: purchases plus optional support, surveys, customers.
-
-    Build it with :func:`load_events` (which validates) rather than directly.
-    """
-
-    purchases: pd.DataFrame
-    support: pd.DataFrame | None = None
-    surveys: pd.DataFrame | None = None
-    customers: pd.DataFrame | None = None
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The tables present, by name."""
-        return {name: getattr(self, name) for name in TABLE_SCHEMAS if getattr(self, name) is not None}
-
-    def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
-        """First and last event timestamp over all event tables."""
-        lo, hi = [], []
-        for name, df in self.tables().items():
-            if name != "customers":
-                lo.append(df["ts"].min())
-                hi.append(df["ts"].max())
-        return min(lo), max(hi)
-
-    def fingerprint(self) -> dict[str, Any]:
-        """Row counts, date ranges and a content hash of each table, for run tracking."""
-        out: dict[str, Any] = {}
-        digest = hashlib.sha256()
-        for name, df in self.tables().items():
-            h = pd.util.hash_pandas_object(df, index=False).to_numpy()
-            digest.update(name.encode())
-            digest.update(h.tobytes())
-            out[f"{name}_rows"] = int(len(df))
-            ts_col = "signup_ts" if name == "customers" else "ts"
-            out[f"{name}_min_ts"] = str(df[ts_col].min())
-            out[f"{name}_max_ts"] = str(df[ts_col].max())
-        out["sha256"] = digest.hexdigest()
-        return out
-
-    def filter_customers(self, customer_ids: Any) -> "EventTables":
-        """The same tables restricted to ``customer_ids``."""
-        ids = pd.Index(customer_ids)
-        return EventTables(
-            **{name: df[df["customer_id"].isin(ids)].reset_index(drop=True) for name, df in self.tables().items()}
-        )
-
-
-def load_events(
-    purchases: pd.DataFrame | str | Path,
-    support: pd.DataFrame | str | Path | None = None,
-    surveys: pd.DataFrame | str | Path | None = None,
-    customers: pd.DataFrame | str | Path | None = None,
-    mapping: Mapping[str, Mapping[str, str]] | None = None,
-    on_duplicates: str = "raise",
-    timestamp_unit: str | Mapping[str, str] | None = None,
-    time_range: tuple[Any, Any] | None = None,
-) -> EventTables:
-    """Read and validate the event tables from DataFrames, CSV or Parquet files.
-
-    Parameters
-    ----------
-    purchases, support, surveys, customers : DataFrame or path
-        ``purchases`` is required; the others are optional.
-    mapping : dict, optional
-        Per-table column renames ``{table: {our_column: their_column}}``.
-    on_duplicates : {"raise", "drop", "keep"}
-    timestamp_unit : str or dict, optional
-        Unit of numeric (epoch) timestamps, for every table (``"s"``) or per table
-        (``{"purchases": "ms"}``). Without it, numeric timestamp columns are rejected.
-    time_range : (start, end), optional
-        Accepted timestamps; default 1900-01-01 to 2200-01-01.
-
-    Warns
-    -----
-    UserWarning
-        When customers in the customers table have no event in any other table (they can
-        only be scored as ``no_history``/``no_purchase``), with their count.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> ev = load_events(pd.DataFrame({"customer_id": [1, 1], "ts": ["2024-01-01", "2024-02-01"],
-    ...                                "amount": [10.0, 12.5]}))
-    >>> len(ev.purchases)
-    2
-    """
-    mapping = mapping or {}
-    sources = {"purchases": purchases, "support": support, "surveys": surveys, "customers": customers}
-    if purchases is None:
-        raise TypeError("`purchases` is required: a DataFrame or a path to a .csv/.parquet file, got None")
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"`mapping` must be a dict {{table: {{our_column: their_column}}}}, got {type(mapping).__name__}")
-    unknown = set(mapping) - set(sources)
-    if unknown:
-        raise ValueError(f"`mapping` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
-    units = _per_table(timestamp_unit, "timestamp_unit", sources)
-    tables = {
-        name: validate_table(read_table(src, name), name, mapping.get(name), on_duplicates, units.get(name), time_range)
-        for name, src in sources.items()
-        if src is not None
-    }
-    id_kinds = {name: pd.api.types.is_integer_dtype(df["customer_id"].dtype) for name, df in tables.items()}
-    if len(set(id_kinds.values())) > 1:
-        # Integer ids in one table and text in another: compare them as text everywhere.
-        for df in tables.values():
-            df["customer_id"] = df["customer_id"].astype(str)
-    if "customers" in tables:
-        seen = pd.Index(np.unique(np.concatenate([df["customer_id"].to_numpy() for n, df in tables.items() if n != "customers"])))
-        unmatched = int((~tables["customers"]["customer_id"].isin(seen)).sum())
-        if unmatched:
-            warnings.warn(
-                f"customers: {unmatched:,} of {len(tables['customers']):,} customer ids have no event in any other table "
-                "(check that the tables use the same ids)", UserWarning, stacklevel=2,
-            )
-    return EventTables(**tables)
-
-
-def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
-    """A per-table option given once for all tables or as ``{table: value}``."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        return {t: value for t in sources}
-    if isinstance(value, Mapping):
-        unknown = set(value) - set(sources)
-        if unknown:
-            raise ValueError(f"`{name}` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
-        return dict(value)
-    raise TypeError(f"`{name}` must be a string or a dict {{table: value}}, got {value!r}")
-
-
-def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None, **options) -> EventTables:
-    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a
-    folder; ``options`` are :func:`load_events`'s (``on_duplicates``, ``timestamp_unit``,
-    ``time_range``). A table present in both formats is refused: which one is meant is unclear."""
-    if not isinstance(path, (str, Path)):
-        raise TypeError(f"`path` must be a folder path, got {type(path).__name__}")
-    folder = Path(path)
-    if not folder.is_dir():
-        raise EventValidationError(f"events folder not found: {folder}")
-    found: dict[str, Path] = {}
-    for name in TABLE_SCHEMAS:
-        files = [folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").exists()]
-        if len(files) > 1:
-            raise EventValidationError(f"{name}: both {files[0].name} and {files[1].name} in {folder}; keep one")
-        if files:
-            found[name] = files[0]
-    if "purchases" not in found:
-        raise EventValidationError(f"purchases: no purchases.parquet or purchases.csv in {folder}")
-    return load_events(**found, mapping=mapping, **options)
-
-
-def save_events_dir(events: EventTables, path: str | Path) -> Path:
-    """Write each table as Parquet into ``path`` (created if missing)."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, df in events.tables().items():
-        df.to_parquet(folder / f"{name}.parquet", index=False)
-    return folder

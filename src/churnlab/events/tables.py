@@ -1,0 +1,216 @@
+"""Loading the event tables: DataFrames, CSV or Parquet files, or a folder of them."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnlab.events.contract import TABLE_SCHEMAS, EventValidationError, validate_table
+
+__all__ = ["EventTables", "as_events", "load_events", "load_events_dir", "read_table", "save_events_dir"]
+
+
+def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
+    """Read one table from a DataFrame (copied), a CSV file or a Parquet file."""
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if not isinstance(source, (str, Path)):
+        raise TypeError(f"`{table}` must be a DataFrame or a path to a .csv/.parquet file, got {type(source).__name__}")
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{table}: file not found: {path}")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
+            return pd.read_parquet(path)
+        if ".csv" in suffixes or ".txt" in suffixes:
+            return pd.read_csv(path)
+    except Exception as exc:  # the reader's own error text is the useful part
+        raise EventValidationError(f"{table}: cannot read {path}: {exc}") from exc
+    raise EventValidationError(f"{table}: unsupported file type {path.suffix!r} for {path} (use .csv or .parquet)")
+
+
+
+@dataclasses.dataclass(frozen=True)
+class EventTables:
+    """The validated inputs of churnlab: purchases plus optional support, surveys, customers.
+
+    Build it with :func:`load_events` (which validates) rather than directly.
+    """
+
+    purchases: pd.DataFrame
+    support: pd.DataFrame | None = None
+    surveys: pd.DataFrame | None = None
+    customers: pd.DataFrame | None = None
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The tables present, by name."""
+        return {name: getattr(self, name) for name in TABLE_SCHEMAS if getattr(self, name) is not None}
+
+    def date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """First and last event timestamp over all event tables."""
+        lo, hi = [], []
+        for name, df in self.tables().items():
+            if name != "customers":
+                lo.append(df["ts"].min())
+                hi.append(df["ts"].max())
+        return min(lo), max(hi)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Row counts, date ranges and a content hash of each table, for run tracking."""
+        out: dict[str, Any] = {}
+        digest = hashlib.sha256()
+        for name, df in self.tables().items():
+            h = pd.util.hash_pandas_object(df, index=False).to_numpy()
+            digest.update(name.encode())
+            digest.update(h.tobytes())
+            out[f"{name}_rows"] = int(len(df))
+            ts_col = "signup_ts" if name == "customers" else "ts"
+            out[f"{name}_min_ts"] = str(df[ts_col].min())
+            out[f"{name}_max_ts"] = str(df[ts_col].max())
+        out["sha256"] = digest.hexdigest()
+        return out
+
+    def filter_customers(self, customer_ids: Any) -> "EventTables":
+        """The same tables restricted to ``customer_ids``."""
+        ids = pd.Index(customer_ids)
+        return EventTables(
+            **{name: df[df["customer_id"].isin(ids)].reset_index(drop=True) for name, df in self.tables().items()}
+        )
+
+
+def load_events(
+    purchases: pd.DataFrame | str | Path,
+    support: pd.DataFrame | str | Path | None = None,
+    surveys: pd.DataFrame | str | Path | None = None,
+    customers: pd.DataFrame | str | Path | None = None,
+    mapping: Mapping[str, Mapping[str, str]] | None = None,
+    on_duplicates: str = "raise",
+    timestamp_unit: str | Mapping[str, str] | None = None,
+    time_range: tuple[Any, Any] | None = None,
+) -> EventTables:
+    """Read and validate the event tables from DataFrames, CSV or Parquet files.
+
+    Parameters
+    ----------
+    purchases, support, surveys, customers : DataFrame or path
+        ``purchases`` is required; the others are optional.
+    mapping : dict, optional
+        Per-table column renames ``{table: {our_column: their_column}}``.
+    on_duplicates : {"raise", "drop", "keep"}
+    timestamp_unit : str or dict, optional
+        Unit of numeric (epoch) timestamps, for every table (``"s"``) or per table
+        (``{"purchases": "ms"}``). Without it, numeric timestamp columns are rejected.
+    time_range : (start, end), optional
+        Accepted timestamps; default 1900-01-01 to 2200-01-01.
+
+    Warns
+    -----
+    UserWarning
+        When customers in the customers table have no event in any other table (they can
+        only be scored as ``no_history``/``no_purchase``), with their count.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = load_events(pd.DataFrame({"customer_id": [1, 1], "ts": ["2024-01-01", "2024-02-01"],
+    ...                                "amount": [10.0, 12.5]}))
+    >>> len(ev.purchases)
+    2
+    """
+    mapping = mapping or {}
+    sources = {"purchases": purchases, "support": support, "surveys": surveys, "customers": customers}
+    if purchases is None:
+        raise TypeError("`purchases` is required: a DataFrame or a path to a .csv/.parquet file, got None")
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"`mapping` must be a dict {{table: {{our_column: their_column}}}}, got {type(mapping).__name__}")
+    unknown = set(mapping) - set(sources)
+    if unknown:
+        raise ValueError(f"`mapping` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
+    units = _per_table(timestamp_unit, "timestamp_unit", sources)
+    tables = {
+        name: validate_table(read_table(src, name), name, mapping.get(name), on_duplicates, units.get(name), time_range)
+        for name, src in sources.items()
+        if src is not None
+    }
+    id_kinds = {name: pd.api.types.is_integer_dtype(df["customer_id"].dtype) for name, df in tables.items()}
+    if len(set(id_kinds.values())) > 1:
+        # Integer ids in one table and text in another: compare them as text everywhere.
+        for df in tables.values():
+            df["customer_id"] = df["customer_id"].astype(str)
+    if "customers" in tables:
+        seen = pd.Index(np.unique(np.concatenate([df["customer_id"].to_numpy() for n, df in tables.items() if n != "customers"])))
+        unmatched = int((~tables["customers"]["customer_id"].isin(seen)).sum())
+        if unmatched:
+            warnings.warn(
+                f"customers: {unmatched:,} of {len(tables['customers']):,} customer ids have no event in any other table "
+                "(check that the tables use the same ids)", UserWarning, stacklevel=2,
+            )
+    return EventTables(**tables)
+
+
+def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
+    """A per-table option given once for all tables or as ``{table: value}``."""
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        return {t: value for t in sources}
+    if isinstance(value, Mapping):
+        unknown = set(value) - set(sources)
+        if unknown:
+            raise ValueError(f"`{name}` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
+        return dict(value)
+    raise TypeError(f"`{name}` must be a string or a dict {{table: value}}, got {value!r}")
+
+
+def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None, **options) -> EventTables:
+    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a
+    folder; ``options`` are :func:`load_events`'s (``on_duplicates``, ``timestamp_unit``,
+    ``time_range``). A table present in both formats is refused: which one is meant is unclear."""
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"`path` must be a folder path, got {type(path).__name__}")
+    folder = Path(path)
+    if not folder.is_dir():
+        raise EventValidationError(f"events folder not found: {folder}")
+    found: dict[str, Path] = {}
+    for name in TABLE_SCHEMAS:
+        files = [folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").exists()]
+        if len(files) > 1:
+            raise EventValidationError(f"{name}: both {files[0].name} and {files[1].name} in {folder}; keep one")
+        if files:
+            found[name] = files[0]
+    if "purchases" not in found:
+        raise EventValidationError(f"purchases: no purchases.parquet or purchases.csv in {folder}")
+    return load_events(**found, mapping=mapping, **options)
+
+
+def save_events_dir(events: EventTables, path: str | Path) -> Path:
+    """Write each table as Parquet into ``path`` (created if missing)."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in events.tables().items():
+        df.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+def as_events(data: "EventTables | pd.DataFrame", name: str = "events") -> EventTables:
+    """``data`` as EventTables: EventTables as they are, a DataFrame validated as the purchases
+    table (identical rows kept: a plain log may repeat a line on purpose). Functions that
+    only need purchases accept either through this.
+
+    >>> ev = as_events(pd.DataFrame({"customer_id": [1], "ts": ["2024-01-01"], "amount": [5.0]}))
+    >>> len(ev.purchases)
+    1
+    """
+    if isinstance(data, EventTables):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return EventTables(purchases=validate_table(data, "purchases", on_duplicates="keep"))
+    raise TypeError(f"`{name}` must be EventTables or a purchases DataFrame, got {type(data).__name__}")

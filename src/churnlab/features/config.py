@@ -1,0 +1,30 @@
+"""What the feature builder computes (the ``features:`` section of a training config)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = ["FeatureConfig"]
+
+
+class FeatureConfig(BaseModel):
+    """What the feature builder computes. Unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    windows: tuple[int, ...] = Field((30, 90, 180, 365), description="look-back windows in days")
+    trend_window: int = Field(90, gt=0, description="trend compares the last N days with the N before")
+    top_categories: int = Field(5, ge=0, description="support categories kept by name; the rest are pooled")
+    support_categories: tuple[str, ...] | None = Field(None, description="fixed category list (else learned)")
+    long_resolution_hours: float = Field(72.0, gt=0, description="a ticket slower than this counts as long")
+    include_static: bool = Field(True, description="add the customers table's static attributes")
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_positive(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v:
+            raise ValueError("`windows` must name at least one window")
+        bad = [w for w in v if int(w) != w or w <= 0]
+        if bad:
+            raise ValueError(f"`windows` must be whole days > 0, got {bad[0]!r}")
+        return tuple(sorted(set(int(w) for w in v)))

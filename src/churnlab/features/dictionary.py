@@ -1,0 +1,108 @@
+"""What each feature means, how a reason reads, and which driver group it belongs to."""
+
+from __future__ import annotations
+
+import re
+
+from churnlab.features.config import FeatureConfig
+
+__all__ = ["COMPOSITE_REASONS", "FAMILIES", "describe_feature"]
+
+#: Feature-name prefix -> the event table the feature comes from.
+FAMILIES = {"p": "purchases", "s": "support", "v": "surveys"}
+
+#: Reasons that read two features of one driver group at once: (feature, piece) joined in
+#: order, e.g. "no purchase for 40 days, 2.5x their usual gap".
+COMPOSITE_REASONS = {
+    "recency": (("p_recency_days", "no purchase for {value:.0f} days"), ("p_overdue_ratio", ", {value:.1f}x their usual gap")),
+    "unresolved_tickets": (
+        ("s_unresolved_total", "{value:.0f} unresolved tickets"),
+        ("s_unresolved_30d", " ({value:.0f} opened in the last 30 days)"),
+    ),
+    "nps": (("v_nps_last", "last NPS {value:.0f}"), ("v_nps_segment", " ({value})")),
+}
+
+
+def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str, str]:
+    """(feature, family, driver group, one-line meaning, reason template) for a feature name.
+
+    Reason templates use ``{value}`` for the feature's value, read in :mod:`churnlab.explain`.
+    """
+    if name.startswith("static_"):
+        attr = name[len("static_") :]
+        return name, "static", attr, f"static customer attribute `{attr}`", f"{attr}: {{value}}"
+    fam = FAMILIES.get(name.split("_", 1)[0], "customer")
+    m = re.search(r"_(\d+)d$", name)
+    w = m.group(1) if m else ""
+    table = {
+        "p_recency_days": ("recency", "days since the last purchase", "no purchase for {value:.0f} days"),
+        "p_first_purchase_days": ("tenure", "days since the first purchase", "first purchase {value:.0f} days ago"),
+        "p_count_total": ("frequency", "purchases ever", "{value:.0f} purchases in total"),
+        "p_amount_total": ("monetary", "total spend ever", "total spend {value:,.2f}"),
+        "p_aov": ("monetary", "average order value", "average order {value:,.2f}"),
+        "p_gap_median_days": ("purchase_cycle", "median days between purchases", "usually buys every {value:.0f} days"),
+        "p_gap_mean_days": ("purchase_cycle", "mean days between purchases", "buys every {value:.0f} days on average"),
+        "p_gap_std_days": ("purchase_cycle", "std of days between purchases", "purchase gaps vary by {value:.0f} days"),
+        "p_overdue_ratio": (
+            "recency",
+            "days since last purchase / median gap",
+            "last purchase is {value:.1f}x their usual gap ago",
+        ),
+        "p_distinct_products": ("breadth", "distinct products bought", "{value:.0f} distinct products"),
+        "p_distinct_channels": ("breadth", "distinct purchase channels", "{value:.0f} purchase channels"),
+        "s_count_total": ("support_volume", "support tickets ever", "{value:.0f} support tickets in total"),
+        "s_days_since_last": ("support_recency", "days since the last ticket", "last ticket {value:.0f} days ago"),
+        "s_unresolved_total": ("unresolved_tickets", "tickets unresolved at as_of", "{value:.0f} unresolved tickets"),
+        "s_unresolved_share": (
+            "unresolved_tickets",
+            "share of tickets unresolved at as_of",
+            "{value:.0%} of tickets unresolved",
+        ),
+        "s_resolution_hours_mean": (
+            "long_resolution",
+            "mean resolution hours (tickets resolved by as_of)",
+            "tickets take {value:.0f} h to resolve on average",
+        ),
+        "s_resolution_hours_max": (
+            "long_resolution",
+            "slowest resolution in hours",
+            "a ticket took {value:.0f} h to resolve",
+        ),
+        "v_days_since_last": ("survey_recency", "days since the last survey answer", "last survey {value:.0f} days ago"),
+        "v_responses_total": ("survey_engagement", "survey answers ever", "{value:.0f} survey answers"),
+        "v_responses_per_year": ("survey_engagement", "survey answers per year of tenure", "{value:.1f} answers a year"),
+        "v_nps_last": ("nps", "last NPS score (0-10)", "last NPS {value:.0f}"),
+        "v_nps_mean": ("nps", "mean NPS score", "average NPS {value:.1f}"),
+        "v_nps_count": ("nps", "NPS answers", "{value:.0f} NPS answers"),
+        "v_nps_days_since_last": ("nps", "days since the last NPS answer", "last NPS answer {value:.0f} days ago"),
+        "v_nps_trend": ("nps", "last NPS minus the mean of earlier ones", "NPS moved {value:+.1f} vs before"),
+        "v_nps_segment": ("nps", "detractor (0-6) / passive (7-8) / promoter (9-10)", "last NPS: {value}"),
+        "v_csat_last": ("csat", "last CSAT score (1-5)", "last CSAT {value:.0f}/5"),
+        "v_csat_mean": ("csat", "mean CSAT score", "average CSAT {value:.1f}/5"),
+        "v_csat_count": ("csat", "CSAT answers", "{value:.0f} CSAT answers"),
+        "v_csat_days_since_last": ("csat", "days since the last CSAT answer", "last CSAT {value:.0f} days ago"),
+        "tenure_days": ("tenure", "days since signup or first event", "customer for {value:.0f} days"),
+    }
+    if name in table:
+        group, meaning, reason = table[name]
+        return name, fam, group, meaning, reason
+    patterns = [
+        (r"^p_count_trend_", "frequency_trend", f"purchases in the last {w} days minus the {w} before",
+         "{value:+.0f} purchases vs the previous " + w + " days"),
+        (r"^p_amount_trend_", "frequency_trend", f"spend in the last {w} days minus the {w} before",
+         "spend {value:+,.2f} vs the previous " + w + " days"),
+        (r"^p_count_\d+d$", "frequency", f"purchases in the last {w} days", "{value:.0f} purchases in the last " + w + " days"),
+        (r"^p_amount_\d+d$", "monetary", f"spend in the last {w} days", "spent {value:,.2f} in the last " + w + " days"),
+        (r"^s_count_\d+d$", "support_volume", f"support tickets in the last {w} days",
+         "{value:.0f} tickets in the last " + w + " days"),
+        (r"^s_unresolved_\d+d$", "unresolved_tickets", f"tickets opened in the last {w} days and unresolved at as_of",
+         "{value:.0f} unresolved tickets from the last " + w + " days"),
+        (r"^s_long_resolution_", "long_resolution", f"tickets in the last {w} days resolved after > {cfg.long_resolution_hours:g} h",
+         "{value:.0f} tickets took over " + f"{cfg.long_resolution_hours:g}" + " h in the last " + w + " days"),
+        (r"^s_cat_", "support_categories", f"tickets of this category in the last {w} days",
+         "{value:.0f} '" + name[len("s_cat_"): -len(f"_{w}d")] + "' tickets in the last " + w + " days"),
+    ]
+    for pat, group, meaning, reason in patterns:
+        if re.search(pat, name):
+            return name, fam, group, meaning, reason
+    return name, fam, name, name, f"{name} = {{value}}"

@@ -1,0 +1,98 @@
+"""Training snapshots: features at each cutoff stacked with the label observed after it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from churnlab.checks import to_timestamp
+from churnlab.events import EventTables
+from churnlab.features.builder import FeatureBuilder
+from churnlab.features.config import FeatureConfig
+from churnlab.labels import churn_labels
+
+__all__ = ["TrainingSet", "build_training_set", "make_cutoffs"]
+
+
+def make_cutoffs(start, end, freq: str = "MS") -> list[pd.Timestamp]:
+    """Regular cutoffs from ``start`` to ``end`` inclusive (pandas frequency, default month starts)."""
+    t0, t1 = to_timestamp(start, "start"), to_timestamp(end, "end")
+    if t1 < t0:
+        raise ValueError(f"`end` ({t1}) must not be before `start` ({t0})")
+    try:
+        out = list(pd.date_range(t0, t1, freq=freq))
+    except ValueError as exc:
+        raise ValueError(f"`freq` is not a pandas frequency: {freq!r}") from exc
+    if not out:
+        raise ValueError(f"no cutoff between {t0} and {t1} at freq={freq!r}")
+    return [to_timestamp(c) for c in out]
+
+
+@dataclasses.dataclass
+class TrainingSet:
+    """Stacked snapshots: features at each cutoff with the label observed after it.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Columns ``customer_id``, ``cutoff``, the features, and ``churned``.
+    excluded : DataFrame
+        ``customer_id``, ``cutoff``, ``reason`` for every customer not labelled at a cutoff.
+    builder : FeatureBuilder
+        Fitted at the first cutoff; reuse it to build features for scoring.
+    label_definition : dict
+    """
+
+    frame: pd.DataFrame
+    excluded: pd.DataFrame
+    builder: FeatureBuilder
+    label_definition: dict
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.builder.feature_names_)
+
+
+def build_training_set(
+    events: EventTables,
+    cutoffs: Sequence,
+    horizon_days: int = 90,
+    label_rule: str = "fixed",
+    config: FeatureConfig | None = None,
+    active_days: int | None = 365,
+    **label_kwargs,
+) -> TrainingSet:
+    """Stack (features at cutoff, label after cutoff) over several cutoffs.
+
+    Customers who already churned before a cutoff (no purchase in the ``active_days`` before
+    it) are excluded at that cutoff with reason ``inactive``; set ``active_days=None`` to keep
+    everyone who ever bought. The builder is fitted at the earliest cutoff, so category lists
+    never depend on later data.
+    """
+    if isinstance(cutoffs, (str, pd.Timestamp)) or not isinstance(cutoffs, Sequence | pd.Index | np.ndarray):
+        raise TypeError(f"`cutoffs` must be a list of dates, got {cutoffs!r}")
+    if not len(cutoffs):
+        raise ValueError("`cutoffs` must name at least one cutoff, got []")
+    cuts = sorted(to_timestamp(c, "cutoffs") for c in cutoffs)
+    if len(set(cuts)) != len(cuts):
+        raise ValueError(f"`cutoffs` must be distinct, got duplicates in {[str(c.date()) for c in cuts]}")
+    builder = FeatureBuilder(config).fit(events, cuts[0])
+    frames, excluded, definition = [], [], {}
+    for cut in cuts:
+        res = churn_labels(events, cut, horizon_days=horizon_days, rule=label_rule, active_days=active_days, **label_kwargs)
+        definition = res.definition
+        X = builder.transform(events, cut, customer_ids=res.labels.index)
+        lab = res.labels["churned"]
+        no_features = lab.index.difference(X.index)
+        if len(no_features):  # labelled customers always have a purchase before cut, so this is a bug guard
+            raise RuntimeError(f"{len(no_features)} labelled customers got no features at {cut}")
+        snap = X.assign(churned=lab.reindex(X.index).to_numpy(), cutoff=cut).reset_index()
+        frames.append(snap)
+        excluded.append(res.excluded.reset_index().assign(cutoff=cut))
+    frame = pd.concat(frames, ignore_index=True)
+    cols = ["customer_id", "cutoff", *builder.feature_names_, "churned"]
+    exc = pd.concat(excluded, ignore_index=True)[["customer_id", "cutoff", "reason"]]
+    return TrainingSet(frame[cols], exc, builder, definition)

@@ -1,0 +1,82 @@
+"""The scoring model: a trained model with its feature builder, dictionary and label definition."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from churnlab.events import EventTables
+from churnlab.features import CustomerRowIndex, FeatureBuilder
+from churnlab.models.lightgbm import ChurnModel
+
+__all__ = ["ScoringModel", "SchemaMismatchError"]
+
+
+class SchemaMismatchError(ValueError):
+    """The model's features do not match what the feature builder produces."""
+
+
+class ScoringModel:
+    """A trained model with what scoring needs: feature builder, dictionary, label definition."""
+
+    def __init__(self, model: ChurnModel, metadata: dict, version: str = "unknown"):
+        self.model = model
+        self.metadata = metadata
+        self.version = version
+        self.builder = FeatureBuilder.from_dict(metadata["feature_builder"])
+        self.dictionary = pd.DataFrame(metadata["feature_dictionary"])
+        self.label_definition = metadata.get("label_definition", {})
+        missing = [f for f in model.feature_names_ if f not in self.builder.feature_names_]
+        extra = [f for f in self.builder.feature_names_ if f not in model.feature_names_]
+        if missing or extra:
+            raise SchemaMismatchError(
+                f"model features and feature builder disagree: missing from the builder {missing[:10]}, "
+                f"not used by the model {extra[:10]}"
+            )
+
+    @classmethod
+    def load(cls, model_uri: str) -> "ScoringModel":
+        from churnlab.tracking import load_model_bundle
+
+        model, meta = load_model_bundle(model_uri)
+        return cls(model, meta, version=model_uri)
+
+    def eligibility(self, X: pd.DataFrame, cancelled: pd.Index | None = None) -> pd.Series:
+        """Status per customer with features: ``scored`` if inside the population the model was
+        trained on (bought before as_of, and within ``active_days`` if the label had one),
+        else ``no_purchase``, ``inactive`` (already churned by the training definition) or
+        ``cancelled`` (in ``cancelled``: see :func:`churnlab.labels.cancelled_before`)."""
+        status = pd.Series("scored", index=X.index, dtype=object)
+        status[X["p_count_total"] == 0] = "no_purchase"
+        status[(X["p_count_total"] > 0) & self.inactive(X["p_recency_days"].to_numpy())] = "inactive"
+        if cancelled is not None and len(cancelled):
+            status[X.index.isin(cancelled)] = "cancelled"
+        return status
+
+    def inactive(self, recency_days: np.ndarray) -> np.ndarray:
+        """Whether customers whose last purchase was ``recency_days`` before as_of (NaN: never)
+        are already churned by the training label's ``active_days`` (outside the scored population)."""
+        active_days = self.label_definition.get("active_days")
+        r = np.asarray(recency_days, dtype=float)
+        if active_days is None:
+            return np.zeros(len(r), dtype=bool)
+        return r > float(active_days)  # NaN compares False
+
+    def check_tables(self, events: EventTables) -> None:
+        """Raise :class:`SchemaMismatchError` if the events lack a table the model was trained with."""
+        missing = [t for t in self.builder.tables_ if t not in events.tables()]
+        if missing:
+            absent = [f for f in self.model.feature_names_ if f.split("_", 1)[0] in {m[0] for m in missing}]
+            raise SchemaMismatchError(
+                f"the model was trained with table(s) {missing} that the events lack; "
+                f"features that cannot be built: {absent[:10]}"
+            )
+
+    def features(
+        self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None,
+        threads: int | None = None,
+    ) -> pd.DataFrame:
+        self.check_tables(events)
+        return self.builder.transform(events, as_of, customer_ids, row_index=row_index, threads=threads)

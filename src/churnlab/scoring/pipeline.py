@@ -1,0 +1,351 @@
+"""Batch scoring: features at ``as_of`` -> churn probability -> risk tier -> reason codes.
+
+Output columns: ``customer_id, as_of, churn_probability, risk_tier, reason_1..k,
+driver_1..k, status, horizon_days, model_version``. ``status`` is ``scored`` or
+``no_history`` (no event before ``as_of``), ``no_purchase`` (events but no purchase),
+``inactive`` (last purchase longer ago than the training label's ``active_days``: already
+churned by the definition the model was trained on) or ``cancelled`` (``customers.cancel_ts``
+before ``as_of``). Those are reported with an empty probability, never dropped.
+
+Files are written in chunks of customers to a temporary file beside the target and renamed
+into place only when complete, so a crash or Ctrl-C never leaves a partial output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from churnlab.checks import plain, to_timestamp
+from churnlab.events import EventTables
+from churnlab.explain import driver_arrays, shap_frame, shap_values
+from churnlab.explain.treeshap import engine_threads
+from churnlab.features import CustomerRowIndex, shared_databases
+from churnlab.labels import cancelled_before
+from churnlab.scoring.model import ScoringModel
+from churnlab.scoring.output import Coded, text_column
+from churnlab.scoring.tiers import check_share, check_thresholds, risk_tiers
+
+__all__ = ["prefetch", "score_block", "score_customers"]
+
+AHEAD = 2  # chunks whose features are built ahead of the one being scored
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def _reasons_wide(drivers: dict, rows: np.ndarray, n: int, k: int) -> dict[str, Coded]:
+    """``reason_1..k, driver_1..k`` columns for ``n`` customers from driver arrays; ``rows`` maps
+    the explained customers to their positions among the ``n``."""
+    reason = np.full((n, k), -1, dtype=np.int64)
+    driver = np.full((n, k), -1, dtype=np.int64)
+    at = (rows[drivers["row"]], drivers["rank"] - 1)
+    reason[at] = drivers["reason"]
+    driver[at] = drivers["group"]
+    return {
+        **{f"reason_{r + 1}": Coded(drivers["reason_texts"], reason[:, r]) for r in range(k)},
+        **{f"driver_{r + 1}": Coded(drivers["groups"], driver[:, r]) for r in range(k)},
+    }
+
+
+def _predict(sm: ScoringModel, X: pd.DataFrame, k: int, reason_tiers: Collection[str] | None = None):
+    """Churn probability and, when everyone gets reasons, SHAP values from the same pass:
+    the model's share of scoring (numba and LightGBM, mostly without the GIL)."""
+    if not len(X):
+        return np.array([]), None
+    if reason_tiers is None and k > 0:  # everyone gets reasons: one pass for both
+        proba, contrib = sm.model.churn_probability_and_contributions(X)
+        return proba, shap_frame(sm.model, contrib, X.index)
+    return sm.model.churn_probability(X), None
+
+
+def _score_features(
+    sm: ScoringModel, X: pd.DataFrame, k: int, tiers, reason_tiers: Collection[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Churn probability, risk tier and ``reason_1..k, driver_1..k`` for the rows of ``X``, as arrays."""
+    proba, shap = _predict(sm, X, k, reason_tiers)
+    tier = tiers(proba)
+    # SHAP is the cost of scoring: explain only the tiers that need reasons, if so asked
+    chosen = np.ones(len(X), dtype=bool) if reason_tiers is None else np.isin(np.asarray(tier, dtype=object), list(reason_tiers))
+    if chosen.any() and k > 0:
+        explain_rows = X if chosen.all() else X[chosen]
+        if shap is None:
+            shap = shap_values(sm.model, explain_rows)
+        drivers = driver_arrays(shap, explain_rows, sm.dictionary, k, "risk", values=False)
+        wide = _reasons_wide(drivers, np.flatnonzero(chosen), len(X), k)
+    else:
+        none = Coded(np.array([], dtype=object), np.full(len(X), -1, dtype=np.int64))
+        wide = {f"{c}_{r}": none for c in ("reason", "driver") for r in range(1, k + 1)}
+    return {"churn_probability": proba, "risk_tier": tier, **wide}
+
+
+def score_customers(
+    model: ScoringModel,
+    events: EventTables,
+    as_of,
+    customer_ids: Iterable | None = None,
+    k: int = 5,
+    thresholds: dict[str, float] | None = None,
+    top_share: float | None = None,
+    chunk_size: int = 50_000,
+    progress=None,
+    reason_tiers: Collection[str] | None = None,
+):
+    """Scored chunks (DataFrames) for the requested customers, in customer order.
+
+    Arguments are checked when this is called; the chunks are computed as the returned
+    iterator is consumed (e.g. by :func:`write_scores`).
+
+    ``reason_tiers`` (e.g. ``{"high"}``) limits SHAP and reason codes to customers in those
+    risk tiers; the others get probability and tier with empty reasons. Reason codes are
+    read by people reviewing at-risk customers, and SHAP is most of the cost of scoring.
+
+    Everything runs chunk by chunk of ``chunk_size`` customers: features (from the chunk's own
+    event rows, found through a :class:`~churnlab.features.CustomerRowIndex`), eligibility,
+    probability, SHAP and reasons, so memory beyond the event tables is bounded by the chunk
+    size. Customers already ``inactive`` are recognised from the row index before any feature
+    is built; customers whose ``customers.cancel_ts`` is before ``as_of`` get status
+    ``cancelled``. The features of the next chunks (at most two) are built on a worker thread
+    while the current one is scored; the output does not depend on chunking or threads.
+    ``k=0`` skips SHAP and reasons (probability and tier only). Tiers by ``top_share`` use the
+    probability distribution of all requested customers (one extra probability-only pass).
+    """
+    sm = model
+    if not isinstance(sm, ScoringModel):
+        raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(sm).__name__}")
+    if not isinstance(events, EventTables):
+        raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
+    for name, value in (("chunk_size", chunk_size), ("k", k)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"`{name}` must be an integer, got {plain(value)!r}")
+    if chunk_size <= 0:
+        raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
+    if k < 0:
+        raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
+    if top_share is not None:
+        check_share(top_share)
+    else:
+        thresholds = check_thresholds(thresholds)
+    if reason_tiers is not None:
+        known = {"high", "low"} if top_share is not None else {"low", *thresholds}
+        if isinstance(reason_tiers, str):
+            raise TypeError(f"`reason_tiers` must be a collection of tier names, got {reason_tiers!r}")
+        unknown = sorted(set(reason_tiers) - known)
+        if unknown or not reason_tiers:
+            raise ValueError(f"`reason_tiers` must name risk tiers among {sorted(known)}, got {sorted(reason_tiers)}")
+    t = to_timestamp(as_of)
+    first, last = events.date_range()
+    if t <= first:
+        raise ValueError(
+            f"`as_of` {t} is not after the first event ({first}); the events span {first} to {last}, "
+            "so no customer has history to score"
+        )
+    requested = None
+    if customer_ids is not None:
+        requested = _requested_ids(customer_ids, events.purchases["customer_id"].dtype)
+    sm.check_tables(events)
+    return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers)
+
+
+def _requested_ids(customer_ids: Iterable, id_dtype) -> pd.Index:
+    """The listed ids, unique, in the events' id type: integers stay integers only when every
+    value is integral (``2.5``, ``True`` or ``'abc'`` are refused, naming the value)."""
+    if isinstance(customer_ids, (str, bytes, pd.DataFrame)):
+        raise TypeError(f"`customer_ids` must be a list of ids, got {type(customer_ids).__name__}")
+    values = pd.Series(list(customer_ids) if not isinstance(customer_ids, (pd.Series, pd.Index, np.ndarray)) else customer_ids)
+    if values.empty:
+        raise ValueError("the customer list is empty")
+    if values.isna().any():
+        raise ValueError(f"customer list: missing id at position {int(np.flatnonzero(values.isna())[0])}")
+    if not pd.api.types.is_integer_dtype(id_dtype):
+        if pd.api.types.is_bool_dtype(values.dtype) or values.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+            bad = values[values.map(lambda v: isinstance(v, (bool, np.bool_)))].iloc[0]
+            raise ValueError(f"customer list: {plain(bad)!r} is not a customer id")
+        return pd.Index(pd.unique(values.astype(str)))
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return pd.Index(pd.unique(values.astype("int64")))
+    if pd.api.types.is_float_dtype(values.dtype):
+        bad = ~np.isfinite(values) | (values != np.floor(values))
+        if bad.any():
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(values[bad].iloc[0])!r}")
+        return pd.Index(pd.unique(values.astype("int64")))
+    for v in values:  # the first value that is not an integral number is named
+        if isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}")
+        if isinstance(v, (int, np.integer)):
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}") from None
+        if not np.isfinite(f) or f != np.floor(f) or (isinstance(v, str) and not v.strip().lstrip("+-").isdigit()):
+            raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}")
+    return pd.Index(pd.unique(values.map(lambda v: int(float(v)) if not isinstance(v, (int, np.integer)) else int(v)).astype("int64")))
+
+
+@contextlib.contextmanager
+def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = AHEAD) -> Iterator[Iterator[R]]:
+    """``fn(item)`` for each item, in order, computed up to ``depth`` items ahead on one worker
+    thread that starts when the block is entered; ``depth=0`` computes each on the caller's
+    thread when asked. Leaving the block early (an error, Ctrl-C) cancels what was not
+    started and waits for the item being computed; an error in ``fn`` surfaces when its
+    item is reached.
+
+    >>> with prefetch(lambda x: x * x, range(5)) as squares:
+    ...     list(squares)
+    [0, 1, 4, 9, 16]
+    """
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"`depth` must be an integer >= 0, got {depth!r}")
+    queue = iter(items)
+    if depth == 0:
+        yield (fn(item) for item in queue)
+        return
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="churnlab-prefetch")
+    pending: deque = deque()
+
+    def top_up() -> None:
+        while len(pending) < depth:
+            item = next(queue, _END)
+            if item is _END:
+                return
+            pending.append(pool.submit(fn, item))
+
+    def results() -> Iterator[R]:
+        while pending:
+            value = pending.popleft().result()
+            top_up()
+            yield value
+
+    try:
+        top_up()
+        yield results()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_END = object()
+
+
+def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers):
+    """The generator behind :func:`score_customers` (arguments already checked).
+
+    Chunk by chunk: features (on a worker thread, up to :data:`AHEAD` chunks ahead, so
+    DuckDB builds the next chunks while this one is scored: DuckDB runs without the GIL),
+    then probability, SHAP and reasons on this thread. Each stage gets half of the cores
+    (oversubscribed thread pools stall at their barriers); the last chunk, with no features
+    left to build, is scored on all of them. Memory beyond the event tables is bounded by
+    the chunk size, and the output does not depend on the chunking (tested).
+    """
+    all_ids = requested if requested is not None else sm.builder.known_customers(events, t)
+    cancelled = cancelled_before(events, t)
+    bounds = [(lo, lo + chunk_size) for lo in range(0, len(all_ids), chunk_size)]
+    pipelined = len(bounds) > 1
+    sql_threads, kernel_threads = _split_cores() if pipelined else (None, None)
+    # With several chunks, an index of where each customer's rows are lets a chunk gather its
+    # own rows instead of filtering every table again. Built by the first chunk, on the one
+    # thread that builds every chunk's features, while this thread loads the SHAP kernels.
+    index: list[CustomerRowIndex] = []
+
+    def chunk_features(bound):
+        if pipelined and not index:
+            index.append(CustomerRowIndex(events))
+        row_index = index[0] if index else None
+        lo, hi = bound
+        listed = all_ids[lo:hi]
+        ids, gone = listed, listed[:0]
+        if row_index is not None:
+            # customers already churned by the training label are known from the index alone:
+            # their features would only be built to be thrown away
+            gone = listed[sm.inactive(row_index.recency_days(events.purchases, listed.to_numpy(), t))]
+            ids = listed.difference(gone, sort=False) if len(gone) else listed
+        X = sm.features(events, t, ids, row_index, threads=sql_threads)
+        status = sm.eligibility(X, cancelled)
+        if len(gone):
+            status = pd.concat([status, pd.Series("inactive", index=gone, dtype=object)])
+        if len(cancelled):  # cancelled before as_of, whatever else is known of them
+            gone_for_good = listed[listed.isin(cancelled)]
+            status = pd.concat([status[~status.index.isin(gone_for_good)], pd.Series("cancelled", index=gone_for_good, dtype=object)])
+        return listed, X[status.reindex(X.index) == "scored"], status
+
+    def each_chunk(warm_up: bool = False):
+        """``(ids, features, status, is_last)`` per chunk, features built ahead."""
+        # every chunk's query on one DuckDB database, closed after the last one
+        with shared_databases(), prefetch(chunk_features, bounds, AHEAD if pipelined else 0) as built:
+            if warm_up:  # SHAP kernels (and the model's training patterns) load meanwhile
+                sm.model.warm_up()
+            for i, (ids, X, status) in enumerate(built):
+                yield ids, X, status, i == len(bounds) - 1
+
+    if top_share is not None:
+        # one cut for the whole list, not per chunk: a first pass for probabilities only
+        proba = [sm.model.churn_probability(X) for _, X, _, _ in each_chunk() if len(X)]
+        q = np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf
+
+        def tiers(p):
+            return np.where(p >= q, "high", "low").astype(object)
+
+    else:
+
+        def tiers(p):
+            return risk_tiers(p, thresholds)
+
+    for ids, X, status, last in each_chunk(warm_up=k > 0):
+        with engine_threads(None if last else kernel_threads):
+            part = score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
+        if progress is not None:
+            progress(len(ids))
+        yield part
+
+def _split_cores() -> tuple[int, int]:
+    """Threads for (the feature SQL, the SHAP kernels) when the two run side by side."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 2
+    return max(1, n // 2), max(1, n - n // 2)
+
+
+def score_block(
+    sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers,
+    reason_tiers: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
+    the eligibility of those with history; ids in neither are ``no_history``. Shared by the
+    local scorer and the Spark one so that both write the same columns and types."""
+    cols = _score_features(sm, X, k, tiers, reason_tiers)
+    n = len(ids)
+    at = ids.get_indexer(X.index)  # the scored customers' places in the list
+
+    def spread(values, fill, dtype=object):
+        out = np.full(n, fill, dtype=dtype)
+        out[at] = values
+        return out
+
+    known = ids.get_indexer(status.index)
+    state = np.full(n, "no_history", dtype=object)
+    state[known[known >= 0]] = status.to_numpy(dtype=object)[known >= 0]
+    horizon = sm.label_definition.get("horizon_days")
+    text = {
+        c: text_column(Coded(v.texts, spread(v.codes, -1, np.int64)) if isinstance(v, Coded) else spread(v, None))
+        for c, v in cols.items()
+        if c != "churn_probability"
+    }
+    return pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "as_of": np.full(n, t.as_unit("us").to_datetime64()),
+            "churn_probability": spread(np.asarray(cols["churn_probability"], dtype="float64"), np.nan, "float64"),
+            **text,
+            "status": text_column(state),
+            "horizon_days": np.full(n, float(horizon) if horizon is not None else np.nan),
+            "model_version": text_column(Coded(np.array([sm.version], dtype=object), np.zeros(n, dtype=np.int64))),
+        }
+    )

@@ -1,0 +1,63 @@
+"""Risk tiers from churn probabilities: thresholds or a top share of the list."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from churnlab.checks import plain
+
+__all__ = ["DEFAULT_THRESHOLDS", "TIERS", "check_share", "check_thresholds", "risk_tiers"]
+
+#: Probability at or above which a customer is in each risk tier (below all: "low").
+DEFAULT_THRESHOLDS = {"high": 0.5, "medium": 0.2}
+TIERS = ("high", "medium", "low")
+
+
+def check_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
+    """Validated risk-tier thresholds: tiers among ``high``/``medium``, each in (0, 1), and
+    ``high`` above ``medium``. ``None`` gives :data:`DEFAULT_THRESHOLDS`.
+
+    >>> check_thresholds({"high": 0.1, "medium": 0.6})
+    Traceback (most recent call last):
+    ...
+    ValueError: `thresholds`: high (0.1) must be above medium (0.6)
+    """
+    if thresholds is None:
+        return dict(DEFAULT_THRESHOLDS)
+    if not isinstance(thresholds, dict) or not thresholds:
+        raise TypeError(f"`thresholds` must be a dict like {DEFAULT_THRESHOLDS}, got {thresholds!r}")
+    for name, t in thresholds.items():
+        if name not in ("high", "medium"):
+            raise ValueError(f"`thresholds`: unknown risk tier {name!r}; tiers with a threshold are 'high' and 'medium'")
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)):
+            raise TypeError(f"`thresholds`: {name} must be a number in (0, 1), got {plain(t)!r}")
+        if not 0 < t < 1:
+            raise ValueError(f"`thresholds`: {name} must be in (0, 1), got {plain(t)!r}")
+    if "high" in thresholds and "medium" in thresholds and not thresholds["high"] > thresholds["medium"]:
+        raise ValueError(f"`thresholds`: high ({plain(thresholds['high'])}) must be above medium ({plain(thresholds['medium'])})")
+    return {k: float(v) for k, v in thresholds.items()}
+
+
+def check_share(top_share) -> None:
+    if isinstance(top_share, bool) or not isinstance(top_share, (int, float, np.integer, np.floating)) or not 0 < top_share < 1:
+        raise ValueError(f"`top_share` must be in (0, 1), got {plain(top_share)!r}")
+
+
+def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, top_share: float | None = None) -> np.ndarray:
+    """Tier labels from probability thresholds (default :data:`DEFAULT_THRESHOLDS`, else
+    "low") or, with ``top_share``, "high" for the top share by probability and "low" otherwise.
+
+    >>> risk_tiers([0.7, 0.3, 0.1]).tolist()
+    ['high', 'medium', 'low']
+    """
+    p = np.asarray(proba, dtype=float)
+    if top_share is not None:
+        check_share(top_share)
+        cut = np.nanquantile(p, 1 - top_share) if np.isfinite(p).any() else np.inf
+        return np.where(np.isnan(p), None, np.where(p >= cut, "high", "low"))
+    thresholds = check_thresholds(thresholds)
+    out = np.full(len(p), "low", dtype=object)
+    for name, t in sorted(thresholds.items(), key=lambda kv: kv[1]):
+        out[p >= t] = name
+    out[np.isnan(p)] = None
+    return out
