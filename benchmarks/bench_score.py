@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from _util import machine, measure
-from churnlab.config import parse_config
+from _util import bench_model, machine, measure
 from churnlab.datasets import make_demo_events
 from churnlab.explain import shap_values, top_drivers
 from churnlab.models.lightgbm import ChurnModel, PATTERNS_FILE
 from churnlab.scoring import ScoringModel, risk_tiers, score_customers, write_scores
 from churnlab.scoring.pipeline import _score_features
-from churnlab.workflows.training import train
 
 N = 200_000
 AS_OF = "2024-12-01"
@@ -30,15 +28,7 @@ REPEATS = 7
 
 def main() -> None:
     print(f"# Explain + score benchmark ({machine()})")
-    cfg = parse_config(
-        {
-            "data": {"source": "demo", "demo_customers": 20_000, "demo_seed": 1},
-            "cutoffs": {"start": "2023-09-01", "end": "2024-10-01"},
-            "label": {"horizon_days": 90, "active_days": 180},
-            "model": {"params": {"num_leaves": 15, "min_data_in_leaf": 50}},
-        }
-    )
-    result, secs, _ = measure(train, cfg, track=False)
+    result, secs = bench_model()
     print(
         f"model: trained on 20,000 demo customers in {secs:.1f}s, {result.model.best_iteration_} trees, "
         f"{result.model._treeshap.cached_patterns:,} (tree, pattern) SHAP values of its training rows cached"

@@ -11,12 +11,10 @@ import resource
 import tempfile
 from pathlib import Path
 
-from _util import machine, measure
-from churnlab.config import parse_config
+from _util import bench_model, machine, measure
 from churnlab.datasets import make_demo_events
 from churnlab.models.lightgbm import ChurnModel
 from churnlab.scoring import ScoringModel, score_customers, write_scores
-from churnlab.workflows.training import train
 
 N = 1_000_000
 AS_OF = "2024-12-01"
@@ -25,15 +23,7 @@ REPEATS = 3
 
 def main() -> None:
     print(f"# Scoring 1,000,000 customers ({machine()})")
-    cfg = parse_config(
-        {
-            "data": {"source": "demo", "demo_customers": 20_000, "demo_seed": 1},
-            "cutoffs": {"start": "2023-09-01", "end": "2024-10-01"},
-            "label": {"horizon_days": 90, "active_days": 180},
-            "model": {"params": {"num_leaves": 15, "min_data_in_leaf": 50}},
-        }
-    )
-    result = train(cfg, track=False)
+    result, _ = bench_model()
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp)
         result.model.to_files(saved / "model.txt", saved / "churnlab.json", extra=result.metadata)

@@ -256,3 +256,19 @@ def test_api_misuse_names_the_parameter(call, error, fragment):
     with pytest.raises(error) as err:
         call()
     assert fragment in str(err.value)
+
+
+def test_import_churnlab_loads_nothing_heavy():
+    """`import churnlab` stays fast: MLflow, SHAP, numba, LightGBM, DuckDB, scikit-learn,
+    matplotlib and Spark load only when a name that needs them is used."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, churnlab; heavy = ['mlflow', 'shap', 'numba', 'lightgbm', 'duckdb', 'sklearn', 'matplotlib', 'pyspark', 'pandas'];"
+        "print(sorted(m for m in heavy if m in sys.modules)); churnlab.load_events;"
+        "print(sorted(m for m in heavy if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert out[1] == "['pandas']"  # the contract needs pandas, nothing more

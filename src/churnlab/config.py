@@ -119,7 +119,35 @@ class MLflowConfig(_Strict):
 
 
 class TrainConfig(_Strict):
-    """Everything a training run needs. See ``configs/demo.yaml``."""
+    """Everything a training run needs: ``name``, ``data``, ``cutoffs``, ``label``,
+    ``features``, ``model``, ``seed``, ``mlflow``. See ``configs/demo.yaml`` and the README's
+    "Your own data". Unknown keys are rejected, naming the key.
+
+    Attributes
+    ----------
+    name : str
+    data : DataConfig
+        ``source`` (files, demo, cdnow), ``path`` or per-table files, ``mapping``,
+        ``on_duplicates``, ``timestamp_unit``, ``time_range``.
+    cutoffs : CutoffConfig
+        ``dates``, or ``start``/``end``/``freq``.
+    label : LabelConfig
+        ``rule``, ``horizon_days``, ``k``, ``min_window_days``, ``single_purchase``, ``active_days``.
+    features : FeatureConfig
+    model : ModelConfig
+        ``params`` (LightGBM's, checked by LightGBM), ``num_boost_round``,
+        ``early_stopping_rounds``, ``imbalance``, ``calibration``, ``num_threads``,
+        ``explanation_cache_mb``.
+    seed : int
+    mlflow : MLflowConfig
+        ``tracking_uri``, ``experiment``, ``register_name``, ``run_name``.
+
+    Examples
+    --------
+    >>> cfg = parse_config({"cutoffs": {"start": "2024-01-01", "end": "2024-06-01"}})
+    >>> cfg.label.rule, cfg.label.horizon_days, len(cfg.cutoffs.resolve())
+    ('fixed', 90, 6)
+    """
 
     name: str = "churnlab"
     data: DataConfig = DataConfig(source="demo")
@@ -143,7 +171,30 @@ def _format(err: ValidationError, origin: str) -> str:
 
 
 def parse_config(data: dict, origin: str = "config") -> TrainConfig:
-    """Validate a config mapping; raise :class:`ConfigError` naming each bad key."""
+    """Validate a config mapping (as read from YAML).
+
+    Parameters
+    ----------
+    data : dict
+    origin : str
+        Where it came from, the start of every error message.
+
+    Returns
+    -------
+    TrainConfig
+
+    Raises
+    ------
+    ConfigError
+        One line per bad key, naming the key and the value.
+
+    Examples
+    --------
+    >>> parse_config({"cutoffs": {"start": "2024-01-01", "end": "2024-06-01"}, "label": {"horizon_days": -3}}, "my.yaml")
+    Traceback (most recent call last):
+    ...
+    churnlab.config.ConfigError: my.yaml: label.horizon_days: Input should be greater than 0 (got -3)
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"{origin}: expected a mapping at the top level, got {type(data).__name__}")
     try:
@@ -153,7 +204,30 @@ def parse_config(data: dict, origin: str = "config") -> TrainConfig:
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Read and validate a YAML training config. Relative data paths resolve against the file."""
+    """Read and validate a YAML training config.
+
+    Relative data paths resolve against the file's folder (or the project root, for a
+    file in a ``configs/`` folder).
+
+    Parameters
+    ----------
+    path : str or Path
+    overrides : dict, optional
+        ``{"dotted.key": value}`` applied before validation, e.g.
+        ``{"mlflow.tracking_uri": "http://..."}``.
+
+    Returns
+    -------
+    TrainConfig
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mine.yaml"
+    >>> _ = path.write_text("cutoffs: {dates: [2024-01-01, 2024-04-01, 2024-07-01]}\\n")
+    >>> load_config(path, {"label.horizon_days": 60}).label.horizon_days
+    60
+    """
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")

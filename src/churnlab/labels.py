@@ -40,16 +40,16 @@ _DAY = pd.Timedelta(days=1)
 
 @dataclasses.dataclass(frozen=True)
 class LabelResult:
-    """Labels and exclusions at one cutoff.
+    """Labels at one cutoff, the customers not labelled and why, and the label definition.
 
     Attributes
     ----------
     labels : DataFrame
         Indexed by customer_id: ``churned`` (0/1), ``window_days``, ``window_end``.
     excluded : DataFrame
-        Indexed by customer_id: ``reason``.
+        Indexed by customer_id: ``reason`` (e.g. ``inactive``, ``no_purchase_before_as_of``).
     definition : dict
-        The label definition (rule and parameters) for tracking and model metadata.
+        The rule and its parameters, stored with every model trained on these labels.
     """
 
     labels: pd.DataFrame
@@ -91,6 +91,12 @@ def churn_labels(
         End of the observed data; defaults to the last purchase timestamp. Windows that
         end after it are not observable: for the fixed and contractual rules that is an
         error, for the adaptive rule those customers are excluded (``window_not_observed``).
+
+    Returns
+    -------
+    LabelResult
+        ``labels`` (``churned``, ``window_days``, ``window_end`` per labelled customer),
+        ``excluded`` (the reason for every customer not labelled) and ``definition``.
 
     Examples
     --------

@@ -52,9 +52,17 @@ def retention_rate(start_count: float, end_count: float, new_count: float) -> fl
 
     Parameters
     ----------
-    start_count : S, customers at the start of the period (> 0).
-    end_count : E, customers at the end of the period.
-    new_count : N, customers gained during the period (<= E).
+    start_count : int or float
+        S, customers at the start of the period (> 0).
+    end_count : int or float
+        E, customers at the end of the period.
+    new_count : int or float
+        N, customers gained during the period (at most E).
+
+    Returns
+    -------
+    float
+        Retention in percent, in [0, 100].
 
     Examples
     --------
@@ -84,6 +92,20 @@ def _check_start(start_count) -> float:
 def churn_rate(start_count: float, lost_count: float) -> float:
     """Churn rate ``lost / S x 100``.
 
+    Parameters
+    ----------
+    start_count : int or float
+        S, customers at the start of the period (> 0).
+    lost_count : int or float
+        Customers of S lost during the period (at most S).
+
+    Returns
+    -------
+    float
+        Churn in percent, in [0, 100].
+
+    Examples
+    --------
     >>> churn_rate(start_count=200, lost_count=40)
     20.0
     """
@@ -124,7 +146,30 @@ def period_counts(
     period_end,
     active_days: int = 90,
 ) -> PeriodCounts:
-    """Count S, E, N, lost and retained customers for ``[period_start, period_end)``."""
+    """Count S, E, N, lost and retained customers for ``[period_start, period_end)``.
+
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+        The events, or a purchases table (validated).
+    period_start, period_end : date-like
+        The period; a customer is active at t with a purchase in ``[t - active_days, t)``.
+    active_days : int
+        Days of the activity window.
+
+    Returns
+    -------
+    PeriodCounts
+        ``start`` (S), ``end`` (E), ``new`` (N), ``lost`` and ``retained`` customers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> period_counts(log, "2024-02-01", "2024-03-10", active_days=30)  # S: 1, 2, 3; E: 1, 3, 4
+    PeriodCounts(start=3, end=3, new=1, lost=1, retained=2)
+    """
     p = _purchases(purchases)
     t0 = to_timestamp(period_start, "period_start")
     t1 = to_timestamp(period_end, "period_end")
@@ -138,7 +183,30 @@ def period_counts(
 def retention_rate_between(purchases, period_start, period_end, active_days: int = 90) -> float:
     """Retention rate of the customers active at ``period_start``, measured at ``period_end``.
 
-    Raises ``ValueError`` when nobody is active at ``period_start``.
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    period_start, period_end : date-like
+    active_days : int
+        Active at t = a purchase in ``[t - active_days, t)``.
+
+    Returns
+    -------
+    float
+        ``retention_rate(S, E, N)`` of :func:`period_counts`, in percent.
+
+    Raises
+    ------
+    ValueError
+        When nobody is active at ``period_start``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> round(retention_rate_between(log, "2024-02-01", "2024-03-10", active_days=30), 2)  # (3 - 1) / 3
+    66.67
     """
     c = period_counts(purchases, period_start, period_end, active_days)
     if c.start == 0:
@@ -147,7 +215,28 @@ def retention_rate_between(purchases, period_start, period_end, active_days: int
 
 
 def churn_rate_between(purchases, period_start, period_end, active_days: int = 90) -> float:
-    """Churn rate of the customers active at ``period_start``, measured at ``period_end``."""
+    """Churn rate of the customers active at ``period_start``, measured at ``period_end``.
+
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    period_start, period_end : date-like
+    active_days : int
+        Active at t = a purchase in ``[t - active_days, t)``.
+
+    Returns
+    -------
+    float
+        ``churn_rate(S, lost)`` of :func:`period_counts`, in percent.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> round(churn_rate_between(log, "2024-02-01", "2024-03-10", active_days=30), 2)  # customer 2 of 1, 2, 3
+    33.33
+    """
     c = period_counts(purchases, period_start, period_end, active_days)
     if c.start == 0:
         raise ValueError(f"no customer is active at period_start={period_start} (active_days={active_days})")
@@ -157,10 +246,22 @@ def churn_rate_between(purchases, period_start, period_end, active_days: int = 9
 def repeat_purchase_rate(purchases, start, end) -> float:
     """Share (%) of customers with >= 2 purchases among those with >= 1 in ``[start, end)``.
 
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    start, end : date-like
+
+    Returns
+    -------
+    float
+        Percent of buyers in the period who bought at least twice in it.
+
+    Examples
+    --------
     >>> import pandas as pd
-    >>> p = pd.DataFrame({"customer_id": [1, 1, 2], "amount": [5.0, 6.0, 7.0],
-    ...                   "ts": ["2024-01-02", "2024-01-20", "2024-01-05"]})
-    >>> repeat_purchase_rate(p, "2024-01-01", "2024-02-01")
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> repeat_purchase_rate(log, "2024-01-01", "2024-04-01")  # customers 1 and 3 of 4
     50.0
     """
     p = _purchases(purchases)
@@ -192,6 +293,17 @@ def _scores(scores: Iterable[float], lo: int, hi: int, name: str) -> np.ndarray:
 def nps(scores: Iterable[float]) -> float:
     """Net Promoter Score: % promoters (9-10) minus % detractors (0-6), in [-100, 100].
 
+    Parameters
+    ----------
+    scores : iterable of int
+        Answers on the 0-10 scale.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> nps([10, 9, 8, 7, 6, 0])
     0.0
     """
@@ -200,8 +312,19 @@ def nps(scores: Iterable[float]) -> float:
 
 
 def csat(scores: Iterable[float]) -> float:
-    """Customer satisfaction: % of responses that are 4 or 5 on a 1-5 scale.
+    """Customer satisfaction: % of answers that are 4 or 5 on a 1-5 scale.
 
+    Parameters
+    ----------
+    scores : iterable of int
+        Answers on the 1-5 scale.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
     >>> csat([5, 4, 3, 1])
     50.0
     """
@@ -218,7 +341,26 @@ def _check_margin(margin) -> float:
 def historical_clv(purchases, as_of, margin: float = 1.0) -> pd.Series:
     """Historical customer lifetime value: ``margin x`` total spend before ``as_of``.
 
-    Returns a Series indexed by customer_id, for customers with a purchase before ``as_of``.
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    as_of : date-like
+        Only purchases strictly before it count.
+    margin : float
+        Share of revenue that is profit, in (0, 1].
+
+    Returns
+    -------
+    Series
+        Indexed by customer_id, for customers with a purchase before ``as_of``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> historical_clv(log, "2024-02-12", margin=0.5).to_dict()
+    {1: 15.0, 2: 2.5, 3: 4.0}
     """
     _check_margin(margin)
     p = _purchases(purchases)
@@ -247,10 +389,36 @@ def predictive_clv(
       floored at ``active_days`` so brand-new customers are not extrapolated wildly;
     * expected_lifetime_periods = ``100 / churn_rate_pct``, the mean of a geometric
       lifetime with that per-period churn rate. If ``churn_rate_pct`` is None it is the
-      population churn rate over the period ``[as_of - period_days, as_of)`` from
+      population churn rate over ``[as_of - period_days, as_of)`` from
       :func:`churn_rate_between` (only data before ``as_of``).
 
-    Returns a DataFrame indexed by customer_id with the three inputs and ``clv``.
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    as_of : date-like
+    period_days : int
+        The period of the churn rate and of purchases per period.
+    churn_rate_pct : float, optional
+        Churn per period in percent, in (0, 100].
+    active_days : int
+        Activity window, and the floor on tenure.
+    margin : float
+        In (0, 1].
+
+    Returns
+    -------
+    DataFrame
+        Indexed by customer_id: ``aov``, ``purchases_per_period``,
+        ``expected_lifetime_periods``, ``clv``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> # customer 1: AOV 15, 2 purchases in 87 days = 0.69 a month, 100 / 50 = 2 months to live
+    >>> round(float(predictive_clv(log, "2024-04-01", period_days=30, churn_rate_pct=50, active_days=30).loc[1, "clv"]), 2)
+    20.69
     """
     _check_margin(margin)
     period = _check_days(period_days, "period_days")
@@ -284,7 +452,26 @@ def cohort_retention(purchases, as_of, freq: str = "M") -> pd.DataFrame:
     columns are periods since the first purchase (0, 1, 2, ...), values are the % of the
     cohort with at least one purchase in that period. Period 0 is 100 by construction.
     Only complete periods (ending at or before ``as_of``) are filled; later cells are NaN.
-    A ``cohort_size`` column gives the number of customers in each cohort.
+
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    as_of : date-like
+    freq : {"M", "Q"}
+
+    Returns
+    -------
+    DataFrame
+        One row per cohort (a pandas Period), ``cohort_size`` and one column per period since.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"customer_id": [1, 1, 2, 3, 3, 4], "amount": [10.0, 20.0, 5.0, 8.0, 8.0, 30.0],
+    ...                     "ts": ["2024-01-05", "2024-02-10", "2024-01-20", "2024-01-25", "2024-03-02", "2024-02-15"]})
+    >>> # January cohort: 1, 2, 3 (1 buys in February, 3 in March); February cohort: 4
+    >>> cohort_retention(log, "2024-04-01")[[0, 1, 2]].round(1).to_dict(orient="list")
+    {0: [100.0, 100.0], 1: [33.3, 0.0], 2: [33.3, nan]}
     """
     if freq not in ("M", "Q"):
         raise ValueError(f"`freq` must be 'M' or 'Q', got {freq!r}")

@@ -58,7 +58,7 @@ def _table(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
 
 
 def build_report(
-    sm: ScoringModel,
+    model: ScoringModel,
     events: EventTables,
     as_of,
     customer_id=None,
@@ -74,9 +74,37 @@ def build_report(
     a feature to compare drivers by (default: the first static attribute, if any). Plots of
     SHAP values use a fixed random sample of ``sample`` customers; tables use everyone.
     Customers cancelled before ``as_of`` (``customers.cancel_ts``) are counted, not reviewed.
+
+    Parameters
+    ----------
+    model : ScoringModel
+    events : EventTables
+    as_of : date-like
+    customer_id : optional
+        The waterfall's customer.
+    segment : str, optional
+        A feature column to compare segments by.
+    top_n : int
+        Rows of the riskiest-customers table.
+    sample : int
+        Customers in the SHAP plots.
+    random_state : int
+    thresholds : dict, optional
+        Risk-tier thresholds, as for :func:`churnlab.score_customers`.
+
+    Returns
+    -------
+    str
+        A self-contained HTML document (inline CSS and PNGs, no scripts).
+
+    Examples
+    --------
+    >>> html = build_report(ScoringModel.load("models:/churn/3"), events, "2025-01-01")  # doctest: +SKIP
+    >>> write_report(html, "review.html")                                            # doctest: +SKIP
     """
-    if not isinstance(sm, ScoringModel):
-        raise TypeError(f"`sm` must be a ScoringModel (ScoringModel.load(uri)), got {type(sm).__name__}")
+    if not isinstance(model, ScoringModel):
+        raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(model).__name__}")
+    sm = model
     if not isinstance(events, EventTables):
         raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
     thresholds = check_thresholds(thresholds)
@@ -171,8 +199,24 @@ def _section(anchor: str, title: str, body: str) -> str:
 
 
 def write_report(html_text: str, out: str | Path) -> Path:
-    """Write atomically: a temporary file beside ``out``, renamed when complete; ``out`` must
-    end in ``.html``."""
+    """Write the report atomically: a temporary file beside ``out``, renamed when complete.
+
+    Parameters
+    ----------
+    html_text : str
+    out : str or Path
+        A file name ending in ``.html``, in an existing folder.
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> write_report("<html></html>", tempfile.mkdtemp() + "/review.html").read_text()
+    '<html></html>'
+    """
     out = check_output_path(out, (".html",))
     with atomic_output(out) as tmp:
         tmp.write_text(html_text, encoding="utf-8")

@@ -52,6 +52,20 @@ def spark_session(master: str = "local[2]", app_name: str = "churnlab", **conf: 
 
     Extra ``conf`` entries are passed to the builder (dots written as ``__``, e.g.
     ``spark__sql__shuffle__partitions="8"``).
+
+    Parameters
+    ----------
+    master : str
+    app_name : str
+    **conf : str
+
+    Returns
+    -------
+    SparkSession
+
+    Examples
+    --------
+    >>> spark = spark_session("local[4]", spark__sql__shuffle__partitions="8")  # doctest: +SKIP
     """
     _require_pyspark()
     from pyspark.sql import SparkSession
@@ -82,7 +96,22 @@ def _check_utc(spark: "SparkSession") -> None:
 
 
 def to_spark_tables(spark: "SparkSession", events: EventTables) -> dict[str, "DataFrame"]:
-    """Validated pandas event tables -> Spark DataFrames (categories as strings, times as TIMESTAMP)."""
+    """Validated pandas event tables -> Spark DataFrames (categories as strings, times as TIMESTAMP).
+
+    Parameters
+    ----------
+    spark : SparkSession
+        With ``spark.sql.session.timeZone`` UTC.
+    events : EventTables
+
+    Returns
+    -------
+    dict of str to Spark DataFrame
+
+    Examples
+    --------
+    >>> tables = to_spark_tables(spark, cl.load_events_dir("data/"))  # doctest: +SKIP
+    """
     _check_utc(spark)
     from pyspark.sql import functions as F
 
@@ -110,6 +139,23 @@ def spark_features(spark: "SparkSession", builder: FeatureBuilder, tables: dict[
     ``tables`` maps table names to Spark DataFrames with the event contract's columns (see
     :func:`to_spark_tables`); they are registered as temporary views under those names.
     Categorical features come out as strings; the model re-applies its categories.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    builder : FeatureBuilder
+        Fitted; e.g. ``ScoringModel.load(uri).builder``.
+    tables : dict of str to Spark DataFrame
+    as_of : date-like
+
+    Returns
+    -------
+    Spark DataFrame
+        The same values as :meth:`FeatureBuilder.transform` (tested bit for bit).
+
+    Examples
+    --------
+    >>> feats = spark_features(spark, model.builder, tables, "2025-01-01")  # doctest: +SKIP
     """
     _check_utc(spark)
     check_fitted(builder, "feature_names_")
@@ -147,7 +193,25 @@ def _local_model_dir(model_uri: str) -> str:
 
 
 def spark_predict(spark: "SparkSession", model_uri: str, features: "DataFrame", column: str = "churn_probability") -> "DataFrame":
-    """Add the churn probability column with MLflow's ``spark_udf`` over the logged pyfunc model."""
+    """Add the churn probability column with MLflow's ``spark_udf`` over the logged pyfunc model.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    model_uri : str
+    features : Spark DataFrame
+        From :func:`spark_features`.
+    column : str
+        Name of the new column.
+
+    Returns
+    -------
+    Spark DataFrame
+
+    Examples
+    --------
+    >>> probs = spark_predict(spark, "models:/churn/3", feats)  # doctest: +SKIP
+    """
     import mlflow
     from pyspark.sql import functions as F
 
@@ -161,6 +225,17 @@ def register_churn_udf(spark: "SparkSession", model_uri: str, name: str = "churn
 
     The struct must hold the model's feature columns by name (extra columns are ignored by the
     model's schema; pass exactly the features for clarity).
+
+    Parameters
+    ----------
+    spark : SparkSession
+    model_uri : str
+    name : str
+        The SQL function's name.
+
+    Examples
+    --------
+    >>> register_churn_udf(spark, "models:/churn/3")  # doctest: +SKIP
     """
     import mlflow
 
@@ -197,6 +272,27 @@ def spark_score(
     ``tables`` (those given to :func:`spark_features`): a ``customers`` table with
     ``cancel_ts`` gives customers cancelled before ``as_of`` status ``cancelled``, as in
     ``score_customers``.
+
+    Parameters
+    ----------
+    spark : SparkSession
+    model_uri : str
+    features : Spark DataFrame
+    as_of : date-like
+    k : int
+    thresholds : dict, optional
+    customers : Spark DataFrame, optional
+    reason_tiers : collection of str, optional
+    tables : dict of str to Spark DataFrame, optional
+
+    Returns
+    -------
+    Spark DataFrame
+        The columns and values of :func:`churnlab.score_customers`' rows (tested equal).
+
+    Examples
+    --------
+    >>> scores = spark_score(spark, "models:/churn/3", feats, "2025-01-01", k=5, tables=tables)  # doctest: +SKIP
     """
     if k < 0:
         raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")

@@ -195,6 +195,26 @@ def load_model_bundle(model_uri: str) -> tuple[ChurnModel, dict]:
 
     ``model_uri`` is anything MLflow understands (``runs:/<id>/model``, ``models:/<name>/<v>``,
     a local folder).
+
+    Parameters
+    ----------
+    model_uri : str
+        A run or registry URI (the tracking store is checked first, never created) or a
+        folder holding exactly one churnlab model.
+
+    Returns
+    -------
+    (ChurnModel, dict)
+        The model and its metadata (``churnlab.json``).
+
+    Raises
+    ------
+    TrackingError
+        The store or the model cannot be reached or read, or the folder holds several models.
+
+    Examples
+    --------
+    >>> model, meta = load_model_bundle("runs:/<run id>/model")  # doctest: +SKIP
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not isinstance(model_uri, (str, Path)):

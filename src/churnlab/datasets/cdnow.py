@@ -33,6 +33,17 @@ def load_cdnow(merge_same_day: bool = True) -> EventTables:
         Merge purchases of one customer on one day into one transaction (as the BG/NBD
         literature does), summing amount and quantity. With ``False`` the raw lines are
         kept, including 215 identical same-day lines that are separate orders.
+
+    Returns
+    -------
+    EventTables
+        Purchases only.
+
+    Examples
+    --------
+    >>> ev = load_cdnow()
+    >>> len(ev.purchases), ev.purchases["customer_id"].nunique()
+    (67591, 23570)
     """
     ref = resources.files("churnlab.datasets") / "data" / "CDNOW_master.txt.gz"
     with ref.open("rb") as fh, gzip.open(fh, "rt") as text:

@@ -67,6 +67,11 @@ def make_demo_events(
         Also return the simulation's ground truth per customer (``churn_ts`` when the
         customer actually left, NaT if never, and ``silent``).
 
+    Returns
+    -------
+    EventTables, or (EventTables, DataFrame) with ``return_truth``
+        The truth frame holds each customer's simulated churn day and drivers.
+
     Examples
     --------
     >>> ev = make_demo_events(n_customers=50, random_state=1)

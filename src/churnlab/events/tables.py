@@ -42,7 +42,20 @@ def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
 class EventTables:
     """The validated inputs of churnlab: purchases plus optional support, surveys, customers.
 
-    Build it with :func:`load_events` (which validates) rather than directly.
+    Build it with :func:`load_events` or :func:`load_events_dir` (which validate) rather
+    than directly.
+
+    Parameters
+    ----------
+    purchases : DataFrame
+    support, surveys, customers : DataFrame, optional
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = load_events(pd.DataFrame({"customer_id": [1, 2], "ts": ["2024-01-01", "2024-03-01"], "amount": 5.0}))
+    >>> list(ev.tables()), [str(t.date()) for t in ev.date_range()]
+    (['purchases'], ['2024-01-01', '2024-03-01'])
     """
 
     purchases: pd.DataFrame
@@ -111,6 +124,11 @@ def load_events(
     time_range : (start, end), optional
         Accepted timestamps; default 1900-01-01 to 2200-01-01.
 
+    Returns
+    -------
+    EventTables
+        The validated tables, each a normalised copy sorted by customer and time.
+
     Warns
     -----
     UserWarning
@@ -171,9 +189,29 @@ def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
 
 
 def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None, **options) -> EventTables:
-    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a
-    folder; ``options`` are :func:`load_events`'s (``on_duplicates``, ``timestamp_unit``,
-    ``time_range``). A table present in both formats is refused: which one is meant is unclear."""
+    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder; ``purchases`` is required. A table present in both formats is refused.
+    mapping : dict, optional
+        Per-table column renames ``{table: {our_column: their_column}}``.
+    **options
+        :func:`load_events`'s ``on_duplicates``, ``timestamp_unit``, ``time_range``.
+
+    Returns
+    -------
+    EventTables
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> folder = tempfile.mkdtemp()
+    >>> pd.DataFrame({"customer_id": [1], "ts": ["2024-01-01"], "amount": [5.0]}).to_csv(f"{folder}/purchases.csv", index=False)
+    >>> len(load_events_dir(folder).purchases)
+    1
+    """
     if not isinstance(path, (str, Path)):
         raise TypeError(f"`path` must be a folder path, got {type(path).__name__}")
     folder = Path(path)
@@ -192,7 +230,26 @@ def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] |
 
 
 def save_events_dir(events: EventTables, path: str | Path) -> Path:
-    """Write each table as Parquet into ``path`` (created if missing)."""
+    """Write each table as Parquet into ``path`` (created if missing).
+
+    Parameters
+    ----------
+    events : EventTables
+    path : str or Path
+
+    Returns
+    -------
+    Path
+        The folder, readable again with :func:`load_events_dir`.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> ev = load_events(pd.DataFrame({"customer_id": [1], "ts": ["2024-01-01"], "amount": [5.0]}))
+    >>> folder = save_events_dir(ev, tempfile.mkdtemp())
+    >>> load_events_dir(folder).purchases.equals(ev.purchases)
+    True
+    """
     folder = Path(path)
     folder.mkdir(parents=True, exist_ok=True)
     for name, df in events.tables().items():

@@ -121,6 +121,14 @@ def top_drivers(
     -------
     DataFrame with ``customer_id, rank, driver, feature, value, contribution, direction,
     reason``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sv = pd.DataFrame({"tickets": [1.2, -0.1], "recency": [0.3, 0.8], "expected_value": [-1.0, -1.0]}, index=[7, 8])
+    >>> X = pd.DataFrame({"tickets": [3.0, 0.0], "recency": [40.0, 95.0]}, index=[7, 8])
+    >>> top_drivers(sv, X, k=1)[["customer_id", "feature", "reason"]].values.tolist()
+    [[7, 'tickets', 'tickets = 3.0'], [8, 'recency', 'recency = 95.0']]
     """
     a = driver_arrays(shap_values, features, dictionary, k, kind)
 
@@ -237,7 +245,27 @@ def driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary,
 
 
 def global_drivers(shap_values: pd.DataFrame, dictionary: pd.DataFrame | list | None = None) -> pd.DataFrame:
-    """Mean |SHAP| per driver group (and the top feature of each), largest first."""
+    """Mean |SHAP| per driver group (and the top feature of each), largest first.
+
+    Parameters
+    ----------
+    shap_values : DataFrame
+        Output of :func:`churnlab.explain.shap_values`.
+    dictionary : DataFrame or list of dict, optional
+        The feature dictionary (its ``group`` column); without it each feature is a group.
+
+    Returns
+    -------
+    DataFrame
+        ``driver``, ``mean_abs_shap``, ``top_feature``, ``share``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sv = pd.DataFrame({"a": [1.0, -3.0], "b": [0.5, 0.5], "expected_value": [0.0, 0.0]})
+    >>> global_drivers(sv)[["driver", "mean_abs_shap"]].values.tolist()
+    [['a', 2.0], ['b', 0.5]]
+    """
     feats = shap_values.drop(columns=EXPECTED)
     d = _dictionary(dictionary, feats.columns)
     per_feature = feats.abs().mean()
@@ -251,7 +279,27 @@ def global_drivers(shap_values: pd.DataFrame, dictionary: pd.DataFrame | list | 
 
 
 def segment_drivers(shap_values: pd.DataFrame, segment: pd.Series, dictionary=None) -> pd.DataFrame:
-    """Mean |SHAP| per driver group within each segment (e.g. tier): drivers x segments."""
+    """Mean |SHAP| per driver group within each segment (e.g. tier): drivers x segments.
+
+    Parameters
+    ----------
+    shap_values : DataFrame
+    segment : Series
+        The segment of each customer (same index); missing values form "(missing)".
+    dictionary : DataFrame or list of dict, optional
+
+    Returns
+    -------
+    DataFrame
+        Rows: drivers; columns: segments.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sv = pd.DataFrame({"a": [1.0, -3.0], "b": [0.5, 0.5], "expected_value": [0.0, 0.0]})
+    >>> segment_drivers(sv, pd.Series(["gold", "basic"])).to_dict()
+    {'basic': {'a': 3.0, 'b': 0.5}, 'gold': {'a': 1.0, 'b': 0.5}}
+    """
     seg = pd.Series(segment).reindex(shap_values.index).astype(object).fillna("(missing)")
     parts = {name: global_drivers(shap_values[seg == name], dictionary).set_index("driver")["mean_abs_shap"] for name in sorted(seg.unique(), key=str)}
     return pd.DataFrame(parts).fillna(0.0).sort_values(list(parts)[0], ascending=False)

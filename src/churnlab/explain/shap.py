@@ -31,11 +31,32 @@ EXPECTED = "expected_value"
 def shap_values(model: "ChurnModel", features: pd.DataFrame) -> pd.DataFrame:
     """SHAP values (log-odds) per customer and feature, plus the ``expected_value`` column.
 
-    Each row sums to the model's log-odds for that customer.
+    Each row sums to the model's log-odds for that customer (calibrated, for a Platt
+    calibration).
+
+    Parameters
+    ----------
+    model : ChurnModel
+    features : DataFrame
+        The model's features, e.g. from :meth:`churnlab.ScoringModel.features`.
+
+    Returns
+    -------
+    DataFrame
+        Same index as ``features``; one column per feature and ``expected_value``.
 
     Examples
     --------
-    >>> # sv = shap_values(result.model, X); sv.sum(axis=1) == logit(result.model.churn_probability(X))
+    >>> import numpy as np, pandas as pd
+    >>> from churnlab.models import ChurnModel
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"recency": rng.exponential(30, 600), "orders": rng.poisson(3, 600).astype(float)})
+    >>> y = (X["recency"] > 30).astype(int)
+    >>> model = ChurnModel(num_boost_round=30).fit(X[:400], y[:400], validation=(X[400:], y[400:]))
+    >>> sv = shap_values(model, X[:5])
+    >>> p = model.churn_probability(X[:5])
+    >>> bool(np.allclose(sv.sum(axis=1), np.log(p / (1 - p))))
+    True
     """
     return shap_frame(model, model.contributions(features), features.index)
 
@@ -53,7 +74,26 @@ def shap_frame(model: "ChurnModel", contrib: np.ndarray, index: pd.Index) -> pd.
 
 
 def probability_contributions(shap_values: pd.DataFrame) -> pd.DataFrame:
-    """Share each row's probability change (from the expected value) out over the features."""
+    """Share each row's probability change (from the expected value) out over the features.
+
+    Parameters
+    ----------
+    shap_values : DataFrame
+        Output of :func:`shap_values`.
+
+    Returns
+    -------
+    DataFrame
+        Probability points per feature; each row adds up to the customer's probability
+        minus ``sigmoid(expected_value)``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> sv = pd.DataFrame({"a": [1.0], "b": [1.0], "expected_value": [0.0]})
+    >>> probability_contributions(sv).round(4).iloc[0].tolist()  # sigmoid(2) - 0.5 = 0.3808, shared equally
+    [0.1904, 0.1904]
+    """
     feats = shap_values.drop(columns=EXPECTED)
     total = feats.sum(axis=1)
     p0 = 1 / (1 + np.exp(-shap_values[EXPECTED]))

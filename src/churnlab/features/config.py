@@ -8,7 +8,28 @@ __all__ = ["FeatureConfig"]
 
 
 class FeatureConfig(BaseModel):
-    """What the feature builder computes. Unknown keys are rejected."""
+    """What the feature builder computes. Unknown keys are rejected.
+
+    Parameters
+    ----------
+    windows : tuple of int
+        Look-back windows in days for counts and sums.
+    trend_window : int
+        Trends compare the last N days with the N before.
+    top_categories : int
+        Support categories kept by name; the rest are pooled.
+    support_categories : tuple of str, optional
+        A fixed category list instead of the most frequent ones.
+    long_resolution_hours : float
+        A ticket slower than this counts as long.
+    include_static : bool
+        Add the customers table's static attributes.
+
+    Examples
+    --------
+    >>> FeatureConfig(windows=(90, 30)).windows
+    (30, 90)
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

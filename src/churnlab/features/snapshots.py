@@ -18,7 +18,23 @@ __all__ = ["TrainingSet", "build_training_set", "make_cutoffs"]
 
 
 def make_cutoffs(start, end, freq: str = "MS") -> list[pd.Timestamp]:
-    """Regular cutoffs from ``start`` to ``end`` inclusive (pandas frequency, default month starts)."""
+    """Regular cutoffs from ``start`` to ``end`` inclusive.
+
+    Parameters
+    ----------
+    start, end : date-like
+    freq : str
+        A pandas frequency; default month starts.
+
+    Returns
+    -------
+    list of Timestamp
+
+    Examples
+    --------
+    >>> [str(c.date()) for c in make_cutoffs("2024-01-01", "2024-03-01")]
+    ['2024-01-01', '2024-02-01', '2024-03-01']
+    """
     t0, t1 = to_timestamp(start, "start"), to_timestamp(end, "end")
     if t1 < t0:
         raise ValueError(f"`end` ({t1}) must not be before `start` ({t0})")
@@ -68,9 +84,33 @@ def build_training_set(
     """Stack (features at cutoff, label after cutoff) over several cutoffs.
 
     Customers who already churned before a cutoff (no purchase in the ``active_days`` before
-    it) are excluded at that cutoff with reason ``inactive``; set ``active_days=None`` to keep
-    everyone who ever bought. The builder is fitted at the earliest cutoff, so category lists
-    never depend on later data.
+    it) are excluded at that cutoff with reason ``inactive``; ``active_days=None`` keeps
+    everyone who ever bought. The builder is fitted at the earliest cutoff, so category
+    lists never depend on later data.
+
+    Parameters
+    ----------
+    events : EventTables
+    cutoffs : list of date-like
+        Distinct snapshot dates.
+    horizon_days : int
+        Label window (see :func:`churnlab.churn_labels`).
+    label_rule : {"fixed", "adaptive", "contractual"}
+    config : FeatureConfig, optional
+    active_days : int or None
+    **label_kwargs
+        More :func:`churnlab.churn_labels` arguments (``k``, ``min_window_days``, ...).
+
+    Returns
+    -------
+    TrainingSet
+
+    Examples
+    --------
+    >>> from churnlab.datasets import make_demo_events
+    >>> ts = build_training_set(make_demo_events(300, random_state=0), ["2024-01-01", "2024-04-01"], horizon_days=60)
+    >>> sorted(ts.frame["cutoff"].dt.strftime("%Y-%m-%d").unique()), set(ts.frame["churned"]) <= {0, 1}
+    (['2024-01-01', '2024-04-01'], True)
     """
     if isinstance(cutoffs, (str, pd.Timestamp)) or not isinstance(cutoffs, Sequence | pd.Index | np.ndarray):
         raise TypeError(f"`cutoffs` must be a list of dates, got {cutoffs!r}")

@@ -28,8 +28,11 @@ _RFM = ["p_recency_days", "p_count_total", "p_aov"]
 
 class SnapshotBaseline:
     """What every baseline shares: ``fit(train, validation, events)`` on snapshot frames
-    (``customer_id``, ``cutoff``, features, ``churned``), then churn probabilities for other
-    snapshot rows. Baselines that use no events or no validation rows ignore them."""
+    (``customer_id``, ``cutoff``, features, ``churned``; see
+    :func:`churnlab.features.build_training_set`), then :meth:`churn_probability` for other
+    snapshot rows and ``predict_proba`` of shape (n, 2). Baselines that use no events or
+    no validation rows ignore them.
+    """
 
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame, events: EventTables | None = None) -> "SnapshotBaseline":
         raise NotImplementedError
@@ -45,7 +48,25 @@ class SnapshotBaseline:
 
 
 class RecencyRule(SnapshotBaseline):
-    """Score = days since the last purchase, calibrated to a probability on validation."""
+    """Score = days since the last purchase, calibrated to a probability on validation.
+
+    Attributes
+    ----------
+    calibrator_ : Calibrator
+        Platt calibration of the squashed recency, fitted on the validation rows.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnlab.features import build_training_set
+    >>> from churnlab.datasets import make_demo_events
+    >>> ev = make_demo_events(400, random_state=0)
+    >>> f = build_training_set(ev, ["2024-01-01", "2024-04-01", "2024-07-01"], horizon_days=60).frame
+    >>> train, val = f[f["cutoff"] < "2024-07-01"], f[f["cutoff"] == "2024-07-01"]
+    >>> p = RecencyRule().fit(train, val).churn_probability(val)
+    >>> bool(p[val["p_recency_days"].argmax()] == p.max())  # the longest absent is the riskiest
+    True
+    """
 
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame, events: EventTables | None = None) -> "RecencyRule":
         self.calibrator_ = Calibrator("platt").fit(self._squash(validation), validation["churned"])
@@ -65,7 +86,24 @@ class RecencyRule(SnapshotBaseline):
 
 
 class RFMLogistic(SnapshotBaseline):
-    """Logistic regression on log1p(recency, frequency, monetary), fitted on training snapshots."""
+    """Logistic regression on log1p(recency, frequency, monetary), fitted on training snapshots.
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength (scikit-learn's).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnlab.features import build_training_set
+    >>> from churnlab.datasets import make_demo_events
+    >>> ev = make_demo_events(400, random_state=0)
+    >>> f = build_training_set(ev, ["2024-01-01", "2024-04-01", "2024-07-01"], horizon_days=60).frame
+    >>> train, val = f[f["cutoff"] < "2024-07-01"], f[f["cutoff"] == "2024-07-01"]
+    >>> RFMLogistic().fit(train, val).predict_proba(val).shape == (len(val), 2)
+    True
+    """
 
     def __init__(self, C: float = 1.0):
         self.C = C
@@ -84,13 +122,34 @@ class RFMLogistic(SnapshotBaseline):
 
 
 class BGNBDAlive(SnapshotBaseline):
-    """BG/NBD fitted on all history before each row's cutoff.
+    """BG/NBD fitted on all history before each row's cutoff (no labels), calibrated on validation.
 
     ``output="p_alive"`` scores 1 - P(alive); ``output="no_purchase"`` scores the model's
-    probability of no purchase in the next ``horizon_days`` -- the quantity the fixed churn
-    label measures (needs ``horizon_days``). ``score_horizon_days`` asks about another window
-    when scoring than the validation labels that calibrate it (e.g. calibrated on 13 weeks,
-    asked about 39); default ``horizon_days``.
+    probability of no purchase in the next ``horizon_days``, the quantity the fixed churn
+    label measures.
+
+    Parameters
+    ----------
+    period_days : float
+        BG/NBD's time unit in days.
+    output : {"p_alive", "no_purchase"}
+    horizon_days : float, optional
+        Needed for ``output="no_purchase"``.
+    score_horizon_days : float, optional
+        Asks about another window when scoring than the validation labels that calibrate it
+        (e.g. calibrated on 13 weeks, asked about 39); default ``horizon_days``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnlab.features import build_training_set
+    >>> from churnlab.datasets import make_demo_events
+    >>> ev = make_demo_events(400, random_state=0)
+    >>> f = build_training_set(ev, ["2024-01-01", "2024-04-01", "2024-07-01"], horizon_days=60).frame
+    >>> train, val = f[f["cutoff"] < "2024-07-01"], f[f["cutoff"] == "2024-07-01"]
+    >>> p = BGNBDAlive().fit(train, val, ev).churn_probability(val, ev)
+    >>> bool(((p > 0) & (p < 1)).all())
+    True
     """
 
     def __init__(

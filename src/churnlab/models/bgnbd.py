@@ -25,6 +25,27 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
     ``t_x`` (first to last purchase) and ``T`` (first purchase to ``observation_end``,
     default ``as_of``), in periods of ``period_days``, plus ``monetary`` (mean spend of
     repeat transactions, 0 without repeats).
+
+    Parameters
+    ----------
+    purchases : EventTables or DataFrame
+    as_of : date-like
+    period_days : float
+        The period of ``x``, ``t_x`` and ``T`` (7: weeks).
+    observation_end : date-like, optional
+
+    Returns
+    -------
+    DataFrame
+        Indexed by customer_id: ``x``, ``t_x``, ``T``, ``monetary``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"customer_id": [1, 1, 1, 2], "amount": [10.0, 20.0, 5.0, 7.0],
+    ...                   "ts": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-01-15", "2024-01-08"])})
+    >>> rfm_summary(p, "2024-01-29").loc[1].tolist()  # 2 days of purchases, 2 weeks apart, 4 weeks observed
+    [1.0, 2.0, 4.0, 25.0]
     """
     p = purchases.purchases if isinstance(purchases, EventTables) else purchases
     t = to_timestamp(as_of)

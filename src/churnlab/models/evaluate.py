@@ -35,13 +35,27 @@ def _top_mask(p: np.ndarray, share: float) -> np.ndarray:
 
 
 def evaluate_scores(y_true, proba, top_share: float = 0.1) -> dict[str, float]:
-    """ROC-AUC, PR-AUC, log loss, Brier score, and lift and capture rate in the top share.
+    """Ranking, probability and targeting metrics of churn probabilities.
 
-    Lift = churn rate among the top ``top_share`` by score / overall churn rate; capture =
-    share of all churners found in that top group.
+    Parameters
+    ----------
+    y_true : array-like of 0/1
+    proba : array-like of float
+        Churn probabilities of the same rows.
+    top_share : float
+        The share of the riskiest rows for lift and capture.
 
-    >>> evaluate_scores([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])["roc_auc"]
-    1.0
+    Returns
+    -------
+    dict
+        ``roc_auc``, ``pr_auc``, ``log_loss``, ``brier``, ``lift_top10``, ``capture_top10``,
+        ``base_rate``, ``n``.
+
+    Examples
+    --------
+    >>> m = evaluate_scores([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> m["roc_auc"], m["base_rate"]
+    (0.75, 0.5)
     """
     if not 0 < top_share < 1:
         raise ValueError(f"`top_share` must be in (0, 1), got {top_share}")
@@ -89,6 +103,24 @@ def gains_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
 
 
 def compare_models(y_true, scores: dict[str, np.ndarray], top_share: float = 0.1) -> pd.DataFrame:
-    """One row of :func:`evaluate_scores` per model, all on the same test labels."""
+    """:func:`evaluate_scores` for several models scored on the same rows, one row each.
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1
+    scores : dict of str to array-like
+        Churn probabilities per model, each of the rows of ``y_true``.
+    top_share : float
+
+    Returns
+    -------
+    DataFrame
+        One row per model, in the order given.
+
+    Examples
+    --------
+    >>> compare_models([0, 1, 1, 0], {"a": [0.2, 0.9, 0.7, 0.1], "b": [0.5, 0.4, 0.6, 0.3]})["roc_auc"].tolist()
+    [1.0, 0.75]
+    """
     rows = {name: evaluate_scores(y_true, p, top_share) for name, p in scores.items()}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")

@@ -16,6 +16,25 @@ def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str
     window ends by the test cutoff; training cutoffs are those whose label windows end by
     the validation cutoff. So no training label is observed after validation features start,
     and no validation label after test features start.
+
+    Parameters
+    ----------
+    cutoffs : sequence of date-like
+        At least 3.
+    horizon_days : float
+        The label window.
+
+    Returns
+    -------
+    dict
+        ``{"train": [...], "validation": [cutoff], "test": [cutoff]}``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = time_split(pd.date_range("2024-01-01", "2024-12-01", freq="MS"), horizon_days=90)
+    >>> {k: [str(c.date()) for c in v] for k, v in s.items() if k != "train"}, str(s["train"][-1].date())
+    ({'validation': ['2024-09-01'], 'test': ['2024-12-01']}, '2024-06-01')
     """
     cuts = sorted(pd.Timestamp(c) for c in cutoffs)
     h = pd.Timedelta(days=float(horizon_days))

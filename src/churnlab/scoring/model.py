@@ -19,7 +19,30 @@ class SchemaMismatchError(ValueError):
 
 
 class ScoringModel:
-    """A trained model with what scoring needs: feature builder, dictionary, label definition."""
+    """A trained model with what scoring needs: feature builder, dictionary, label definition.
+
+    Usually loaded with :meth:`load` from an MLflow URI or a model folder.
+
+    Parameters
+    ----------
+    model : ChurnModel
+    metadata : dict
+        The model's ``churnlab.json``: ``feature_builder``, ``feature_dictionary``,
+        ``label_definition``, ...
+    version : str
+        Written into every scored row (``model_version``).
+
+    Attributes
+    ----------
+    builder : FeatureBuilder
+    dictionary : DataFrame
+    label_definition : dict
+
+    Examples
+    --------
+    >>> model = ScoringModel.load("runs:/<run id>/model")  # doctest: +SKIP
+    >>> X = model.features(events, "2025-01-01")            # doctest: +SKIP
+    """
 
     def __init__(self, model: ChurnModel, metadata: dict, version: str = "unknown"):
         self.model = model

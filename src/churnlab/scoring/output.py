@@ -51,10 +51,30 @@ def _decode(column: Coded) -> np.ndarray:
 
 
 def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
-    """Write chunks to ``out`` (.parquet or .csv) atomically; return counts by status.
+    """Write scored chunks to ``out`` (.parquet or .csv) atomically.
 
     The file appears only when complete: an error, Ctrl-C or SIGTERM leaves no file (see
-    :mod:`churnlab.atomic`).
+    :mod:`churnlab.atomic`). Each chunk is written on a thread of its own while the next
+    one is computed.
+
+    Parameters
+    ----------
+    chunks : iterable of DataFrame
+        E.g. :func:`churnlab.score_customers`.
+    out : str or Path
+        A file name ending in .parquet or .csv, in an existing folder.
+
+    Returns
+    -------
+    dict
+        Rows written per ``status``.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> chunk = pd.DataFrame({"customer_id": [1, 2], "status": ["scored", "no_history"]})
+    >>> write_scores([chunk], tempfile.mkdtemp() + "/scores.csv")
+    {'scored': 1, 'no_history': 1}
     """
     out = check_output_path(out, (".parquet", ".csv"))
     fmt = out.suffix.lower()

@@ -116,6 +116,40 @@ def score_customers(
     while the current one is scored; the output does not depend on chunking or threads.
     ``k=0`` skips SHAP and reasons (probability and tier only). Tiers by ``top_share`` use the
     probability distribution of all requested customers (one extra probability-only pass).
+
+    Parameters
+    ----------
+    model : ScoringModel
+    events : EventTables
+        Holding every table the model was trained with.
+    as_of : date-like
+        Features use events strictly before it.
+    customer_ids : iterable, optional
+        The list to score (default: everyone with an event before ``as_of``); ids of the
+        events' type, unknown ones reported as ``no_history``.
+    k : int
+        Reasons per customer (0: none).
+    thresholds : dict, optional
+        Risk-tier thresholds (default ``{"high": 0.5, "medium": 0.2}``).
+    top_share : float, optional
+        Instead: the top share of the list is "high", the rest "low".
+    chunk_size : int
+        Customers per chunk.
+    progress : callable, optional
+        Called with the number of customers of each finished chunk.
+    reason_tiers : collection of str, optional
+        Only these tiers get reasons.
+
+    Returns
+    -------
+    iterator of DataFrame
+        One frame per chunk: ``customer_id, as_of, churn_probability, risk_tier,
+        reason_1..k, driver_1..k, status, horizon_days, model_version``.
+
+    Examples
+    --------
+    >>> model = ScoringModel.load("models:/churn/3")                                  # doctest: +SKIP
+    >>> counts = write_scores(score_customers(model, events, "2025-01-01"), "scores.parquet")  # doctest: +SKIP
     """
     sm = model
     if not isinstance(sm, ScoringModel):

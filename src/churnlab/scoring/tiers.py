@@ -47,8 +47,26 @@ def risk_tiers(proba: np.ndarray, thresholds: dict[str, float] | None = None, to
     """Tier labels from probability thresholds (default :data:`DEFAULT_THRESHOLDS`, else
     "low") or, with ``top_share``, "high" for the top share by probability and "low" otherwise.
 
+    Parameters
+    ----------
+    proba : array-like of float
+        Churn probabilities (NaN: not scored, tier None).
+    thresholds : dict, optional
+        ``{"high": 0.5, "medium": 0.2}`` style, see :func:`check_thresholds`.
+    top_share : float, optional
+        Instead of thresholds: this share of the list, by probability, is "high".
+
+    Returns
+    -------
+    ndarray of object
+        "high", "medium" or "low" per row (None where the probability is NaN).
+
+    Examples
+    --------
     >>> risk_tiers([0.7, 0.3, 0.1]).tolist()
     ['high', 'medium', 'low']
+    >>> risk_tiers([0.9, 0.3, 0.1, 0.05], top_share=0.25).tolist()
+    ['high', 'low', 'low', 'low']
     """
     p = np.asarray(proba, dtype=float)
     if top_share is not None:

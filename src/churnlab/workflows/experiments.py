@@ -49,6 +49,21 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
     ``evaluation`` has one row per model (ROC-AUC, PR-AUC, log loss, Brier, lift, capture);
     ``details`` holds the test frame, the model and the scores. With ``track=True`` the run
     is logged to MLflow (experiment ``churnlab-cdnow-benchmark``).
+
+    Parameters
+    ----------
+    track : bool
+    workdir : str or Path
+    tracking_uri : str, optional
+    seed : int
+
+    Returns
+    -------
+    (DataFrame, dict)
+
+    Examples
+    --------
+    >>> evaluation, details = cdnow_benchmark()  # doctest: +SKIP
     """
     events, ts, train, val, test, label = _cdnow_split()
     names = ts.feature_names
@@ -95,6 +110,20 @@ def cdnow_ablation(seed: int = 0) -> pd.DataFrame:
     model without the purchase-rhythm features (inter-purchase gaps and the overdue ratio),
     with LightGBM's default-like churnlab parameters instead of the shallow CDNOW ones, and
     with only the four inputs BG/NBD itself uses (recency, frequency, spend, age).
+
+    Parameters
+    ----------
+    seed : int
+
+    Returns
+    -------
+    DataFrame
+        One row per variant: ``full``, ``without_rhythm_features``, ``default_params``,
+        ``bgnbd_inputs_only``.
+
+    Examples
+    --------
+    >>> cdnow_ablation()["roc_auc"]  # doctest: +SKIP
     """
     _, ts, train, val, test, _ = _cdnow_split()
     names = ts.feature_names

@@ -48,7 +48,22 @@ def load_data(data: DataConfig) -> EventTables:
 
 @dataclasses.dataclass
 class TrainResult:
-    """What a training run produced."""
+    """What a training run produced.
+
+    Attributes
+    ----------
+    model : ChurnModel
+    builder : FeatureBuilder
+    training_set : TrainingSet
+    split : dict
+        Cutoffs per period (see :func:`churnlab.time_split`).
+    evaluation : DataFrame
+        One row per model, the same test rows for each.
+    test_scores : DataFrame
+        ``customer_id``, ``churned`` and each model's churn probability on the test rows.
+    run_id, model_uri, tracking_uri : str or None
+        Set when the run was tracked.
+    """
 
     model: ChurnModel
     builder: FeatureBuilder
@@ -122,6 +137,32 @@ def train(
 
     The tracking store is checked before any work starts, so an unreachable server fails
     fast. With ``track=False`` nothing is logged.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        E.g. :func:`churnlab.load_config`.
+    events : EventTables, optional
+        Default: what ``cfg.data`` points at.
+    workdir : str or Path
+        Holds the default tracking store, ``sqlite:///<workdir>/mlflow.db``.
+    track : bool
+
+    Returns
+    -------
+    TrainResult
+        The model, builder, training set, split, ``evaluation`` (model and baselines on the same
+        test rows), test scores and, when tracked, ``run_id`` and ``model_uri``.
+
+    Examples
+    --------
+    >>> from churnlab.config import parse_config
+    >>> cfg = parse_config({"data": {"source": "demo", "demo_customers": 600},
+    ...                     "cutoffs": {"start": "2023-10-01", "end": "2024-10-01"},
+    ...                     "label": {"horizon_days": 90, "active_days": 180}, "model": {"num_boost_round": 50}})
+    >>> result = train(cfg, track=False)
+    >>> list(result.evaluation.index)
+    ['lightgbm', 'rfm_logistic', 'recency_rule', 'bgnbd_p_alive']
     """
     workdir = Path(workdir)
     tracking_uri = cfg.mlflow.tracking_uri or default_tracking_uri(workdir)
