@@ -219,7 +219,7 @@ class FeatureBuilder:
         fb = cls(FeatureConfig(**state["config"]))
         fb.tables_ = tuple(state["tables"])
         fb.purchase_columns_ = tuple(state["purchase_columns"])
-        # models saved before levels were kept fall back to count(DISTINCT): same values
+        # a model saved without its purchase levels counts distinct values instead: the same numbers
         fb.purchase_levels_ = {k: list(v) for k, v in state.get("purchase_levels", {}).items()}
         fb.support_categories_ = tuple(state["support_categories"])
         fb.static_categories_ = {k: list(v) for k, v in state["static_categories"].items()}
