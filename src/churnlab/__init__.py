@@ -30,6 +30,7 @@ _WHERE = {
     "save_events_dir": "churnlab.events",
     "load_cdnow": "churnlab.datasets",
     "make_demo_events": "churnlab.datasets",
+    "make_demo_table": "churnlab.datasets",
     # metrics and labels
     "churn_rate": "churnlab.metrics",
     "churn_rate_between": "churnlab.metrics",
@@ -72,6 +73,7 @@ _WHERE = {
     "ScoringModel": "churnlab.scoring",
     "risk_tiers": "churnlab.scoring",
     "score_customers": "churnlab.scoring",
+    "score_table": "churnlab.scoring",
     "write_scores": "churnlab.scoring",
     # edges: config, tracking, report, Spark
     "ConfigError": "churnlab.config",

@@ -145,6 +145,8 @@ def train(
         with console.status("training (features, LightGBM, baselines)..."):
             result = run_train(cfg, workdir=workdir)
         Console(width=120).print(evaluation_table(result.evaluation))
+        for note in result.notes:
+            console.print(note)
         console.print(f"model: [bold]{result.model_uri}[/]")
         console.print(f"tracking: {result.tracking_uri}")
         return result
@@ -268,6 +270,27 @@ def _model_and_events(model: str, events: list[Path], as_of: str, tracking_uri: 
     return t, sm, ev
 
 
+def _need_events(events, as_of) -> None:
+    if not events or as_of is None:
+        raise ValueError("give --events and --as-of (event data), or --table (a customer table)")
+
+
+def _model_and_table(model: str, table: Path, events, as_of, tracking_uri: str | None):
+    """What `score` and `report` start from for a model trained on a customer table."""
+    from churnlab.events import read_table
+    from churnlab.scoring import ScoringModel
+
+    if events or as_of is not None:
+        raise ValueError("--table replaces --events and --as-of: give one or the other")
+    if not table.is_file():
+        raise ValueError(f"--table: file not found: {table}")
+    _use_tracking(model, tracking_uri)
+    sm = ScoringModel.load(model)
+    if sm.kind != "table":
+        raise ValueError("--table: this model was trained on event tables; score it with --events and --as-of")
+    return sm, read_table(table, "table")
+
+
 def _read_customer_list(path: Path) -> list:
     from churnlab.events import read_table
 
@@ -297,9 +320,10 @@ _TS_UNIT = typer.Option(None, "--timestamp-unit", help="Unit of numeric (epoch) 
 @app.command()
 def score(
     model: str = typer.Option(..., help="MLflow model URI (runs:/<id>/model, models:/<name>/<v>) or a local model folder."),
-    events: list[Path] = typer.Option(..., help="Events folder, or purchases/support/surveys/customers files."),
-    as_of: str = typer.Option(..., "--as-of", help="Cutoff date: features use events strictly before it."),
+    events: Optional[list[Path]] = typer.Option(None, help="Events folder, or purchases/support/surveys/customers files."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Cutoff date: features use events strictly before it."),
     out: Path = typer.Option(..., help="Output file, .parquet or .csv (written atomically)."),
+    table: Optional[Path] = typer.Option(None, help="A customer table (CSV/Parquet), for a model trained on one (instead of --events)."),
     customers: Optional[Path] = typer.Option(None, help="CSV/Parquet list of customer_id to score (default: everyone)."),
     top_k: int = typer.Option(5, help="Reason codes per customer (0: probability and tier only, much faster)."),
     high: float = typer.Option(0.5, help="Probability at or above which the risk tier is 'high'."),
@@ -317,7 +341,7 @@ def score(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from churnlab.atomic import check_output_path
-    from churnlab.scoring import score_customers, write_scores
+    from churnlab.scoring import score_customers, score_table, write_scores
 
     def go():
         check_output_path(out, (".parquet", ".csv"))
@@ -326,6 +350,15 @@ def score(
             raise ValueError(f"--top-k must be >= 0, got {top_k}")
         if chunk_size <= 0:
             raise ValueError(f"--chunk-size must be > 0, got {chunk_size}")
+        reason_tiers = None if reasons_for is None else [x.strip() for x in reasons_for.split(",") if x.strip()]
+        if table is not None:
+            sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
+            chunks = score_table(sm, df, k=top_k, thresholds=None if top_decile else thresholds,
+                                 top_share=0.1 if top_decile else None, chunk_size=chunk_size, reason_tiers=reason_tiers)
+            counts = write_scores(chunks, out)
+            console.print(f"wrote {sum(counts.values()):,} rows to {out}")
+            return
+        _need_events(events, as_of)
         t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
         ids = _read_customer_list(customers) if customers is not None else None
         sm.check_tables(ev)
@@ -335,8 +368,7 @@ def score(
             chunks = score_customers(
                 sm, ev, t, ids, k=top_k, thresholds=None if top_decile else thresholds,
                 top_share=0.1 if top_decile else None, chunk_size=chunk_size,
-                progress=lambda n: bar.advance(task, n),
-                reason_tiers=None if reasons_for is None else [x.strip() for x in reasons_for.split(",") if x.strip()],
+                progress=lambda n: bar.advance(task, n), reason_tiers=reason_tiers,
             )
             counts = write_scores(chunks, out)
         console.print(f"wrote {sum(counts.values()):,} rows to {out} ({', '.join(f'{k}: {v:,}' for k, v in counts.items())})")
@@ -349,9 +381,10 @@ def score(
 @app.command()
 def report(
     model: str = typer.Option(..., help="MLflow model URI or local model folder."),
-    events: list[Path] = typer.Option(..., help="Events folder, or purchases/support/surveys/customers files."),
-    as_of: str = typer.Option(..., "--as-of", help="Cutoff date for the review."),
+    events: Optional[list[Path]] = typer.Option(None, help="Events folder, or purchases/support/surveys/customers files."),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Cutoff date for the review."),
     out: Path = typer.Option(Path("report.html"), help="Output HTML file (self-contained, opens offline)."),
+    table: Optional[Path] = typer.Option(None, help="A customer table (CSV/Parquet), for a model trained on one (instead of --events)."),
     customer: Optional[str] = typer.Option(None, help="Customer for the waterfall (default: the riskiest)."),
     segment: Optional[str] = typer.Option(None, help="Feature to compare segments by (default: first static attribute)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
@@ -364,6 +397,16 @@ def report(
 
     def go():
         check_output_path(out, (".html",))
+        if table is not None:
+            sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
+            who = customer
+            if customer is not None and pd.api.types.is_integer_dtype(sm.builder.ids(df).dtype):
+                who = int(customer) if customer.strip().lstrip("+-").isdigit() else customer
+            with console.status("building the report..."):
+                path = write_report(build_report(sm, table=df, customer_id=who, segment=segment), out)
+            console.print(f"report -> {path}")
+            return
+        _need_events(events, as_of)
         t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
         who = None
         if customer is not None:

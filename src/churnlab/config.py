@@ -25,8 +25,13 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: Literal["files", "demo", "cdnow"] = "files"
-    path: Path | None = Field(None, description="folder holding purchases/support/surveys/customers .parquet|.csv")
+    source: Literal["files", "table", "demo", "cdnow"] = "files"
+    path: Path | None = Field(
+        None, description="files: folder holding purchases/support/surveys/customers .parquet|.csv; table: the table's file"
+    )
+    id: str | None = Field(None, description="table: the customer id column")
+    label: str | None = Field(None, description="table: the churn label column (1/0, true/false, yes/no)")
+    time: str | None = Field(None, description="table: the snapshot-date column (split by time); none: a seeded stratified split")
     purchases: Path | None = None
     support: Path | None = None
     surveys: Path | None = None
@@ -56,6 +61,12 @@ class DataConfig(_Strict):
     def _where(self) -> "DataConfig":
         if self.source == "files" and self.path is None and self.purchases is None:
             raise ValueError("data.source 'files' needs data.path (a folder) or data.purchases (a file)")
+        if self.source == "table":
+            missing = [k for k in ("path", "id", "label") if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"data.source 'table' needs data.{', data.'.join(missing)}")
+        elif any(getattr(self, k) is not None for k in ("id", "label", "time")):
+            raise ValueError("data.id, data.label and data.time are for data.source 'table'")
         return self
 
 
@@ -79,6 +90,20 @@ class CutoffConfig(_Strict):
         if self.dates is not None:
             return sorted(pd.Timestamp(d) for d in self.dates)
         return make_cutoffs(self.start, self.end, self.freq)
+
+
+class SplitConfig(_Strict):
+    """How a labelled table is split (event data is split by its cutoffs instead)."""
+
+    test_size: float = Field(0.2, gt=0, lt=1, description="share of rows (or of the latest snapshot dates) for test")
+    validation_size: float = Field(0.2, gt=0, lt=1, description="share for validation, before test")
+    seed: int = Field(0, description="seed of the stratified split of a table without a time column")
+
+    @model_validator(mode="after")
+    def _room(self) -> "SplitConfig":
+        if self.test_size + self.validation_size >= 1:
+            raise ValueError(f"split.test_size + split.validation_size must be < 1, got {self.test_size + self.validation_size:g}")
+        return self
 
 
 class LabelConfig(_Strict):
@@ -151,12 +176,23 @@ class TrainConfig(_Strict):
 
     name: str = "churnlab"
     data: DataConfig = DataConfig(source="demo")
-    cutoffs: CutoffConfig
+    cutoffs: CutoffConfig | None = None
+    split: SplitConfig = SplitConfig()
     label: LabelConfig = LabelConfig()
     features: FeatureConfig = FeatureConfig()
     model: ModelConfig = ModelConfig()
     seed: int = 0
     mlflow: MLflowConfig = MLflowConfig()
+
+    @model_validator(mode="after")
+    def _mode(self) -> "TrainConfig":
+        return _check_mode(self)
+
+
+def _check_mode(cfg: "TrainConfig") -> "TrainConfig":
+    if cfg.data.source != "table" and cfg.cutoffs is None:
+        raise ValueError("cutoffs: required for event data (dates, or start and end)")
+    return cfg
 
 
 def _format(err: ValidationError, origin: str) -> str:

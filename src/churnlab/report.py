@@ -59,16 +59,17 @@ def _table(df: pd.DataFrame, digits: int = 3, index: bool = False) -> str:
 
 def build_report(
     model: ScoringModel,
-    events: EventTables,
-    as_of,
+    events: EventTables | None = None,
+    as_of=None,
     customer_id=None,
     segment: str | None = None,
     top_n: int = 25,
     sample: int = 5000,
     random_state: int = 0,
     thresholds: dict[str, float] | None = None,
+    table: pd.DataFrame | None = None,
 ) -> str:
-    """The report as an HTML string.
+    """The report as an HTML string, for event data at ``as_of`` or for a customer table.
 
     ``customer_id`` picks the waterfall's customer (default: the riskiest). ``segment`` names
     a feature to compare drivers by (default: the first static attribute, if any). Plots of
@@ -79,6 +80,7 @@ def build_report(
     ----------
     model : ScoringModel
     events : EventTables
+        With ``as_of``, for a model trained on events.
     as_of : date-like
     customer_id : optional
         The waterfall's customer.
@@ -91,6 +93,9 @@ def build_report(
     random_state : int
     thresholds : dict, optional
         Risk-tier thresholds, as for :func:`churnlab.score_customers`.
+    table : DataFrame, optional
+        Instead of ``events`` and ``as_of``: the rows of a customer table, for a model
+        trained on one.
 
     Returns
     -------
@@ -105,14 +110,23 @@ def build_report(
     if not isinstance(model, ScoringModel):
         raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(model).__name__}")
     sm = model
-    if not isinstance(events, EventTables):
-        raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
     thresholds = check_thresholds(thresholds)
-    t = to_timestamp(as_of)
-    X_all = sm.features(events, t)
-    status = sm.eligibility(X_all, cancelled_before(events, t))
+    if table is not None:
+        if events is not None or as_of is not None:
+            raise ValueError("give `table`, or `events` and `as_of`, not both")
+        X_all = sm.table_features(table)
+        X_all = X_all[~X_all.index.duplicated(keep="last")]  # a customer's latest snapshot row
+        status, when = sm.eligibility(X_all), "the customer table"
+    else:
+        if not isinstance(events, EventTables):
+            raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
+        t = to_timestamp(as_of)
+        X_all = sm.features(events, t)
+        status, when = sm.eligibility(X_all, cancelled_before(events, t)), f"as of {t.date()}"
     X = X_all[status == "scored"]
     if X.empty:
+        if table is not None:
+            raise ValueError("`table`: no customer to review")
         first, last = events.date_range()
         raise ValueError(f"`as_of` {t}: no customer to review (the events span {first} to {last})")
     proba = pd.Series(sm.model.churn_probability(X), index=X.index, name="churn_probability")
@@ -121,7 +135,7 @@ def build_report(
     gd = global_drivers(sv, d)
 
     others = ", ".join(f"{n:,} {k}" for k, n in status[status != "scored"].value_counts().items())
-    parts = [f"<h1>Churn driver review</h1><p class='sub'>as of {t.date()} &middot; model {html.escape(sm.version)} &middot; "
+    parts = [f"<h1>Churn driver review</h1><p class='sub'>{when} &middot; model {html.escape(sm.version)} &middot; "
              f"{len(X):,} customers scored{' (not scored: ' + others + ')' if others else ''} &middot; "
              f"label: {html.escape(_label_text(sm.label_definition))}</p>"]
 
@@ -162,14 +176,15 @@ def build_report(
 
     who = customer_id if customer_id is not None else risky[0]
     if who not in X.index:
-        raise ValueError(f"customer_id {who!r} has no history before as_of={t}")
+        raise ValueError(f"customer_id {who!r} has no history before as_of={t}" if table is None else f"customer_id {who!r} is not in the table")
     row = X.index.get_loc(who)
     wf = shap_figure("waterfall", sv, X, row=row)
     cd = top_drivers(sv.iloc[[row]], X.iloc[[row]], d, k=5, kind="both")[["rank", "driver", "reason", "contribution", "direction"]]
     body = f"<p>Customer <b>{html.escape(str(who))}</b>: churn probability {proba.iloc[row]:.1%}.</p>{_img(wf, 'waterfall')}{_table(cd)}"
     parts.append(_section("customer-waterfall", "One customer's waterfall", body))
 
-    seg_col = segment or next((c for c in X.columns if c.startswith("static_")), None)
+    first_text = next((c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)), None)
+    seg_col = segment or next((c for c in X.columns if c.startswith("static_")), first_text if table is not None else None)
     if seg_col is not None:
         if seg_col not in X.columns:
             raise ValueError(f"`segment` must be a feature column, got {seg_col!r}")
@@ -191,6 +206,8 @@ def _label_text(d: dict) -> str:
         return "unknown"
     if d.get("rule") == "adaptive":
         return f"adaptive, {d.get('k')} x usual gap (at least {d.get('min_window_days')} days)"
+    if d.get("rule") == "table":
+        return f"the table's own label `{d.get('label_column')}`; split {d.get('split')}"
     return f"{d.get('rule')}, {d.get('horizon_days'):g} days"
 
 

@@ -1,7 +1,9 @@
 """Built-in data: a synthetic event generator with planted churn drivers
-(:mod:`~churnlab.datasets.demo`), and the real CDNOW log (:mod:`~churnlab.datasets.cdnow`)."""
+(:mod:`~churnlab.datasets.demo`), a labelled customer table (:mod:`~churnlab.datasets.table`),
+and the real CDNOW log (:mod:`~churnlab.datasets.cdnow`)."""
 
 from churnlab.datasets.cdnow import CDNOW_ATTRIBUTION, load_cdnow
 from churnlab.datasets.demo import PLANTED_DRIVERS, make_demo_events
+from churnlab.datasets.table import make_demo_table
 
-__all__ = ["CDNOW_ATTRIBUTION", "PLANTED_DRIVERS", "load_cdnow", "make_demo_events"]
+__all__ = ["CDNOW_ATTRIBUTION", "PLANTED_DRIVERS", "load_cdnow", "make_demo_events", "make_demo_table"]

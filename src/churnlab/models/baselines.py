@@ -21,7 +21,7 @@ from churnlab.models.bgnbd import BGNBD, rfm_summary
 from churnlab.events import EventTables
 from churnlab.models.calibration import Calibrator
 
-__all__ = ["BGNBDAlive", "RFMLogistic", "RecencyRule", "SnapshotBaseline"]
+__all__ = ["BGNBDAlive", "PriorRate", "RFMLogistic", "RecencyRule", "SnapshotBaseline", "TableLogistic"]
 
 _RFM = ["p_recency_days", "p_count_total", "p_aov"]
 
@@ -195,3 +195,66 @@ class BGNBDAlive(SnapshotBaseline):
 
     def churn_probability(self, frame: pd.DataFrame, events: EventTables | None = None) -> np.ndarray:
         return self.calibrator_.transform(np.clip(self.score(frame, events, self.score_horizon_days), 1e-6, 1 - 1e-6))
+
+
+class PriorRate:
+    """The training churn rate for everyone: the floor any model must beat on a labelled table.
+
+    Examples
+    --------
+    >>> PriorRate().fit_xy(pd.DataFrame({"x": [1, 2, 3, 4]}), [0, 0, 0, 1]).churn_probability_x(pd.DataFrame({"x": [9]}))
+    array([0.25])
+    """
+
+    def fit_xy(self, X: pd.DataFrame, y) -> "PriorRate":
+        self.rate_ = float(np.mean(np.asarray(y, dtype=float)))
+        return self
+
+    def churn_probability_x(self, X: pd.DataFrame) -> np.ndarray:
+        return np.full(len(X), self.rate_)
+
+
+class TableLogistic:
+    """Regularised logistic regression on a table's features: numbers imputed (median) and
+    scaled, text one-hot encoded (levels unseen in training ignored).
+
+    Parameters
+    ----------
+    C : float
+        Inverse regularisation strength.
+
+    Examples
+    --------
+    >>> X = pd.DataFrame({"tenure": [1.0, 40, 3, 60, 2, 50], "plan": pd.Categorical(["m", "y", "m", "y", "m", None])})
+    >>> p = TableLogistic().fit_xy(X, [1, 0, 1, 0, 1, 0]).churn_probability_x(X)
+    >>> bool(p[0] > 0.5 > p[1])
+    True
+    """
+
+    def __init__(self, C: float = 1.0):
+        self.C = C
+
+    def fit_xy(self, X: pd.DataFrame, y) -> "TableLogistic":
+        from sklearn.compose import ColumnTransformer
+        from sklearn.impute import SimpleImputer
+        from sklearn.preprocessing import OneHotEncoder
+
+        text = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+        numbers = [c for c in X.columns if c not in text]
+        prep = ColumnTransformer(
+            [
+                ("numbers", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numbers),
+                ("text", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
+                                       OneHotEncoder(handle_unknown="ignore")), text),
+            ]
+        )
+        self.pipeline_ = make_pipeline(prep, LogisticRegression(C=self.C, max_iter=2000))
+        self.pipeline_.fit(self._frame(X), np.asarray(y, dtype=int))
+        return self
+
+    @staticmethod
+    def _frame(X: pd.DataFrame) -> pd.DataFrame:
+        return X.assign(**{c: X[c].astype(object) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)})
+
+    def churn_probability_x(self, X: pd.DataFrame) -> np.ndarray:
+        return self.pipeline_.predict_proba(self._frame(X))[:, 1]

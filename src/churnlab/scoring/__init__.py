@@ -9,7 +9,7 @@
 
 from churnlab.scoring.model import SchemaMismatchError, ScoringModel
 from churnlab.scoring.output import write_scores
-from churnlab.scoring.pipeline import prefetch, score_block, score_customers
+from churnlab.scoring.pipeline import prefetch, score_block, score_customers, score_table
 from churnlab.scoring.tiers import DEFAULT_THRESHOLDS, TIERS, check_thresholds, risk_tiers
 
 __all__ = [
@@ -22,5 +22,6 @@ __all__ = [
     "risk_tiers",
     "score_block",
     "score_customers",
+    "score_table",
     "write_scores",
 ]

@@ -9,6 +9,7 @@ import pandas as pd
 
 from churnlab.events import EventTables
 from churnlab.features import CustomerRowIndex, FeatureBuilder
+from churnlab.features.table import TableFeatures
 from churnlab.models.lightgbm import ChurnModel
 
 __all__ = ["ScoringModel", "SchemaMismatchError"]
@@ -48,7 +49,10 @@ class ScoringModel:
         self.model = model
         self.metadata = metadata
         self.version = version
-        self.builder = FeatureBuilder.from_dict(metadata["feature_builder"])
+        state = metadata["feature_builder"]
+        #: "table" for a model trained on a labelled customer table, else "events"
+        self.kind = "table" if state.get("kind") == "table" else "events"
+        self.builder = TableFeatures.from_dict(state) if self.kind == "table" else FeatureBuilder.from_dict(state)
         self.dictionary = pd.DataFrame(metadata["feature_dictionary"])
         self.label_definition = metadata.get("label_definition", {})
         missing = [f for f in model.feature_names_ if f not in self.builder.feature_names_]
@@ -72,6 +76,8 @@ class ScoringModel:
         else ``no_purchase``, ``inactive`` (already churned by the training definition) or
         ``cancelled`` (in ``cancelled``: see :func:`churnlab.labels.cancelled_before`)."""
         status = pd.Series("scored", index=X.index, dtype=object)
+        if self.kind == "table":  # every row of a labelled table is in the trained population
+            return status
         status[X["p_count_total"] == 0] = "no_purchase"
         status[(X["p_count_total"] > 0) & self.inactive(X["p_recency_days"].to_numpy())] = "inactive"
         if cancelled is not None and len(cancelled):
@@ -87,8 +93,17 @@ class ScoringModel:
             return np.zeros(len(r), dtype=bool)
         return r > float(active_days)  # NaN compares False
 
+    def table_features(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The feature frame of a customer table, for a model trained on one (the label
+        column, if present, is ignored; missing feature columns are an error naming them)."""
+        if self.kind != "table":
+            raise SchemaMismatchError("this model was trained on event tables: score it with events and an as_of, not a table")
+        return self.builder.transform(table)
+
     def check_tables(self, events: EventTables) -> None:
         """Raise :class:`SchemaMismatchError` if the events lack a table the model was trained with."""
+        if self.kind == "table":
+            raise SchemaMismatchError("this model was trained on a customer table: score it with that table (--table), not events")
         missing = [t for t in self.builder.tables_ if t not in events.tables()]
         if missing:
             absent = [f for f in self.model.feature_names_ if f.split("_", 1)[0] in {m[0] for m in missing}]

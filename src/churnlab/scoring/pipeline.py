@@ -33,7 +33,7 @@ from churnlab.scoring.model import ScoringModel
 from churnlab.scoring.output import Coded, text_column
 from churnlab.scoring.tiers import check_share, check_thresholds, risk_tiers
 
-__all__ = ["prefetch", "score_block", "score_customers"]
+__all__ = ["prefetch", "score_block", "score_customers", "score_table"]
 
 AHEAD = 2  # chunks whose features are built ahead of the one being scored
 
@@ -186,6 +186,72 @@ def score_customers(
         requested = _requested_ids(customer_ids, events.purchases["customer_id"].dtype)
     sm.check_tables(events)
     return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers)
+
+
+def score_table(
+    model: ScoringModel,
+    table: pd.DataFrame,
+    k: int = 5,
+    thresholds: dict[str, float] | None = None,
+    top_share: float | None = None,
+    chunk_size: int = 50_000,
+    reason_tiers: Collection[str] | None = None,
+):
+    """Scored chunks for the rows of a customer table, for a model trained on one.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        Trained with ``data.source: table``.
+    table : DataFrame
+        The model's feature columns and id column; a label column is ignored.
+    k, thresholds, top_share, chunk_size, reason_tiers
+        As for :func:`score_customers`.
+
+    Returns
+    -------
+    iterator of DataFrame
+        The columns of :func:`score_customers`; ``as_of`` is the row's snapshot date when the
+        model was trained with one and the table has it, else empty.
+
+    Examples
+    --------
+    >>> chunks = score_table(ScoringModel.load("runs:/<run id>/model"), pd.read_csv("customers.csv"))  # doctest: +SKIP
+    """
+    if not isinstance(model, ScoringModel):
+        raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(model).__name__}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+        raise ValueError(f"`k` (reason codes per customer) must be an integer >= 0, got {plain(k)!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
+        raise ValueError(f"`chunk_size` must be an integer > 0, got {plain(chunk_size)!r}")
+    X_all = model.table_features(table)  # checks the columns now, not at the first chunk
+    if X_all.index.has_duplicates and model.builder.time_column not in table.columns:
+        raise ValueError(f"table.{model.builder.id_column}: duplicated id {X_all.index[X_all.index.duplicated()][0]!r}")
+    time = model.builder.time_column
+    when = pd.to_datetime(table[time], errors="coerce").to_numpy("datetime64[us]") if time and time in table.columns else None
+    if top_share is not None:
+        check_share(top_share)
+        q = np.quantile(model.model.churn_probability(X_all), 1 - top_share) if len(X_all) else np.inf
+
+        def tiers(p):
+            return np.where(p >= q, "high", "low").astype(object)
+
+    else:
+        thresholds = check_thresholds(thresholds)
+
+        def tiers(p):
+            return risk_tiers(p, thresholds)
+
+    def chunks():
+        for lo in range(0, len(X_all), chunk_size):
+            X = X_all.iloc[lo : lo + chunk_size]
+            ids = X.index
+            status = pd.Series("scored", index=ids, dtype=object)
+            t = when[lo : lo + chunk_size] if when is not None else None
+            yield score_block(model, X.reset_index(drop=True).set_axis(pd.RangeIndex(len(X))), status.set_axis(pd.RangeIndex(len(X))),
+                              pd.RangeIndex(len(X)), t, k, tiers, reason_tiers).assign(customer_id=ids.to_numpy())
+
+    return chunks()
 
 
 def _requested_ids(customer_ids: Iterable, id_dtype) -> pd.Index:
@@ -348,12 +414,13 @@ def _split_cores() -> tuple[int, int]:
 
 
 def score_block(
-    sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t: pd.Timestamp, k: int, tiers,
+    sm: ScoringModel, X: pd.DataFrame, status: pd.Series, ids: pd.Index, t, k: int, tiers,
     reason_tiers: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Output rows for ``ids``: ``X`` holds the features of those eligible for scoring, ``status``
-    the eligibility of those with history; ids in neither are ``no_history``. Shared by the
-    local scorer and the Spark one so that both write the same columns and types."""
+    the eligibility of those with history; ids in neither are ``no_history``. ``t`` is the
+    cutoff (a Timestamp), one per row (a table's snapshot dates) or None. Shared by the local
+    scorers and the Spark one so that all write the same columns and types."""
     cols = _score_features(sm, X, k, tiers, reason_tiers)
     n = len(ids)
     at = ids.get_indexer(X.index)  # the scored customers' places in the list
@@ -375,7 +442,7 @@ def score_block(
     return pd.DataFrame(
         {
             "customer_id": ids.to_numpy(),
-            "as_of": np.full(n, t.as_unit("us").to_datetime64()),
+            "as_of": _as_of_column(t, n),
             "churn_probability": spread(np.asarray(cols["churn_probability"], dtype="float64"), np.nan, "float64"),
             **text,
             "status": text_column(state),
@@ -383,3 +450,12 @@ def score_block(
             "model_version": text_column(Coded(np.array([sm.version], dtype=object), np.zeros(n, dtype=np.int64))),
         }
     )
+
+
+def _as_of_column(t, n: int) -> np.ndarray:
+    """One cutoff for every row, a cutoff per row (a table's snapshot dates), or none."""
+    if t is None:
+        return np.full(n, np.datetime64("NaT", "us"))
+    if isinstance(t, pd.Timestamp):
+        return np.full(n, t.as_unit("us").to_datetime64())
+    return np.asarray(t, dtype="datetime64[us]")

@@ -61,6 +61,10 @@ class TrainResult:
         One row per model, the same test rows for each.
     test_scores : DataFrame
         ``customer_id``, ``churned`` and each model's churn probability on the test rows.
+    test_features : DataFrame
+        The test rows' features, indexed by customer id.
+    notes : list of str
+        What the run should say about itself (e.g. how a table was split).
     run_id, model_uri, tracking_uri : str or None
         Set when the run was tracked.
     """
@@ -71,6 +75,8 @@ class TrainResult:
     split: dict
     evaluation: pd.DataFrame
     test_scores: pd.DataFrame
+    test_features: pd.DataFrame | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
     run_id: str | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
@@ -86,7 +92,8 @@ def model_metadata(result: "TrainResult") -> dict:
         "label_definition": ts.label_definition,
         "feature_builder": result.builder.to_dict(),
         "feature_dictionary": result.builder.feature_dictionary().to_dict(orient="records"),
-        "split": {k: [str(c.date()) for c in v] for k, v in result.split.items()},
+        "split": {k: [str(c.date()) if hasattr(c, "date") else str(c) for c in v] for k, v in result.split.items()},
+        "data_kind": "table" if ts.label_definition.get("rule") == "table" else "events",
         "evaluation": result.evaluation.to_dict(orient="index"),
         "churnlab_version": __import__("churnlab").__version__,
     }
@@ -124,7 +131,8 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         model.cache_explanations(newest_first[names], m.explanation_cache_mb)
     test = part["test"]
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **scores})
-    return TrainResult(model, ts.builder, ts, split, evaluation, test_scores)
+    test_features = test.set_index("customer_id")[names]
+    return TrainResult(model, ts.builder, ts, split, evaluation, test_scores, test_features=test_features)
 
 
 def train(
@@ -169,8 +177,16 @@ def train(
     if track:
         check_tracking_uri(tracking_uri)
     np.random.seed(cfg.seed)
-    events = events if events is not None else load_data(cfg.data)
-    result = _fit_and_evaluate(cfg, events)
+    if cfg.data.source == "table":
+        from churnlab.workflows.table import fit_table, load_table, table_fingerprint
+
+        table = load_table(cfg.data)
+        result = fit_table(cfg, table)
+        fingerprint = table_fingerprint(table)
+    else:
+        events = events if events is not None else load_data(cfg.data)
+        result = _fit_and_evaluate(cfg, events)
+        fingerprint = events.fingerprint()
     if not track:
         return result
     mlflow.set_tracking_uri(tracking_uri)
@@ -178,7 +194,7 @@ def train(
     run = mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name)
     try:
         with run:
-            _log_run(cfg, events, result)
+            _log_run(cfg, fingerprint, result)
             names = result.training_set.feature_names
             X_example = result.training_set.frame[names].head(5)
             info = log_churn_model(result.model, result.metadata, X_example, cfg.mlflow.register_name)
@@ -201,13 +217,14 @@ def _discard_run(run_id: str) -> str:
     return f"the unfinished MLflow run {run_id} was deleted (mlflow gc removes its files)"
 
 
-def _log_run(cfg: TrainConfig, events: EventTables, result: TrainResult) -> None:
+def _log_run(cfg: TrainConfig, fp: dict, result: TrainResult) -> None:
     cfg_dict = cfg.model_dump(mode="json")
     mlflow.log_params({k: str(v)[:500] for k, v in flatten(cfg_dict, "config.").items()})
     mlflow.log_params({f"lgbm.{k}": str(v) for k, v in result.model.lgb_params_.items()})
     mlflow.log_param("best_iteration", result.model.best_iteration_)
-    fp = events.fingerprint()
     mlflow.set_tags({f"data.{k}": str(v) for k, v in fp.items()})
+    for i, note in enumerate(result.notes):
+        mlflow.set_tag(f"note.{i}", note)
     mlflow.set_tags({f"label.{k}": str(v) for k, v in result.training_set.label_definition.items()})
     for name, row in result.evaluation.iterrows():
         mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()})
@@ -226,14 +243,14 @@ def _log_run(cfg: TrainConfig, events: EventTables, result: TrainResult) -> None
     figs["feature_importance.png"] = importance_figure(imp.set_index("feature")["gain"], "LightGBM importance", "total gain")
     log_png_artifacts(figs, "plots")
     _log_shap(result)
-    excl = result.training_set.excluded.groupby(["cutoff", "reason"]).size().rename("n").reset_index()
-    log_frame_artifact(excl, "excluded_customers.csv")
+    excluded = result.training_set.excluded
+    if "cutoff" in excluded.columns:
+        log_frame_artifact(excluded.groupby(["cutoff", "reason"]).size().rename("n").reset_index(), "excluded_customers.csv")
 
 
 def _log_shap(result: TrainResult, sample: int = 5000) -> None:
-    """Global SHAP importance (per feature and per driver group) and plots, on the test cutoff."""
-    f = result.training_set.frame
-    test = f[f["cutoff"] == result.split["test"][0]].set_index("customer_id")[result.training_set.feature_names]
+    """Global SHAP importance (per feature and per driver group) and plots, on the test rows."""
+    test = result.test_features
     X = test.sample(n=min(sample, len(test)), random_state=0).sort_index()
     sv = shap_values(result.model, X)
     gd = global_drivers(sv, result.builder.feature_dictionary())

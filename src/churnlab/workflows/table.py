@@ -1,0 +1,114 @@
+"""Training on a customer table that holds its own churn label (``data.source: table``).
+
+The split is by time when the table has a snapshot-time column: the latest snapshot dates
+(``split.test_size`` of them) are the test period, the ones before (``validation_size``)
+validation, the rest training. Without a time column the rows are split at random,
+stratified by the label and seeded (``split.seed``), and the run says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from churnlab.config import DataConfig, TrainConfig
+from churnlab.events import EventValidationError, read_table
+from churnlab.features.snapshots import TrainingSet
+from churnlab.features.table import TableFeatures
+from churnlab.models import ChurnModel, compare_models
+from churnlab.models.baselines import PriorRate, TableLogistic
+
+__all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
+
+
+def load_table(data: DataConfig) -> pd.DataFrame:
+    """The table a ``data.source: table`` config points at, with one row per id (and time)."""
+    df = read_table(data.path, "table")
+    keys = [data.id] + ([data.time] if data.time else [])
+    missing = [c for c in [*keys, data.label] if c not in df.columns]
+    if missing:
+        raise EventValidationError(f"table {data.path.name}: missing column(s) {missing} (config data.id/data.label/data.time); got {list(df.columns)}")
+    if data.time:
+        parsed = pd.to_datetime(df[data.time], errors="coerce", format="mixed")
+        bad = parsed.isna().to_numpy()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise EventValidationError(f"table.{data.time}: unparseable snapshot date; first at row {row}: {df[data.time].iloc[row]!r}")
+        df = df.assign(**{data.time: parsed})
+    dup = df.duplicated(keys).to_numpy()
+    if dup.any():
+        row = int(np.flatnonzero(dup)[0])
+        per = f"{data.id} and {data.time}" if data.time else data.id
+        raise EventValidationError(f"table.{data.id}: duplicated {per}; first at row {row}: {df[data.id].iloc[row]!r}")
+    return df
+
+
+def table_fingerprint(df: pd.DataFrame) -> dict:
+    """Rows, columns and a content hash, for run tracking."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()).hexdigest()
+    return {"table_rows": int(len(df)), "table_columns": int(df.shape[1]), "sha256": digest}
+
+
+def split_table(df: pd.DataFrame, y: np.ndarray, time: str | None, test_size: float, validation_size: float, seed: int):
+    """Row positions of the train / validation / test parts and a description of the split."""
+    if time:
+        dates = np.sort(df[time].unique())
+        if len(dates) < 3:
+            raise ValueError(f"table.{time}: {len(dates)} distinct snapshot date(s); a split by time needs at least 3")
+        n_test = max(1, int(round(len(dates) * test_size)))
+        n_val = max(1, int(round(len(dates) * validation_size)))
+        if n_test + n_val >= len(dates):
+            n_test, n_val = 1, 1
+        test_from, val_from = dates[-n_test], dates[-n_test - n_val]
+        t = df[time].to_numpy()
+        parts = {"train": np.flatnonzero(t < val_from), "validation": np.flatnonzero((t >= val_from) & (t < test_from)),
+                 "test": np.flatnonzero(t >= test_from)}
+        how = f"by time: test from {pd.Timestamp(test_from).date()}, validation from {pd.Timestamp(val_from).date()}"
+    else:
+        rows = np.arange(len(df))
+        rest, test = train_test_split(rows, test_size=test_size, stratify=y, random_state=seed)
+        train, val = train_test_split(rest, test_size=validation_size / (1 - test_size), stratify=y[rest], random_state=seed)
+        parts = {"train": np.sort(train), "validation": np.sort(val), "test": np.sort(test)}
+        how = f"random, stratified by the label, seed {seed} (the table has no time column)"
+    for name, at in parts.items():
+        if len(at) == 0 or len(np.unique(y[at])) < 2:
+            raise ValueError(f"the {name} part of the table has no rows or a single class ({how})")
+    return parts, how
+
+
+def fit_table(cfg: TrainConfig, df: pd.DataFrame):
+    """Fit LightGBM and the table baselines on the split of ``df``; return a TrainResult."""
+    from churnlab.workflows.training import TrainResult
+
+    d, s, m = cfg.data, cfg.split, cfg.model
+    features = TableFeatures(d.id, d.label, d.time, table=d.path.name if d.path else "table")
+    y_all = features.labels(df)
+    parts, how = split_table(df, y_all, d.time, s.test_size, s.validation_size, s.seed)
+    features.fit(df.iloc[parts["train"]])
+    X = {k: features.transform(df.iloc[at]) for k, at in parts.items()}
+    y = {k: y_all[at] for k, at in parts.items()}
+    model = ChurnModel(
+        params=m.params, num_boost_round=m.num_boost_round, early_stopping_rounds=m.early_stopping_rounds,
+        imbalance=m.imbalance, calibration=m.calibration, seed=cfg.seed, num_threads=m.num_threads,
+    ).fit(X["train"], y["train"], validation=(X["validation"], y["validation"]))
+    scores = {"lightgbm": model.churn_probability(X["test"])}
+    for name, baseline in (("logistic_regression", TableLogistic()), ("prior_rate", PriorRate())):
+        scores[name] = baseline.fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])
+    evaluation = compare_models(y["test"], scores)
+    if m.explanation_cache_mb > 0:
+        model.cache_explanations(X["train"], m.explanation_cache_mb)
+    frames = []
+    for k, at in parts.items():
+        part = X[k].reset_index().assign(churned=y[k], part=k)
+        if d.time:
+            part["cutoff"] = df[d.time].to_numpy()[at]
+        frames.append(part)
+    frame = pd.concat(frames, ignore_index=True)
+    definition = {"rule": "table", "label_column": d.label, "split": how}
+    ts = TrainingSet(frame, pd.DataFrame(columns=["customer_id", "reason"]), features, definition)
+    test_scores = pd.DataFrame({"customer_id": X["test"].index, "churned": y["test"], **scores})
+    split = {k: [f"{len(at)} rows"] for k, at in parts.items()}
+    return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"], notes=[f"split: {how}"])
