@@ -134,6 +134,17 @@ def test_sub_unit_amounts_sum_the_same_on_both_engines(spark):
     assert local.loc[1, "p_amount_total"] == pytest.approx(1.3666, abs=1e-12)
 
 
+def test_purchases_without_amounts_give_the_same_features_on_both_engines(spark, demo_events):
+    from churnlab.spark import spark_features, to_spark_tables
+
+    events = load_events(demo_events.purchases.drop(columns="amount").head(5000), on_duplicates="keep")
+    builder = FeatureBuilder().fit(events, "2024-06-01")
+    local = builder.transform(events, "2024-06-01")
+    remote = spark_features(spark, builder, to_spark_tables(spark, events), "2024-06-01").toPandas().set_index("customer_id")
+    assert not [c for c in local.columns if c.startswith(("p_amount", "p_aov"))]
+    _assert_same_features(local, remote)
+
+
 def test_spark_udf_and_spark_sql_probabilities_equal_local(spark, spark_tables, trained, demo_events):
     from churnlab.spark import register_churn_udf, spark_features, spark_predict
 

@@ -217,3 +217,18 @@ def test_real_mlflow_server(tmp_path, demo_events):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_split_and_every_dropped_cutoff_are_stated(trained):
+    result, _ = trained
+    notes = result.notes
+    # small_config: monthly cutoffs 2023-09-01 .. 2024-10-01, 90-day label
+    assert notes[1] == f"validation: 1 cutoff(s) (2024-07-01), {(result.training_set.frame['cutoff'] == '2024-07-01').sum():,} rows, " \
+        f"churn rate {result.training_set.frame.loc[result.training_set.frame['cutoff'] == '2024-07-01', 'churned'].mean():.1%}"
+    dropped = [n for n in notes if n.startswith("cutoff ")]
+    assert dropped == [
+        "cutoff 2024-05-01 not used: its 90-day label window ends after the validation cutoff 2024-07-01",
+        "cutoff 2024-06-01 not used: its 90-day label window ends after the validation cutoff 2024-07-01",
+        "cutoff 2024-08-01 not used: its label window ends after the test cutoff 2024-10-01",
+        "cutoff 2024-09-01 not used: its label window ends after the test cutoff 2024-10-01",
+    ]

@@ -176,6 +176,8 @@ def demo(
         with console.status("training (features, LightGBM, baselines)..."):
             result = run_train(cfg, events=events, workdir=workdir)
         Console(width=120).print(evaluation_table(result.evaluation))
+        for note in result.notes:
+            console.print(note)
         _after_demo(result, events, workdir)
         store = result.tracking_uri
         console.print(f"MLflow run {result.run_id}; model {result.model_uri}")

@@ -120,6 +120,13 @@ def _purchases(data: EventTables | pd.DataFrame) -> pd.DataFrame:
     return as_events(data, "purchases").purchases
 
 
+def _with_amounts(data: EventTables | pd.DataFrame) -> pd.DataFrame:
+    p = _purchases(data)
+    if "amount" not in p.columns:
+        raise ValueError("purchases.amount: absent; customer value needs order values")
+    return p
+
+
 def _check_days(value: int, name: str) -> int:
     return int(check_number(value, name, above=0, integer=True))
 
@@ -363,7 +370,7 @@ def historical_clv(purchases, as_of, margin: float = 1.0) -> pd.Series:
     {1: 15.0, 2: 2.5, 3: 4.0}
     """
     _check_margin(margin)
-    p = _purchases(purchases)
+    p = _with_amounts(purchases)
     t = to_timestamp(as_of)
     before = p[p["ts"] < t]
     if before.empty:
@@ -423,7 +430,7 @@ def predictive_clv(
     _check_margin(margin)
     period = _check_days(period_days, "period_days")
     floor = _check_days(active_days, "active_days")
-    p = _purchases(purchases)
+    p = _with_amounts(purchases)
     t = to_timestamp(as_of)
     before = p[p["ts"] < t]
     if before.empty:

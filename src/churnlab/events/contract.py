@@ -3,7 +3,7 @@
 Four tables, all keyed by ``customer_id``:
 
 ==============  ====================================================================
-purchases       customer_id, ts, amount (>= 0); optional quantity, product, channel
+purchases       customer_id, ts; optional amount (>= 0), quantity, product, channel
 support         customer_id, ts, category, channel, resolution_hours (>= 0, null =
                 still open); optional resolved (bool)
 surveys         customer_id, ts, score, kind ("nps": integer 0-10, "csat": integer 1-5)
@@ -81,8 +81,8 @@ class TableSchema:
 TABLE_SCHEMAS: dict[str, TableSchema] = {
     "purchases": TableSchema(
         name="purchases",
-        required=("customer_id", "ts", "amount"),
-        optional=("quantity", "product", "channel"),
+        required=("customer_id", "ts"),
+        optional=("amount", "quantity", "product", "channel"),
         non_negative=("amount", "quantity"),
         numeric=("amount", "quantity"),
         strings=("product", "channel"),
@@ -316,7 +316,8 @@ def validate_table(
             out[col] = out[col].astype(object).where(out[col].isna(), out[col].astype(str)).astype("category")
 
     if table == "purchases":
-        _require_not_null(out, table, "amount")
+        if "amount" in out.columns:  # without order values there are count features only
+            _require_not_null(out, table, "amount")
     if table == "support":
         _require_not_null(out, table, "category")
         if "resolved" in out.columns:

@@ -58,6 +58,7 @@ class FeatureBuilder:
         cfg = self._cfg
         self.tables_ = tuple(events.tables())
         self.purchase_columns_ = tuple(c for c in ("product", "channel") if c in events.purchases.columns)
+        self.has_amount_ = "amount" in events.purchases.columns
         p = events.purchases
         seen = p[p["ts"] < t]
         self.purchase_levels_ = {c: sorted(str(v) for v in seen[c].dropna().astype(str).unique()) for c in self.purchase_columns_}
@@ -100,7 +101,8 @@ class FeatureBuilder:
         :class:`CustomerRowIndex`)."""
         t = to_timestamp(as_of)
         return feature_sql(
-            dialect, t, self._cfg, self.tables_, self.purchase_columns_, self.support_categories_,
+            dialect, t, self._cfg, self.tables_, (*self.purchase_columns_, *(("amount",) if self.has_amount_ else ())),
+            self.support_categories_,
             getattr(self, "purchase_levels_", None), gaps_given=gaps_given,
         )
 
@@ -129,6 +131,8 @@ class FeatureBuilder:
         missing = [tb for tb in self.tables_ if tb not in events.tables()]
         if missing:
             raise ValueError(f"the builder was fitted with table(s) {missing} that these events lack")
+        if self.has_amount_ and "amount" not in events.purchases.columns:
+            raise ValueError("purchases.amount: the builder was fitted with order values, these purchases have none")
         with duckdb_connection(threads) as (con, register):
             wanted = None
             if customer_ids is not None:
@@ -206,6 +210,7 @@ class FeatureBuilder:
             "config": self._cfg.model_dump(mode="json"),
             "tables": list(self.tables_),
             "purchase_columns": list(self.purchase_columns_),
+            "has_amount": self.has_amount_,
             "purchase_levels": self.purchase_levels_,
             "support_categories": list(self.support_categories_),
             "static_categories": self.static_categories_,
@@ -219,6 +224,7 @@ class FeatureBuilder:
         fb = cls(FeatureConfig(**state["config"]))
         fb.tables_ = tuple(state["tables"])
         fb.purchase_columns_ = tuple(state["purchase_columns"])
+        fb.has_amount_ = bool(state.get("has_amount", True))  # states without the key had amounts
         # a model saved without its purchase levels counts distinct values instead: the same numbers
         fb.purchase_levels_ = {k: list(v) for k, v in state.get("purchase_levels", {}).items()}
         fb.support_categories_ = tuple(state["support_categories"])

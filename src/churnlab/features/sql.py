@@ -76,24 +76,30 @@ def _purchase_sql(
 ) -> tuple[str, list[str]]:
     age = d.days_between(asof, "ts")
     tw = cfg.trend_window
+    money = "amount" in has  # a log without order values has count features only
     cols = [
         "min(age) AS p_recency_days",
         "max(age) AS p_first_purchase_days",
         "CAST(count(*) AS DOUBLE) AS p_count_total",
-        "CAST(sum(amt) AS DOUBLE) / 10000.0 AS p_amount_total",
-        "CAST(sum(amt) AS DOUBLE) / 10000.0 / count(*) AS p_aov",
     ]
+    if money:
+        cols += [
+            "CAST(sum(amt) AS DOUBLE) / 10000.0 AS p_amount_total",
+            "CAST(sum(amt) AS DOUBLE) / 10000.0 / count(*) AS p_aov",
+        ]
     for w in cfg.windows:
         cols.append(f"CAST(sum(CASE WHEN age <= {w} THEN 1 ELSE 0 END) AS DOUBLE) AS p_count_{w}d")
-        cols.append(f"CAST(coalesce(sum(CASE WHEN age <= {w} THEN amt END), 0) AS DOUBLE) / 10000.0 AS p_amount_{w}d")
+        if money:
+            cols.append(f"CAST(coalesce(sum(CASE WHEN age <= {w} THEN amt END), 0) AS DOUBLE) / 10000.0 AS p_amount_{w}d")
     cols.append(
         f"CAST(sum(CASE WHEN age <= {tw} THEN 1 ELSE 0 END) - sum(CASE WHEN age > {tw} AND age <= {2 * tw} "
         f"THEN 1 ELSE 0 END) AS DOUBLE) AS p_count_trend_{tw}d"
     )
-    cols.append(
-        f"CAST(coalesce(sum(CASE WHEN age <= {tw} THEN amt END), 0) - coalesce(sum(CASE WHEN age > {tw} "
-        f"AND age <= {2 * tw} THEN amt END), 0) AS DOUBLE) / 10000.0 AS p_amount_trend_{tw}d"
-    )
+    if money:
+        cols.append(
+            f"CAST(coalesce(sum(CASE WHEN age <= {tw} THEN amt END), 0) - coalesce(sum(CASE WHEN age > {tw} "
+            f"AND age <= {2 * tw} THEN amt END), 0) AS DOUBLE) / 10000.0 AS p_amount_trend_{tw}d"
+        )
     cols.append("median(gap_us) / 86400000000.0 AS p_gap_median_days")
     cols.append("CAST(sum(gap_us) AS DOUBLE) / nullif(count(gap_us), 0) / 86400000000.0 AS p_gap_mean_days")
     # Sample std of gaps from exact integer sums: deterministic whatever the thread order.
@@ -102,7 +108,7 @@ def _purchase_sql(
         "AS DOUBLE), 0.0) / (CAST(count(gap_us) AS DOUBLE) * (count(gap_us) - 1))) / 86400000000.0 END "
         "AS p_gap_std_days"
     )
-    extra = [opt for opt in ("product", "channel") if opt in has]
+    extra = [opt for opt in ("product", "channel") if opt in has]  # amount is not a breadth
     sel_extra = "".join(f", {c}" for c in extra)
     # Breadth (distinct products/channels): with the fitted levels, one bit per level OR-ed
     # in the main aggregate and counted -- no extra hash table; values first seen after the
@@ -123,7 +129,7 @@ def _purchase_sql(
     gap = "gap_us" if gaps_given else f"{d.us('ts')} - lag({d.us('ts')}) OVER (PARTITION BY customer_id ORDER BY ts)"
     sql = f"""
 p_rows AS (
-    SELECT customer_id, ts, CAST(round(amount * 10000) AS BIGINT) AS amt, {age} AS age{sel_extra},
+    SELECT customer_id, ts, {"CAST(round(amount * 10000) AS BIGINT) AS amt, " if money else ""}{age} AS age{sel_extra},
            {gap} AS gap_us
     FROM purchases WHERE ts < {asof}
 ),

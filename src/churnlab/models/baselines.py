@@ -86,7 +86,8 @@ class RecencyRule(SnapshotBaseline):
 
 
 class RFMLogistic(SnapshotBaseline):
-    """Logistic regression on log1p(recency, frequency, monetary), fitted on training snapshots.
+    """Logistic regression on log1p(recency, frequency, monetary), fitted on training snapshots
+    (recency and frequency only for purchases without amounts).
 
     Parameters
     ----------
@@ -110,7 +111,8 @@ class RFMLogistic(SnapshotBaseline):
 
     @staticmethod
     def _x(frame: pd.DataFrame) -> np.ndarray:
-        return np.log1p(frame[_RFM].fillna(0.0).to_numpy(dtype=float))
+        # without order values (no p_aov), recency and frequency only
+        return np.log1p(frame[[c for c in _RFM if c in frame.columns]].fillna(0.0).to_numpy(dtype=float))
 
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None, events: EventTables | None = None) -> "RFMLogistic":
         self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))

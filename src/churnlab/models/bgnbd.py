@@ -52,6 +52,8 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
     end = to_timestamp(observation_end, "observation_end") if observation_end is not None else t
     if period_days <= 0:
         raise ValueError(f"`period_days` must be > 0, got {period_days}")
+    if "amount" not in p.columns:  # purchases without order values: monetary is unknown
+        p = p.assign(amount=np.nan)
     before = p.loc[p["ts"] < t, ["customer_id", "ts", "amount"]]
     if before.empty:
         raise ValueError(f"no purchase before as_of={t}")

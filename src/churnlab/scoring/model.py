@@ -104,6 +104,8 @@ class ScoringModel:
         """Raise :class:`SchemaMismatchError` if the events lack a table the model was trained with."""
         if self.kind == "table":
             raise SchemaMismatchError("this model was trained on a customer table: score it with that table (--table), not events")
+        if self.builder.has_amount_ and "amount" not in events.purchases.columns:
+            raise SchemaMismatchError("purchases.amount: the model was trained with order values, these purchases have none")
         missing = [t for t in self.builder.tables_ if t not in events.tables()]
         if missing:
             absent = [f for f in self.model.feature_names_ if f.split("_", 1)[0] in {m[0] for m in missing}]

@@ -132,7 +132,28 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     test = part["test"]
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **scores})
     test_features = test.set_index("customer_id")[names]
-    return TrainResult(model, ts.builder, ts, split, evaluation, test_scores, test_features=test_features)
+    return TrainResult(model, ts.builder, ts, split, evaluation, test_scores, test_features=test_features,
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days))
+
+
+def split_notes(cutoffs, split: dict, frame: pd.DataFrame, horizon_days: float) -> list[str]:
+    """What ``churnlab train`` prints about the split: cutoffs, rows and base rate per period,
+    and every configured cutoff the split left out, with the reason."""
+    notes = []
+    for period in ("train", "validation", "test"):
+        rows = frame[frame["cutoff"].isin(split[period])]
+        dates = ", ".join(str(c.date()) for c in split[period])
+        notes.append(f"{period}: {len(split[period])} cutoff(s) ({dates}), {len(rows):,} rows, churn rate {rows['churned'].mean():.1%}")
+    used = {c for v in split.values() for c in v}
+    val, test = split["validation"][0], split["test"][0]
+    h = pd.Timedelta(days=float(horizon_days))
+    for c in sorted(set(cutoffs) - used):
+        why = (f"its {horizon_days:g}-day label window ends after the validation cutoff {val.date()}" if c < val
+               else f"its label window ends after the test cutoff {test.date()}")
+        if c + h <= val:  # cannot happen with time_split's rules; named plainly if it ever does
+            why = "not used by the split"
+        notes.append(f"cutoff {c.date()} not used: {why}")
+    return notes
 
 
 def train(

@@ -1,0 +1,67 @@
+"""A purchase log without order values: count features only, and the whole flow still runs."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import small_config
+from typer.testing import CliRunner
+
+from churnlab import metrics
+from churnlab.cli import app
+from churnlab.events import load_events, save_events_dir
+from churnlab.features import FeatureBuilder
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def no_amounts(demo_events):
+    return dataclasses.replace(demo_events, purchases=demo_events.purchases.drop(columns="amount"))
+
+
+def test_features_without_amounts_are_the_count_features(demo_events, no_amounts):
+    with_money = FeatureBuilder().fit(demo_events, "2024-06-01").transform(demo_events, "2024-06-01")
+    counts_only = FeatureBuilder().fit(no_amounts, "2024-06-01").transform(no_amounts, "2024-06-01")
+    money = [c for c in with_money.columns if c.startswith(("p_amount", "p_aov"))]
+    assert money and not [c for c in counts_only.columns if c.startswith(("p_amount", "p_aov"))]
+    pd.testing.assert_frame_equal(counts_only, with_money.drop(columns=money))
+
+
+def test_a_log_without_amounts_loads_and_clv_says_why_it_cannot(no_amounts):
+    p = no_amounts.purchases[["customer_id", "ts"]].head(50)
+    ev = load_events(p)
+    assert "amount" not in ev.purchases.columns
+    with pytest.raises(ValueError, match="purchases.amount: absent; customer value needs order values"):
+        metrics.historical_clv(ev, "2024-06-01")
+    assert metrics.repeat_purchase_rate(ev, "2023-01-01", "2025-01-01") >= 0  # counts need no amounts
+
+
+def test_train_score_report_from_the_cli_without_amounts(no_amounts, tmp_path):
+    folder = save_events_dir(no_amounts, tmp_path / "events")
+    cfg = small_config(**{"data": {"source": "files", "path": str(folder)}})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["train", "--config", str(tmp_path / "cfg.yaml"), "--workdir", str(tmp_path / "wd")])
+    assert res.exit_code == 0, res.output
+    assert "rfm_logistic" in res.output and "bgnbd_p_alive" in res.output
+    uri = res.output.split("model: ")[1].split()[0]
+    tracking = ["--tracking-uri", f"sqlite:///{tmp_path / 'wd' / 'mlflow.db'}"]
+    out = tmp_path / "scores.parquet"
+    res = runner.invoke(app, ["score", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    scores = pd.read_parquet(out)
+    scored = scores[scores["status"] == "scored"]
+    assert len(scored) > 100 and scored["churn_probability"].between(0, 1).all()
+    assert not scored["reason_1"].str.contains("spend|average order").any()
+    res = runner.invoke(app, ["report", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01", "--out", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+
+
+def test_a_model_with_amounts_refuses_events_without(trained, no_amounts):
+    from churnlab.scoring import SchemaMismatchError, ScoringModel, score_customers
+
+    sm = ScoringModel.load(trained[0].model_uri)
+    with pytest.raises(SchemaMismatchError, match="purchases.amount: the model was trained with order values"):
+        score_customers(sm, no_amounts, "2024-12-01")
