@@ -188,6 +188,29 @@ def demo(
 
 
 @app.command()
+def init(
+    path: Path = typer.Argument(..., help="A folder of event files (CSV/Parquet) or one customer table with a label column."),
+    out: Path = typer.Option(Path("churnlab.yaml"), help="Where to write the config (refuses to overwrite)."),
+) -> None:
+    """Inspect your data and write a commented training config with the mapping it guessed."""
+    from churnlab.atomic import atomic_output, check_output_path
+    from churnlab.init import guess_config, render_config
+
+    def go():
+        check_output_path(out, (".yaml", ".yml"))
+        if out.exists():
+            raise ValueError(f"--out: {out} exists; give another file name")
+        cfg, notes = guess_config(path)
+        with atomic_output(out) as tmp:
+            tmp.write_text(render_config(cfg, notes))
+        for note in notes:
+            console.print(f"  {note}")
+        console.print(f"config -> {out}; check it, then: churnlab train --config {out}")
+
+    _guard(go)
+
+
+@app.command()
 def cdnow(
     workdir: Path = typer.Option(Path("models"), help="Folder for the default MLflow store."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: SQLite under --workdir)."),
