@@ -32,7 +32,7 @@ def test_valid_purchases_are_normalised_and_input_not_mutated():
 @pytest.mark.parametrize(
     "table,df,column,value_fragment",
     [
-        ("purchases", purchases().drop(columns="amount"), "amount", "missing required column"),
+        ("purchases", purchases().drop(columns="ts"), "ts", "missing required column"),
         ("purchases", purchases(amount=[10.0, -3.0, 1.0]), "amount", "-3.0"),
         ("purchases", purchases(amount=["10", "abc", "1"]), "amount", "'abc'"),
         ("purchases", purchases(customer_id=[1, None, 2]), "customer_id", "null customer id"),

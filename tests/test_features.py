@@ -402,7 +402,7 @@ def test_a_row_index_of_other_events_is_refused():
     other = make_demo_events(300, random_state=3)
     fb = FeatureBuilder().fit(ev, "2024-04-01")
     index = CustomerRowIndex(other)
-    assert index.first_purchase(other.purchases) == other.purchases["ts"].min()
+    assert index.first_event(other) == other.purchases["ts"].min()
     ids = fb.known_customers(ev, "2024-04-01")[:10]
     with pytest.raises(ValueError, match="row index was built for other events than these \\(table 'purchases'\\)"):
         fb.transform(ev, "2024-04-01", ids, row_index=index)

@@ -145,6 +145,22 @@ def test_purchases_without_amounts_give_the_same_features_on_both_engines(spark,
     _assert_same_features(local, remote)
 
 
+def test_subscriptions_and_activity_give_the_same_features_on_both_engines(spark):
+    from churnlab.datasets import make_demo_subscriptions
+    from churnlab.spark import spark_features, to_spark_tables
+
+    events = make_demo_subscriptions(400, random_state=4)
+    subs = events.subscriptions.assign(term_end_ts=events.subscriptions["start_ts"] + pd.Timedelta(days=365))
+    events = load_events(customers=events.customers, subscriptions=subs, activity=events.activity, on_duplicates="keep")
+    builder = FeatureBuilder(FeatureConfig(top_event_types=1)).fit(events, "2024-03-01")  # "export" pooled as other
+    tables = to_spark_tables(spark, events)
+    for as_of in ("2024-03-01", "2024-10-15"):
+        local = builder.transform(events, as_of)
+        remote = spark_features(spark, builder, tables, as_of).toPandas().set_index("customer_id")
+        assert {"sub_mrr", "sub_days_to_term_end", "a_login_30d", "a_other_active_days_90d"} <= set(local.columns)
+        _assert_same_features(local, remote)
+
+
 def test_spark_udf_and_spark_sql_probabilities_equal_local(spark, spark_tables, trained, demo_events):
     from churnlab.spark import register_churn_udf, spark_features, spark_predict
 

@@ -30,6 +30,7 @@ _WHERE = {
     "save_events_dir": "churnlab.events",
     "load_cdnow": "churnlab.datasets",
     "make_demo_events": "churnlab.datasets",
+    "make_demo_subscriptions": "churnlab.datasets",
     "make_demo_table": "churnlab.datasets",
     # metrics and labels
     "churn_rate": "churnlab.metrics",

@@ -247,7 +247,7 @@ def _after_demo(result, events, workdir: Path) -> None:
 
 
 def _read_events(events: list[Path], on_duplicates: str = "raise", timestamp_unit: str | None = None):
-    from churnlab.events import load_events, load_events_dir
+    from churnlab.events import TABLE_SCHEMAS, load_events, load_events_dir
 
     options = {"on_duplicates": on_duplicates, "timestamp_unit": timestamp_unit}
     for p in events:
@@ -258,13 +258,13 @@ def _read_events(events: list[Path], on_duplicates: str = "raise", timestamp_uni
     named = {}
     for p in events:
         stem = p.name.split(".")[0]
-        if stem not in ("purchases", "support", "surveys", "customers"):
-            raise ValueError(f"--events file {p} must be named purchases/support/surveys/customers (.csv or .parquet)")
+        if stem not in TABLE_SCHEMAS:
+            raise ValueError(f"--events file {p} must be named {'/'.join(TABLE_SCHEMAS)} (.csv or .parquet)")
         if stem in named:
             raise ValueError(f"--events: two files for {stem}: {named[stem]} and {p}; give one")
         named[stem] = p
-    if "purchases" not in named:
-        raise ValueError("--events must include a purchases file (or be a folder that holds one)")
+    if not {"purchases", "subscriptions", "activity"} & set(named):
+        raise ValueError("--events must include a purchases, subscriptions or activity file (or be a folder that holds one)")
     return load_events(**named, **options)
 
 

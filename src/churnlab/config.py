@@ -27,16 +27,18 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     source: Literal["files", "table", "demo", "cdnow"] = "files"
     path: Path | None = Field(
-        None, description="files: folder holding purchases/support/surveys/customers .parquet|.csv; table: the table's file"
+        None, description="files: folder of purchases/support/surveys/subscriptions/activity/customers .parquet|.csv; table: the file"
     )
     id: str | None = Field(None, description="table: the customer id column")
     label: str | None = Field(None, description="table: the churn label column (1/0, true/false, yes/no)")
     time: str | None = Field(None, description="table: the snapshot-date column (split by time); none: a seeded stratified split")
     purchases: Path | None = None
+    subscriptions: Path | None = None
+    activity: Path | None = None
     support: Path | None = None
     surveys: Path | None = None
     customers: Path | None = None
-    mapping: dict[Literal["purchases", "support", "surveys", "customers"], dict[str, str]] = {}
+    mapping: dict[Literal["purchases", "support", "surveys", "subscriptions", "activity", "customers"], dict[str, str]] = {}
     on_duplicates: Literal["raise", "drop", "keep"] = "raise"
     timestamp_unit: str | dict[str, str] | None = Field(
         None, description="unit of numeric (epoch) timestamps (D, h, m, s, ms, us, ns), for all tables or per table"
@@ -59,8 +61,8 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _where(self) -> "DataConfig":
-        if self.source == "files" and self.path is None and self.purchases is None:
-            raise ValueError("data.source 'files' needs data.path (a folder) or data.purchases (a file)")
+        if self.source == "files" and self.path is None and self.purchases is None and self.subscriptions is None and self.activity is None:
+            raise ValueError("data.source 'files' needs data.path (a folder) or data.purchases (or data.subscriptions, data.activity: files)")
         if self.source == "table":
             missing = [k for k in ("path", "id", "label") if getattr(self, k) is None]
             if missing:
@@ -279,7 +281,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         node[last] = value
     cfg = parse_config(data, str(p))
     base = p.resolve().parent.parent if p.resolve().parent.name == "configs" else p.resolve().parent
-    for field in ("path", "purchases", "support", "surveys", "customers"):
+    for field in ("path", "purchases", "support", "surveys", "subscriptions", "activity", "customers"):
         value = getattr(cfg.data, field)
         if value is not None and not value.is_absolute():
             setattr(cfg.data, field, (base / value))

@@ -16,7 +16,10 @@ Rules
     ``single_purchase="floor"`` (default) they get ``min_window_days``; with
     ``"exclude"`` they are excluded with reason ``single_purchase``.
 ``"contractual"``
-    churned = ``customers.cancel_ts`` in ``[as_of, as_of + horizon_days)``.
+    With a ``subscriptions`` table: churned = active at ``as_of`` and not active at
+    ``as_of + horizon_days`` (active at T: a subscription started before T and not ended
+    before T); customers not active at ``as_of`` are excluded (``not_active_at_as_of``).
+    Without it: churned = ``customers.cancel_ts`` in ``[as_of, as_of + horizon_days)``.
 
 Events before ``as_of`` are used only to decide who is eligible (and, for the adaptive
 rule, how long each customer's window is). Nobody is dropped silently: every customer
@@ -32,7 +35,7 @@ import pandas as pd
 from churnlab.checks import check_number
 from churnlab.events import EventTables, as_events, to_timestamp
 
-__all__ = ["LabelResult", "churn_labels", "cancelled_before", "LABEL_RULES"]
+__all__ = ["LABEL_RULES", "LabelResult", "active_at", "cancelled_before", "churn_labels"]
 
 LABEL_RULES = ("fixed", "adaptive", "contractual")
 _DAY = pd.Timedelta(days=1)
@@ -122,7 +125,9 @@ def churn_labels(
     ev = as_events(events)
     t = to_timestamp(as_of)
     p = ev.purchases
-    end = to_timestamp(observed_until, "observed_until") if observed_until is not None else p["ts"].max()
+    if p is None and rule != "contractual":
+        raise ValueError(f"rule={rule!r} labels by purchases, and these events have none; use rule='contractual' with subscriptions")
+    end = to_timestamp(observed_until, "observed_until") if observed_until is not None else ev.date_range()[1]
     if t > end + _DAY:
         raise ValueError(f"`as_of` ({t}) is after the end of the data ({end}); no label window can be observed")
     definition = {
@@ -134,7 +139,7 @@ def churn_labels(
         "active_days": active_days,
         "window": "[as_of, as_of + window)",
     }
-    if t <= p["ts"].min() and rule != "contractual":
+    if rule != "contractual" and t <= p["ts"].min():
         raise ValueError(f"`as_of` ({t}) is at or before the first purchase ({p['ts'].min()}); nobody can be labelled")
 
     if rule == "contractual":
@@ -220,9 +225,39 @@ def _excluded_frame(reasons: pd.Series) -> pd.DataFrame:
     return out.sort_index()
 
 
+def active_at(subscriptions: pd.DataFrame, t: pd.Timestamp) -> pd.Index:
+    """Ids of the customers with a subscription active at ``t``: started before it and not
+    ended before it.
+
+    >>> subs = pd.DataFrame({"customer_id": [1, 2, 3], "start_ts": pd.to_datetime(["2024-01-01"] * 3),
+    ...                      "end_ts": pd.to_datetime(["2024-03-01", None, "2024-01-20"])})
+    >>> list(active_at(subs, pd.Timestamp("2024-02-01")))
+    [1, 2]
+    """
+    started = subscriptions["start_ts"] < t
+    ended = subscriptions["end_ts"].notna() & (subscriptions["end_ts"] < t) if "end_ts" in subscriptions.columns else False
+    return pd.Index(subscriptions.loc[started & ~ended, "customer_id"].unique(), name="customer_id")
+
+
+def _by_subscriptions(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Timestamp, definition: dict) -> LabelResult:
+    t_end = t + pd.Timedelta(days=horizon)
+    if t_end > end + _DAY:
+        raise ValueError(f"label window [{t}, {t_end}) ends after the data (observed_until={end})")
+    now, later = active_at(ev.subscriptions, t), active_at(ev.subscriptions, t_end)
+    known = _known_customers(ev)
+    reasons = pd.Series("not_active_at_as_of", index=known.difference(now), dtype=object)
+    labels = pd.DataFrame(
+        {"churned": (~now.isin(later)).astype("int8"), "window_days": horizon, "window_end": t_end},
+        index=pd.Index(now, name="customer_id"),
+    )
+    return LabelResult(labels.sort_index(), _excluded_frame(reasons), {**definition, "source": "subscriptions"})
+
+
 def _contractual(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Timestamp, definition: dict) -> LabelResult:
+    if ev.subscriptions is not None:
+        return _by_subscriptions(ev, t, horizon, end, definition)
     if ev.customers is None or "cancel_ts" not in ev.customers.columns:
-        raise ValueError("rule='contractual' needs a customers table with a `cancel_ts` column (customers.cancel_ts)")
+        raise ValueError("rule='contractual' needs a subscriptions table, or a customers table with a `cancel_ts` column (customers.cancel_ts)")
     c = ev.customers.set_index("customer_id")
     t_end = t + pd.Timedelta(days=horizon)
     if t_end > end + _DAY:

@@ -117,7 +117,10 @@ def churn_rate(start_count: float, lost_count: float) -> float:
 
 
 def _purchases(data: EventTables | pd.DataFrame) -> pd.DataFrame:
-    return as_events(data, "purchases").purchases
+    p = as_events(data, "purchases").purchases
+    if p is None:
+        raise ValueError("purchases: absent; this metric counts purchases")
+    return p
 
 
 def _with_amounts(data: EventTables | pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from churnlab.checks import check_fitted
-from churnlab.events import EventTables, to_timestamp
+from churnlab.events import TABLE_SCHEMAS, EventTables, to_timestamp
 from churnlab.features import SPARK, FeatureBuilder
 from churnlab.scoring import ScoringModel, check_thresholds, risk_tiers
 from churnlab.scoring.pipeline import score_block
@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # pyspark is optional
 
 __all__ = ["spark_session", "to_spark_tables", "spark_features", "spark_predict", "register_churn_udf", "spark_score"]
 
-_TS_COLUMNS = {"purchases": ["ts"], "support": ["ts"], "surveys": ["ts"], "customers": ["signup_ts", "cancel_ts"]}
+_TS_COLUMNS = {name: list(schema.timestamps) for name, schema in TABLE_SCHEMAS.items()}
 
 
 def _require_pyspark():
@@ -317,11 +317,11 @@ def spark_score(
         sm.version = version
         for pdf in batches:
             X = pdf.set_index("customer_id")[names]
-            known = X[X["p_count_total"].notna()]
+            known = X[X["tenure_days"].notna()]  # listed customers with features (every known one has a tenure)
             cancelled = None
             if "_cancelled" in pdf.columns:
                 cancelled = pd.Index(pdf.loc[pdf["_cancelled"].fillna(False).astype(bool), "customer_id"])
-                known = pd.concat([known, X.loc[X.index.isin(cancelled) & X["p_count_total"].isna()]])
+                known = pd.concat([known, X.loc[X.index.isin(cancelled) & X["tenure_days"].isna()]])
             status = sm.eligibility(known, cancelled)
             yield score_block(
                 sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds), reason_tiers

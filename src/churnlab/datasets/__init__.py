@@ -1,9 +1,11 @@
 """Built-in data: a synthetic event generator with planted churn drivers
-(:mod:`~churnlab.datasets.demo`), a labelled customer table (:mod:`~churnlab.datasets.table`),
+(:mod:`~churnlab.datasets.demo`), a labelled customer table (:mod:`~churnlab.datasets.table`), a subscription business
+(:mod:`~churnlab.datasets.subscriptions`),
 and the real CDNOW log (:mod:`~churnlab.datasets.cdnow`)."""
 
 from churnlab.datasets.cdnow import CDNOW_ATTRIBUTION, load_cdnow
 from churnlab.datasets.demo import PLANTED_DRIVERS, make_demo_events
+from churnlab.datasets.subscriptions import make_demo_subscriptions
 from churnlab.datasets.table import make_demo_table
 
-__all__ = ["CDNOW_ATTRIBUTION", "PLANTED_DRIVERS", "load_cdnow", "make_demo_events", "make_demo_table"]
+__all__ = ["CDNOW_ATTRIBUTION", "PLANTED_DRIVERS", "load_cdnow", "make_demo_events", "make_demo_subscriptions", "make_demo_table"]

@@ -7,6 +7,11 @@ purchases       customer_id, ts; optional amount (>= 0), quantity, product, chan
 support         customer_id, ts, category, channel, resolution_hours (>= 0, null =
                 still open); optional resolved (bool)
 surveys         customer_id, ts, score, kind ("nps": integer 0-10, "csat": integer 1-5)
+subscriptions   customer_id, start_ts, amount (recurring revenue per period, >= 0);
+                optional end_ts (null = active), term_end_ts (the current term's end,
+                known when the term starts), plan, product
+activity        customer_id, ts, event_type; optional value (count or quantity, >= 0;
+                default 1): product usage such as logins
 customers       customer_id, signup_ts; optional cancel_ts; every other column is a
                 static attribute (strings become categories)
 ==============  ====================================================================
@@ -54,7 +59,7 @@ DEFAULT_TIME_RANGE = (pd.Timestamp("1900-01-01"), pd.Timestamp("2200-01-01"))
 
 #: Largest accepted value per numeric column: beyond it a value is a data error, and sums of
 #: such values lose the exactness the feature SQL relies on.
-MAX_VALUE = {"amount": 1e12, "quantity": 1e12, "resolution_hours": 1e6}
+MAX_VALUE = {"amount": 1e12, "quantity": 1e12, "resolution_hours": 1e6, "value": 1e12}
 
 TIMESTAMP_UNITS = ("D", "h", "m", "s", "ms", "us", "ns")
 
@@ -100,6 +105,23 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
         required=("customer_id", "ts", "score", "kind"),
         numeric=("score",),
         strings=("kind",),
+    ),
+    "subscriptions": TableSchema(
+        name="subscriptions",
+        required=("customer_id", "start_ts", "amount"),
+        optional=("end_ts", "term_end_ts", "plan", "product"),
+        timestamps=("start_ts", "end_ts", "term_end_ts"),
+        non_negative=("amount",),
+        numeric=("amount",),
+        strings=("plan", "product"),
+    ),
+    "activity": TableSchema(
+        name="activity",
+        required=("customer_id", "ts", "event_type"),
+        optional=("value",),
+        non_negative=("value",),
+        numeric=("value",),
+        strings=("event_type",),
     ),
     "customers": TableSchema(
         name="customers",
@@ -327,6 +349,13 @@ def validate_table(
             out["resolved"] = out["resolution_hours"].notna()
     if table == "surveys":
         _check_scores(out)
+    if table == "subscriptions" and "end_ts" in out.columns:
+        bad = (out["end_ts"] < out["start_ts"]).to_numpy()
+        if bad.any():
+            raise table_error(table, "end_ts", "ends before it starts (start_ts " + str(out["start_ts"].iloc[int(np.flatnonzero(bad)[0])])
+                              + "); " + _example(out, bad, "end_ts"))
+    if table == "activity":
+        _require_not_null(out, table, "event_type")
     if table == "customers":
         dup = out["customer_id"].duplicated()
         if dup.any():
@@ -347,8 +376,8 @@ def validate_table(
                 "(drop them with on_duplicates='drop', config data.on_duplicates: drop, CLI --on-duplicates drop)",
             )
         out = out[~dup]
-    if "ts" in out.columns:
-        out = out.sort_values(["customer_id", "ts"], kind="stable")
+    if schema.timestamps[0] in out.columns and table != "customers":
+        out = out.sort_values(["customer_id", schema.timestamps[0]], kind="stable")
     return out.reset_index(drop=True)
 
 

@@ -40,15 +40,15 @@ def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
 
 @dataclasses.dataclass(frozen=True)
 class EventTables:
-    """The validated inputs of churnlab: purchases plus optional support, surveys, customers.
+    """The validated inputs of churnlab: purchases, subscriptions or activity (at least one),
+    plus optional support, surveys and customers.
 
     Build it with :func:`load_events` or :func:`load_events_dir` (which validate) rather
     than directly.
 
     Parameters
     ----------
-    purchases : DataFrame
-    support, surveys, customers : DataFrame, optional
+    purchases, support, surveys, subscriptions, activity, customers : DataFrame, optional
 
     Examples
     --------
@@ -58,9 +58,11 @@ class EventTables:
     (['purchases'], ['2024-01-01', '2024-03-01'])
     """
 
-    purchases: pd.DataFrame
+    purchases: pd.DataFrame | None = None
     support: pd.DataFrame | None = None
     surveys: pd.DataFrame | None = None
+    subscriptions: pd.DataFrame | None = None
+    activity: pd.DataFrame | None = None
     customers: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -71,10 +73,25 @@ class EventTables:
         """First and last event timestamp over all event tables."""
         lo, hi = [], []
         for name, df in self.tables().items():
-            if name != "customers":
-                lo.append(df["ts"].min())
-                hi.append(df["ts"].max())
+            if name == "customers":
+                continue
+            for col in TABLE_SCHEMAS[name].timestamps:
+                if col in df.columns and df[col].notna().any():
+                    lo.append(df[col].min())
+                    hi.append(df[col].max())
         return min(lo), max(hi)
+
+    @property
+    def id_dtype(self):
+        """The dtype of ``customer_id`` (the same in every table: see :func:`load_events`)."""
+        return next(iter(self.tables().values()))["customer_id"].dtype
+
+    def first_event(self) -> pd.Timestamp:
+        """The first purchase, or without purchases the first subscription start or activity event:
+        the start of the history that features and labels are built from."""
+        if self.purchases is not None:
+            return self.purchases["ts"].min()
+        return min(df[col].min() for df, col in ((self.subscriptions, "start_ts"), (self.activity, "ts")) if df is not None)
 
     def fingerprint(self) -> dict[str, Any]:
         """Row counts, date ranges and a content hash of each table, for run tracking."""
@@ -85,7 +102,7 @@ class EventTables:
             digest.update(name.encode())
             digest.update(h.tobytes())
             out[f"{name}_rows"] = int(len(df))
-            ts_col = "signup_ts" if name == "customers" else "ts"
+            ts_col = TABLE_SCHEMAS[name].timestamps[0]
             out[f"{name}_min_ts"] = str(df[ts_col].min())
             out[f"{name}_max_ts"] = str(df[ts_col].max())
         out["sha256"] = digest.hexdigest()
@@ -100,10 +117,12 @@ class EventTables:
 
 
 def load_events(
-    purchases: pd.DataFrame | str | Path,
+    purchases: pd.DataFrame | str | Path | None = None,
     support: pd.DataFrame | str | Path | None = None,
     surveys: pd.DataFrame | str | Path | None = None,
     customers: pd.DataFrame | str | Path | None = None,
+    subscriptions: pd.DataFrame | str | Path | None = None,
+    activity: pd.DataFrame | str | Path | None = None,
     mapping: Mapping[str, Mapping[str, str]] | None = None,
     on_duplicates: str = "raise",
     timestamp_unit: str | Mapping[str, str] | None = None,
@@ -113,8 +132,8 @@ def load_events(
 
     Parameters
     ----------
-    purchases, support, surveys, customers : DataFrame or path
-        ``purchases`` is required; the others are optional.
+    purchases, support, surveys, customers, subscriptions, activity : DataFrame or path
+        At least one of ``purchases``, ``subscriptions`` and ``activity``; the others are optional.
     mapping : dict, optional
         Per-table column renames ``{table: {our_column: their_column}}``.
     on_duplicates : {"raise", "drop", "keep"}
@@ -144,9 +163,10 @@ def load_events(
     2
     """
     mapping = mapping or {}
-    sources = {"purchases": purchases, "support": support, "surveys": surveys, "customers": customers}
-    if purchases is None:
-        raise TypeError("`purchases` is required: a DataFrame or a path to a .csv/.parquet file, got None")
+    sources = {"purchases": purchases, "support": support, "surveys": surveys, "subscriptions": subscriptions,
+               "activity": activity, "customers": customers}
+    if purchases is None and subscriptions is None and activity is None:
+        raise TypeError("`purchases` is required unless `subscriptions` or `activity` is given: a DataFrame or a path, got None")
     if not isinstance(mapping, Mapping):
         raise TypeError(f"`mapping` must be a dict {{table: {{our_column: their_column}}}}, got {type(mapping).__name__}")
     unknown = set(mapping) - set(sources)
@@ -189,7 +209,8 @@ def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
 
 
 def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None, **options) -> EventTables:
-    """Load ``purchases``, ``support``, ``surveys`` and ``customers`` (.parquet or .csv) from a folder.
+    """Load ``purchases``, ``support``, ``surveys``, ``subscriptions``, ``activity`` and
+    ``customers`` (.parquet or .csv) from a folder.
 
     Parameters
     ----------
@@ -224,8 +245,8 @@ def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] |
             raise EventValidationError(f"{name}: both {files[0].name} and {files[1].name} in {folder}; keep one")
         if files:
             found[name] = files[0]
-    if "purchases" not in found:
-        raise EventValidationError(f"purchases: no purchases.parquet or purchases.csv in {folder}")
+    if not {"purchases", "subscriptions", "activity"} & set(found):
+        raise EventValidationError(f"purchases: no purchases.parquet or purchases.csv in {folder} (nor subscriptions or activity)")
     return load_events(**found, mapping=mapping, **options)
 
 

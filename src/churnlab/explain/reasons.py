@@ -4,7 +4,7 @@ Drivers: features that describe one signal (the windows of a count, recency and 
 ratio, ...) share a *driver group* from the feature dictionary; contributions are summed per
 group so reasons do not repeat themselves, and the group's largest feature provides the
 value shown in the reason. Some groups read better with two values at once
-(:data:`churnlab.features.dictionary.COMPOSITE_REASONS`).
+(:func:`churnlab.features.dictionary.composite_reasons`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.explain.shap import EXPECTED
-from churnlab.features.dictionary import COMPOSITE_REASONS
+from churnlab.features.dictionary import composite_reasons
 
 __all__ = ["driver_arrays", "global_drivers", "segment_drivers", "top_drivers"]
 
@@ -213,7 +213,7 @@ def driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary,
             shown[sel] = _column_values(col)[rows[sel]]
         reasons[sel] = add(*_column_text(templates[j], meanings[j], col, rows[sel]))
     # composite reasons for groups that read better with two values
-    for group, pieces in COMPOSITE_REASONS.items():
+    for group, pieces in composite_reasons(cols).items():
         needed = [f for f, _ in pieces]
         if group not in groups or not all(c in cols for c in needed):
             continue

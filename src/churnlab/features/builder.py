@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from churnlab.checks import check_fitted, to_timestamp
-from churnlab.events import EventTables
+from churnlab.events import TABLE_SCHEMAS, EventTables
 from churnlab.features.config import FeatureConfig
 from churnlab.features.dictionary import describe_feature
 from churnlab.features.engine import duckdb_connection
@@ -57,27 +57,18 @@ class FeatureBuilder:
         check_history(events, t)
         cfg = self._cfg
         self.tables_ = tuple(events.tables())
-        self.purchase_columns_ = tuple(c for c in ("product", "channel") if c in events.purchases.columns)
-        self.has_amount_ = "amount" in events.purchases.columns
         p = events.purchases
-        seen = p[p["ts"] < t]
+        has = set(p.columns) if p is not None else set()
+        self.purchase_columns_ = tuple(c for c in ("product", "channel") if c in has)
+        self.has_amount_ = "amount" in has
+        seen = p[p["ts"] < t] if p is not None else None
         self.purchase_levels_ = {c: sorted(str(v) for v in seen[c].dropna().astype(str).unique()) for c in self.purchase_columns_}
-        if events.support is not None:
-            if cfg.support_categories is not None:
-                cats = list(cfg.support_categories)
-            else:
-                s = events.support
-                # astype(str): a categorical's value_counts would also list levels seen only later.
-                counts = s.loc[s["ts"] < t, "category"].astype(str).value_counts()
-                # Ties broken by name so the list is deterministic.
-                ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-                cats = [k for k, _ in ranked[: cfg.top_categories]]
-            slugs = [slug(c) for c in cats]
-            if len(set(slugs)) != len(slugs):
-                raise ValueError(f"support.category: categories {cats} collide once made into column names")
-            self.support_categories_ = tuple(cats)
-        else:
-            self.support_categories_ = ()
+        self.table_columns_ = {
+            name: [c for c in ("term_end_ts", "value") if c in df.columns]
+            for name, df in events.tables().items() if name in ("subscriptions", "activity")
+        }
+        self.support_categories_ = _top_levels(events.support, "category", t, cfg.support_categories, cfg.top_categories)
+        self.event_types_ = _top_levels(events.activity, "event_type", t, cfg.event_types, cfg.top_event_types)
         self.static_categories_: dict[str, list] = {}
         self.static_numeric_: list[str] = []
         if cfg.include_static and events.customers is not None:
@@ -104,6 +95,7 @@ class FeatureBuilder:
             dialect, t, self._cfg, self.tables_, (*self.purchase_columns_, *(("amount",) if self.has_amount_ else ())),
             self.support_categories_,
             getattr(self, "purchase_levels_", None), gaps_given=gaps_given,
+            event_types=self.event_types_, table_columns=self.table_columns_,
         )
 
     def transform(
@@ -126,18 +118,18 @@ class FeatureBuilder:
             raise ValueError(f"`threads` must be >= 1, got {threads}")
         check_fitted(self, "feature_names_")
         t = to_timestamp(as_of)
-        # a chunk through a row index: the first purchase was found when the index was built
-        check_history(events, t, None if row_index is None else row_index.first_purchase(events.purchases))
+        # a chunk through a row index: the first event was found when the index was built
+        check_history(events, t, None if row_index is None else row_index.first_event(events))
         missing = [tb for tb in self.tables_ if tb not in events.tables()]
         if missing:
             raise ValueError(f"the builder was fitted with table(s) {missing} that these events lack")
-        if self.has_amount_ and "amount" not in events.purchases.columns:
+        if self.has_amount_ and (events.purchases is None or "amount" not in events.purchases.columns):
             raise ValueError("purchases.amount: the builder was fitted with order values, these purchases have none")
         with duckdb_connection(threads) as (con, register):
             wanted = None
             if customer_ids is not None:
                 # Push the customer list into the scan: a chunk of customers costs a chunk of memory.
-                id_dtype = events.purchases["customer_id"].dtype
+                id_dtype = events.id_dtype
                 try:
                     wanted = pd.DataFrame({"customer_id": pd.Series(pd.Index(customer_ids).unique()).astype(id_dtype)})
                 except (ValueError, TypeError) as exc:
@@ -170,7 +162,7 @@ class FeatureBuilder:
         parts = []
         for name in self.tables_:
             df = tables[name]
-            col = "signup_ts" if name == "customers" else "ts"
+            col = TABLE_SCHEMAS[name].timestamps[0]
             parts.append(pd.Series(df.loc[df[col] < t, "customer_id"].unique()))
         ids = pd.concat(parts, ignore_index=True).drop_duplicates().sort_values(ignore_index=True)
         return pd.Index(ids, name="customer_id")
@@ -211,6 +203,8 @@ class FeatureBuilder:
             "tables": list(self.tables_),
             "purchase_columns": list(self.purchase_columns_),
             "has_amount": self.has_amount_,
+            "event_types": list(self.event_types_),
+            "table_columns": self.table_columns_,
             "purchase_levels": self.purchase_levels_,
             "support_categories": list(self.support_categories_),
             "static_categories": self.static_categories_,
@@ -225,6 +219,8 @@ class FeatureBuilder:
         fb.tables_ = tuple(state["tables"])
         fb.purchase_columns_ = tuple(state["purchase_columns"])
         fb.has_amount_ = bool(state.get("has_amount", True))  # states without the key had amounts
+        fb.event_types_ = tuple(state.get("event_types", ()))
+        fb.table_columns_ = {k: list(v) for k, v in state.get("table_columns", {}).items()}
         # a model saved without its purchase levels counts distinct values instead: the same numbers
         fb.purchase_levels_ = {k: list(v) for k, v in state.get("purchase_levels", {}).items()}
         fb.support_categories_ = tuple(state["support_categories"])
@@ -245,13 +241,34 @@ class FeatureBuilder:
 
 
 def check_history(events: EventTables, t: pd.Timestamp, first: pd.Timestamp | None = None) -> None:
+    """Refuse an ``as_of`` at or before the first purchase (or subscription start, or
+    activity event, for data without purchases): there is no history to learn from."""
     if not isinstance(events, EventTables):
         raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
-    first = events.purchases["ts"].min() if first is None else first
+    if first is None:
+        first = events.first_event()
+    what = "purchase" if events.purchases is not None else "event"
     if t <= first:
         raise ValueError(
-            f"`as_of` ({t}) is at or before the first purchase ({first}): there is no history to build features from"
+            f"`as_of` ({t}) is at or before the first {what} ({first}): there is no history to build features from"
         )
+
+
+def _top_levels(df: pd.DataFrame | None, column: str, t: pd.Timestamp, fixed, top: int) -> tuple[str, ...]:
+    """The levels of ``column`` kept by name: ``fixed``, or the ``top`` most frequent before
+    ``t`` (ties by name, so the list is deterministic); they must stay distinct as column names."""
+    if df is None:
+        return ()
+    if fixed is not None:
+        levels = list(fixed)
+    else:
+        # astype(str): a categorical's value_counts would also list levels seen only later.
+        counts = df.loc[df["ts"] < t, column].astype(str).value_counts()
+        levels = [k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+    slugs = [slug(v) for v in levels]
+    if len(set(slugs)) != len(slugs) or "other" in slugs:
+        raise ValueError(f"{column}: levels {levels} collide once made into column names")
+    return tuple(levels)
 
 
 def build_features(events: EventTables, as_of, config: FeatureConfig | None = None, customer_ids=None) -> pd.DataFrame:

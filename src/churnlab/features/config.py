@@ -24,6 +24,10 @@ class FeatureConfig(BaseModel):
         A ticket slower than this counts as long.
     include_static : bool
         Add the customers table's static attributes.
+    top_event_types : int
+        Activity event types kept by name; the rest are pooled as "other".
+    event_types : tuple of str, optional
+        A fixed event-type list instead of the most frequent ones.
 
     Examples
     --------
@@ -39,6 +43,8 @@ class FeatureConfig(BaseModel):
     support_categories: tuple[str, ...] | None = Field(None, description="fixed category list (else learned)")
     long_resolution_hours: float = Field(72.0, gt=0, description="a ticket slower than this counts as long")
     include_static: bool = Field(True, description="add the customers table's static attributes")
+    top_event_types: int = Field(5, ge=0, description="activity event types kept by name; the rest are pooled")
+    event_types: tuple[str, ...] | None = Field(None, description="fixed activity event-type list (else learned)")
 
     @field_validator("windows")
     @classmethod

@@ -6,10 +6,10 @@ import re
 
 from churnlab.features.config import FeatureConfig
 
-__all__ = ["COMPOSITE_REASONS", "FAMILIES", "describe_feature"]
+__all__ = ["COMPOSITE_REASONS", "FAMILIES", "composite_reasons", "describe_feature"]
 
 #: Feature-name prefix -> the event table the feature comes from.
-FAMILIES = {"p": "purchases", "s": "support", "v": "surveys"}
+FAMILIES = {"p": "purchases", "s": "support", "v": "surveys", "sub": "subscriptions", "a": "activity"}
 
 #: Reasons that read two features of one driver group at once: (feature, piece) joined in
 #: order, e.g. "no purchase for 40 days, 2.5x their usual gap".
@@ -21,6 +21,30 @@ COMPOSITE_REASONS = {
     ),
     "nps": (("v_nps_last", "last NPS {value:.0f}"), ("v_nps_segment", " ({value})")),
 }
+
+
+_ACTIVITY = [  # (pattern, meaning, reason), the event type's slug first in each match
+    (r"^a_(.+)_prev_(\d+)d$", "'{t}' events (value summed) in the {w} days before the last {w}",
+     "{{value:,.0f}} '{t}' events in the {w} days before the last {w}"),
+    (r"^a_(.+)_active_days_(\d+)d$", "days with a '{t}' event in the last {w} days",
+     "'{t}' on {{value:.0f}} of the last {w} days"),
+    (r"^a_(.+)_days_since_last()$", "days since the last '{t}' event", "last '{t}' {{value:.0f}} days ago"),
+    (r"^a_(.+)_(\d+)d$", "'{t}' events (value summed) in the last {w} days", "{{value:,.0f}} '{t}' events in the last {w} days"),
+]
+
+
+def composite_reasons(columns) -> dict[str, tuple[tuple[str, str], ...]]:
+    """:data:`COMPOSITE_REASONS` plus one per activity event type among ``columns``: its count
+    in the trend window beside the window before, e.g. "12 'login' events in the last 90
+    days (40 in the 90 days before)"."""
+    out = dict(COMPOSITE_REASONS)
+    for col in columns:
+        m = re.match(r"^a_(.+)_prev_(\d+)d$", col)
+        if m and m.group(1) not in ("events",):
+            t, w = m.groups()
+            out[f"activity_{t}"] = ((f"a_{t}_{w}d", f"{{value:,.0f}} '{t}' events in the last {w} days"),
+                                    (col, f" ({{value:,.0f}} in the {w} days before)"))
+    return out
 
 
 def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str, str]:
@@ -82,11 +106,36 @@ def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str,
         "v_csat_count": ("csat", "CSAT answers", "{value:.0f} CSAT answers"),
         "v_csat_days_since_last": ("csat", "days since the last CSAT answer", "last CSAT {value:.0f} days ago"),
         "tenure_days": ("tenure", "days since signup or first event", "customer for {value:.0f} days"),
+        "sub_count_total": ("subscriptions", "subscriptions ever", "{value:.0f} subscriptions in total"),
+        "sub_active_count": ("subscription_status", "subscriptions active at as_of", "{value:.0f} active subscriptions"),
+        "sub_mrr": ("recurring_revenue", "recurring revenue of the active subscriptions", "recurring revenue {value:,.2f}"),
+        "sub_tenure_days": ("tenure", "days since the first subscription started", "subscriber for {value:.0f} days"),
+        "sub_days_since_last_start": ("subscription_changes", "days since a subscription last started",
+                                      "last subscription started {value:.0f} days ago"),
+        "sub_days_since_last_end": ("subscription_changes", "days since a subscription last ended",
+                                    "a subscription ended {value:.0f} days ago"),
+        "sub_days_to_term_end": ("term_end", "days to the current term's end", "term ends in {value:.0f} days"),
+        "a_events_total": ("activity_volume", "activity events ever (value summed)", "{value:,.0f} activity events in total"),
+        "a_days_since_last": ("activity_recency", "days since the last activity event", "last activity {value:.0f} days ago"),
     }
     if name in table:
         group, meaning, reason = table[name]
         return name, fam, group, meaning, reason
+    if name.startswith("a_"):
+        for pat, meaning, reason in _ACTIVITY:
+            m = re.match(pat, name)
+            if m:
+                t, win = m.group(1), m.group(2)
+                return name, fam, f"activity_{t}", meaning.format(t=t, w=win), reason.format(t=t, w=win)
     patterns = [
+        (r"^sub_mrr_change_", "recurring_revenue", f"recurring revenue now minus {w} days ago",
+         "recurring revenue {value:+,.2f} vs " + w + " days ago"),
+        (r"^sub_started_\d+d$", "subscription_changes", f"subscriptions started in the last {w} days",
+         "{value:.0f} subscriptions started in the last " + w + " days"),
+        (r"^sub_ended_\d+d$", "subscription_changes", f"subscriptions ended in the last {w} days",
+         "{value:.0f} subscriptions ended in the last " + w + " days"),
+        (r"^sub_plan_changes_", "subscription_changes", f"plan changes (one ends, another starts) in the last {w} days",
+         "{value:.0f} plan changes in the last " + w + " days"),
         (r"^p_count_trend_", "frequency_trend", f"purchases in the last {w} days minus the {w} before",
          "{value:+.0f} purchases vs the previous " + w + " days"),
         (r"^p_amount_trend_", "frequency_trend", f"spend in the last {w} days minus the {w} before",

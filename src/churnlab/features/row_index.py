@@ -61,13 +61,14 @@ class CustomerRowIndex:
             ends = np.r_[starts[1:], len(ids)]
             pos_dtype = np.int32 if len(ids) < 2**31 else np.int64
             self._tables[name] = (id(df), ordered[starts], starts, ends, order.astype(pos_dtype))
-        self._first_purchase = events.purchases["ts"].min()
+        self._first = events.first_event()
 
-    def first_purchase(self, purchases: pd.DataFrame) -> pd.Timestamp:
-        """The time of the first purchase in ``purchases`` (the table the index was built on)."""
-        if self._tables["purchases"][0] != id(purchases):
-            raise ValueError("the row index was built for other events than these (table 'purchases')")
-        return self._first_purchase
+    def first_event(self, events: EventTables) -> pd.Timestamp:
+        """:meth:`EventTables.first_event` of the events the index was built on."""
+        for name, df in events.tables().items():
+            if self._tables.get(name, (None,))[0] != id(df):
+                raise ValueError(f"the row index was built for other events than these (table {name!r})")
+        return self._first
 
     def _runs(self, name: str, df: pd.DataFrame, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Which of ``customer_ids`` have rows in table ``name``, and where their runs of rows

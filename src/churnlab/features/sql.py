@@ -227,6 +227,77 @@ v_feat AS (
     return sql, names
 
 
+def _subscription_sql(d: Dialect, asof: str, cfg: FeatureConfig, has_term: bool) -> tuple[str, list[str]]:
+    """Subscription features. An end at or after ``as_of`` is not known at ``as_of``: such a
+    subscription is active then (``end_k`` keeps only ends before ``as_of``)."""
+    tw = cfg.trend_window
+    cols = [
+        "CAST(count(*) AS DOUBLE) AS sub_count_total",
+        "CAST(sum(CASE WHEN end_k IS NULL THEN 1 ELSE 0 END) AS DOUBLE) AS sub_active_count",
+        "CAST(coalesce(sum(CASE WHEN end_k IS NULL THEN amt END), 0) AS DOUBLE) / 10000.0 AS sub_mrr",
+        # recurring revenue now minus tw days ago (active then: started before, not ended by then)
+        f"CAST(coalesce(sum(CASE WHEN end_k IS NULL THEN amt END), 0) - coalesce(sum(CASE WHEN start_age > {tw} "
+        f"AND (end_k IS NULL OR end_age <= {tw}) THEN amt END), 0) AS DOUBLE) / 10000.0 AS sub_mrr_change_{tw}d",
+        "max(start_age) AS sub_tenure_days",
+        "min(start_age) AS sub_days_since_last_start",
+        "min(end_age) AS sub_days_since_last_end",
+    ]
+    for w in cfg.windows:
+        cols.append(f"CAST(sum(CASE WHEN start_age <= {w} THEN 1 ELSE 0 END) AS DOUBLE) AS sub_started_{w}d")
+        cols.append(f"CAST(sum(CASE WHEN end_age <= {w} THEN 1 ELSE 0 END) AS DOUBLE) AS sub_ended_{w}d")
+    # a plan change is one subscription ending and another starting: min(starts, ends) in the window
+    cols.append(
+        f"CAST(least(sum(CASE WHEN start_age <= {tw} THEN 1 ELSE 0 END), sum(CASE WHEN end_age <= {tw} THEN 1 ELSE 0 END)) "
+        f"AS DOUBLE) AS sub_plan_changes_{tw}d"
+    )
+    term = ""
+    if has_term:  # the current term's end, known when the term started
+        cols.append(f"min(CASE WHEN end_k IS NULL AND term_end_ts >= {asof} THEN {d.days_between('term_end_ts', asof)} END) "
+                    "AS sub_days_to_term_end")
+        term = ", term_end_ts"
+    sql = f"""
+sub_rows AS (
+    SELECT customer_id, CAST(round(amount * 10000) AS BIGINT) AS amt, {d.days_between(asof, "start_ts")} AS start_age,
+           CASE WHEN end_ts < {asof} THEN end_ts END AS end_k,
+           CASE WHEN end_ts < {asof} THEN {d.days_between(asof, "end_ts")} END AS end_age{term}
+    FROM subscriptions WHERE start_ts < {asof}
+),
+sub_feat AS (
+    SELECT customer_id, {", ".join(cols)}
+    FROM sub_rows GROUP BY customer_id
+)"""
+    return sql, [c.rsplit(" AS ", 1)[1] for c in cols]
+
+
+def _activity_sql(d: Dialect, asof: str, cfg: FeatureConfig, event_types: Sequence[str], has_value: bool) -> tuple[str, list[str]]:
+    """Activity features per event type (the fitted ones by name, the rest as ``other``):
+    value summed in each window, the trend window before it, days since the last event and
+    active days. Values are summed as integers of 1/10,000, as amounts are."""
+    tw = cfg.trend_window
+    types = [*((slug(t), "event_type = '" + str(t).replace("'", "''") + "'") for t in event_types)]
+    known = ", ".join("'" + str(t).replace("'", "''") + "'" for t in event_types)
+    types.append(("other", f"event_type NOT IN ({known})" if event_types else "TRUE"))
+    cols = ["CAST(sum(val) AS DOUBLE) / 10000.0 AS a_events_total", "min(age) AS a_days_since_last"]
+    for name, cond in types:
+        for w in cfg.windows:
+            cols.append(f"CAST(coalesce(sum(CASE WHEN {cond} AND age <= {w} THEN val END), 0) AS DOUBLE) / 10000.0 AS a_{name}_{w}d")
+        cols.append(f"CAST(coalesce(sum(CASE WHEN {cond} AND age > {tw} AND age <= {2 * tw} THEN val END), 0) AS DOUBLE) "
+                    f"/ 10000.0 AS a_{name}_prev_{tw}d")
+        cols.append(f"min(CASE WHEN {cond} THEN age END) AS a_{name}_days_since_last")
+        cols.append(f"CAST(count(DISTINCT CASE WHEN {cond} AND age <= {tw} THEN floor(age) END) AS DOUBLE) AS a_{name}_active_days_{tw}d")
+    value = "CAST(round(value * 10000) AS BIGINT)" if has_value else "10000"
+    sql = f"""
+a_rows AS (
+    SELECT customer_id, CAST(event_type AS STRING) AS event_type, {value} AS val, {d.days_between(asof, "ts")} AS age
+    FROM activity WHERE ts < {asof}
+),
+a_feat AS (
+    SELECT customer_id, {", ".join(cols)}, max(age) AS a_first_days
+    FROM a_rows GROUP BY customer_id
+)"""
+    return sql, [c.rsplit(" AS ", 1)[1] for c in cols]
+
+
 def feature_sql(
     dialect: Dialect,
     as_of,
@@ -236,11 +307,14 @@ def feature_sql(
     categories: Sequence[str] = (),
     purchase_levels: dict[str, Sequence[str]] | None = None,
     gaps_given: bool = False,
+    event_types: Sequence[str] = (),
+    table_columns: dict[str, Sequence[str]] | None = None,
 ) -> tuple[str, list[str]]:
     """The feature query for one cutoff, and the names of the columns it returns.
 
-    The query reads tables named ``purchases``, ``support``, ``surveys`` and ``customers``
-    (those present in ``tables``) and returns one row per customer known before ``as_of``, in
+    The query reads tables named ``purchases``, ``support``, ``surveys``, ``subscriptions``,
+    ``activity`` and ``customers`` (those present in ``tables``; ``table_columns`` names the
+    optional columns present, e.g. ``{"subscriptions": ["term_end_ts"]}``) and returns one row per customer known before ``as_of``, in
     no particular order (callers sort: the engines' orders differ anyway). Derived ratios (overdue ratio, NPS trend, response rate) are computed in the same query.
     With ``gaps_given`` the purchases table brings a ``gap_us`` column (microseconds since the
     customer's previous purchase, NULL for the first) instead of the query computing it with
@@ -251,21 +325,30 @@ def feature_sql(
     tables = set(tables)
     # The customers known before as_of are those in any family's aggregate: full joins of the
     # aggregates find them without a DISTINCT over every event's id (measured: 15% of the query).
-    ctes, names, joins = [], [], []
-    p_sql, p_names = _purchase_sql(dialect, asof, config, set(purchase_columns), purchase_levels, gaps_given)
-    ctes.append(p_sql)
-    names += p_names
+    extra_columns = table_columns or {}
+    families = []  # (cte name, (sql, names)), the first one is the FROM of the query
+    if "purchases" in tables:
+        families.append(("p_feat", _purchase_sql(dialect, asof, config, set(purchase_columns), purchase_levels, gaps_given)))
+    if "subscriptions" in tables:
+        has_term = "term_end_ts" in extra_columns.get("subscriptions", ())
+        families.append(("sub_feat", _subscription_sql(dialect, asof, config, has_term)))
+    if "activity" in tables:
+        has_value = "value" in extra_columns.get("activity", ())
+        families.append(("a_feat", _activity_sql(dialect, asof, config, event_types, has_value)))
     if "support" in tables:
-        s_sql, s_names = _support_sql(dialect, asof, config, categories)
-        ctes.append(s_sql)
-        joins.append("FULL JOIN s_feat USING (customer_id)")
-        names += s_names
+        families.append(("s_feat", _support_sql(dialect, asof, config, categories)))
     if "surveys" in tables:
-        v_sql, v_names = _survey_sql(dialect, asof, config)
-        ctes.append(v_sql)
-        joins.append("FULL JOIN v_feat USING (customer_id)")
-        names += v_names
-    first_seen = ["p_first_purchase_days"]
+        families.append(("v_feat", _survey_sql(dialect, asof, config)))
+    if not families or families[0][0] == "s_feat" or families[0][0] == "v_feat":
+        raise ValueError("features need purchases, subscriptions or activity among the tables")
+    ctes, names, joins = [], [], []
+    for i, (cte, (sql_part, part_names)) in enumerate(families):
+        ctes.append(sql_part)
+        names += part_names
+        if i:
+            joins.append(f"FULL JOIN {cte} USING (customer_id)")
+    first_seen = [c for c, t in (("p_first_purchase_days", "purchases"), ("sub_tenure_days", "subscriptions"),
+                                 ("a_first_days", "activity")) if t in tables]
     if "customers" in tables:
         joins.append(
             f"FULL JOIN (SELECT customer_id, {dialect.days_between(asof, 'signup_ts')} AS signup_days "
@@ -282,6 +365,8 @@ def feature_sql(
     names.append("tenure_days")
 
     zero_fill = {n for n in names if "_count" in n or n.startswith(("p_amount", "s_cat_", "s_unresolved_", "s_long"))}
+    zero_fill |= {n for n in names if n.startswith(("sub_", "a_")) and "days" not in n} | {
+        n for n in names if n.startswith("a_") and "_active_days_" in n}
     zero_fill |= {"s_unresolved_total", "v_responses_total"}
     zero_fill -= {"s_unresolved_share"}
     derived = {
@@ -305,7 +390,7 @@ def feature_sql(
         + ",\n".join(c.strip() for c in ctes)
         + "\nSELECT customer_id, "
         + ", ".join(select)
-        + "\nFROM p_feat "
+        + f"\nFROM {families[0][0]} "
         + " ".join(joins)
     )
     return sql, names

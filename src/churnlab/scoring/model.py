@@ -73,13 +73,18 @@ class ScoringModel:
     def eligibility(self, X: pd.DataFrame, cancelled: pd.Index | None = None) -> pd.Series:
         """Status per customer with features: ``scored`` if inside the population the model was
         trained on (bought before as_of, and within ``active_days`` if the label had one),
-        else ``no_purchase``, ``inactive`` (already churned by the training definition) or
+        else ``no_purchase``, ``inactive`` (already churned by the training definition),
+        ``not_active`` (no active subscription, for a model labelled by subscriptions) or
         ``cancelled`` (in ``cancelled``: see :func:`churnlab.labels.cancelled_before`)."""
         status = pd.Series("scored", index=X.index, dtype=object)
         if self.kind == "table":  # every row of a labelled table is in the trained population
             return status
-        status[X["p_count_total"] == 0] = "no_purchase"
-        status[(X["p_count_total"] > 0) & self.inactive(X["p_recency_days"].to_numpy())] = "inactive"
+        if self.label_definition.get("source") == "subscriptions":
+            # labelled only when active at as_of: the others are outside the trained population
+            status[X["sub_active_count"].fillna(0) == 0] = "not_active"
+        elif "p_count_total" in X.columns:
+            status[X["p_count_total"] == 0] = "no_purchase"
+            status[(X["p_count_total"] > 0) & self.inactive(X["p_recency_days"].to_numpy())] = "inactive"
         if cancelled is not None and len(cancelled):
             status[X.index.isin(cancelled)] = "cancelled"
         return status
@@ -89,7 +94,7 @@ class ScoringModel:
         are already churned by the training label's ``active_days`` (outside the scored population)."""
         active_days = self.label_definition.get("active_days")
         r = np.asarray(recency_days, dtype=float)
-        if active_days is None:
+        if active_days is None or self.label_definition.get("rule") == "contractual":  # not a purchase-recency label
             return np.zeros(len(r), dtype=bool)
         return r > float(active_days)  # NaN compares False
 
@@ -104,7 +109,8 @@ class ScoringModel:
         """Raise :class:`SchemaMismatchError` if the events lack a table the model was trained with."""
         if self.kind == "table":
             raise SchemaMismatchError("this model was trained on a customer table: score it with that table (--table), not events")
-        if self.builder.has_amount_ and "amount" not in events.purchases.columns:
+        if self.builder.has_amount_ and "purchases" in self.builder.tables_ and events.purchases is not None \
+                and "amount" not in events.purchases.columns:
             raise SchemaMismatchError("purchases.amount: the model was trained with order values, these purchases have none")
         missing = [t for t in self.builder.tables_ if t not in events.tables()]
         if missing:

@@ -183,7 +183,7 @@ def score_customers(
         )
     requested = None
     if customer_ids is not None:
-        requested = _requested_ids(customer_ids, events.purchases["customer_id"].dtype)
+        requested = _requested_ids(customer_ids, events.id_dtype)
     sm.check_tables(events)
     return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers)
 
@@ -361,7 +361,7 @@ def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size
         lo, hi = bound
         listed = all_ids[lo:hi]
         ids, gone = listed, listed[:0]
-        if row_index is not None:
+        if row_index is not None and events.purchases is not None:
             # customers already churned by the training label are known from the index alone:
             # their features would only be built to be thrown away
             gone = listed[sm.inactive(row_index.recency_days(events.purchases, listed.to_numpy(), t))]

@@ -43,7 +43,8 @@ def load_data(data: DataConfig) -> EventTables:
     options = {"on_duplicates": data.on_duplicates, "timestamp_unit": data.timestamp_unit, "time_range": data.time_range}
     if data.path is not None:
         return load_events_dir(data.path, mapping=data.mapping, **options)
-    return load_events(data.purchases, data.support, data.surveys, data.customers, mapping=data.mapping, **options)
+    return load_events(data.purchases, data.support, data.surveys, data.customers, data.subscriptions, data.activity,
+                       mapping=data.mapping, **options)
 
 
 @dataclasses.dataclass
