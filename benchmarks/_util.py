@@ -114,3 +114,23 @@ def bench_model(n_customers: int = 20_000):
     )
     result, secs, _ = measure(train, cfg, track=False)
     return result, secs
+
+
+def volume_activity(n_customers: int = 200_000, n_rows: int = 20_000_000, seed: int = 1) -> EventTables:
+    """Product-usage events at benchmark volume: ``n_rows`` activity rows (login, view, export,
+    invite, share, api_call) over ``n_customers``, two years, a count in ``value``; validated."""
+    rng = np.random.default_rng(seed)
+    weights = rng.gamma(1.2, 1.0, n_customers)
+    weights /= weights.sum()
+    start = np.datetime64("2023-01-01T00:00:00", "us")
+    span_us = np.int64(730 * 86400 * 1_000_000)
+    kinds = np.array(["login", "view", "export", "invite", "share", "api_call"])
+    activity = pd.DataFrame(
+        {
+            "customer_id": rng.choice(n_customers, n_rows, p=weights).astype(np.int64) + 1,
+            "ts": start + rng.integers(0, span_us, n_rows).astype("timedelta64[us]"),
+            "event_type": pd.Categorical.from_codes(rng.choice(len(kinds), n_rows, p=[0.4, 0.3, 0.1, 0.08, 0.07, 0.05]), kinds),
+            "value": rng.integers(1, 5, n_rows).astype(float),
+        }
+    )
+    return load_events(activity=activity, on_duplicates="keep")

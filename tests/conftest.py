@@ -49,7 +49,22 @@ def trained(tmp_path_factory, demo_events):
     workdir = tmp_path_factory.mktemp("workdir")
     cfg = parse_config(small_config(**{"mlflow.register_name": "churnlab-test"}))
     result = train(cfg, events=demo_events, workdir=workdir)
+    _TRAINED_STORE.append(result.tracking_uri)
     return result, workdir
+
+
+_TRAINED_STORE: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def _tracking_store_of_the_trained_model():
+    """Tests that train or score through the CLI point the process's MLflow client at their
+    own store; every test starts pointed at the shared trained model's store again."""
+    if _TRAINED_STORE:
+        import mlflow
+
+        mlflow.set_tracking_uri(_TRAINED_STORE[0])
+    yield
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,9 @@ def test_train_score_report_from_the_cli_without_amounts(no_amounts, tmp_path):
 def test_a_model_with_amounts_refuses_events_without(trained, no_amounts):
     from churnlab.scoring import SchemaMismatchError, ScoringModel, score_customers
 
+    import mlflow
+
+    mlflow.set_tracking_uri(trained[0].tracking_uri)  # other tests point the process elsewhere
     sm = ScoringModel.load(trained[0].model_uri)
     with pytest.raises(SchemaMismatchError, match="purchases.amount: the model was trained with order values"):
         score_customers(sm, no_amounts, "2024-12-01")

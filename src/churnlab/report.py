@@ -111,7 +111,8 @@ def build_report(
         raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(model).__name__}")
     sm = model
     thresholds = check_thresholds(thresholds)
-    if table is not None:
+    from_table = table is not None
+    if from_table:
         if events is not None or as_of is not None:
             raise ValueError("give `table`, or `events` and `as_of`, not both")
         X_all = sm.table_features(table)
@@ -125,7 +126,7 @@ def build_report(
         status, when = sm.eligibility(X_all, cancelled_before(events, t)), f"as of {t.date()}"
     X = X_all[status == "scored"]
     if X.empty:
-        if table is not None:
+        if from_table:
             raise ValueError("`table`: no customer to review")
         first, last = events.date_range()
         raise ValueError(f"`as_of` {t}: no customer to review (the events span {first} to {last})")
@@ -141,11 +142,11 @@ def build_report(
 
     ev = sm.metadata.get("evaluation")
     if ev:
-        table = pd.DataFrame(ev).T.rename_axis("model").astype({"n": int})
+        metrics = pd.DataFrame(ev).T.rename_axis("model").astype({"n": int})
         # JSON metadata loses the order: best model first, metrics in the CLI's order
         cols = ["roc_auc", "pr_auc", "log_loss", "brier", "lift_top10", "capture_top10", "base_rate", "n"]
-        table = table.sort_values("roc_auc", ascending=False)[[c for c in cols if c in table] + [c for c in table if c not in cols]]
-        body = _table(table, index=True)
+        metrics = metrics.sort_values("roc_auc", ascending=False)[[c for c in cols if c in metrics] + [c for c in metrics if c not in cols]]
+        body = _table(metrics, index=True)
     else:
         body = "<p>No evaluation stored with this model.</p>"
     parts.append(_section("headline", "Headline metrics (test period at training time)", body))
@@ -171,12 +172,12 @@ def build_report(
     risky = proba.sort_values(ascending=False, kind="stable").head(top_n).index
     drivers = top_drivers(sv.loc[risky], X.loc[risky], d, k=3)
     reasons = drivers.groupby("customer_id", sort=False)["reason"].apply(lambda r: "; ".join(r))
-    table = pd.DataFrame({"customer_id": risky, "churn_probability": proba.loc[risky].to_numpy(), "top reasons": reasons.reindex(risky).to_numpy()})
-    parts.append(_section("riskiest-customers", f"Riskiest {len(risky)} customers", _table(table)))
+    riskiest = pd.DataFrame({"customer_id": risky, "churn_probability": proba.loc[risky].to_numpy(), "top reasons": reasons.reindex(risky).to_numpy()})
+    parts.append(_section("riskiest-customers", f"Riskiest {len(risky)} customers", _table(riskiest)))
 
     who = customer_id if customer_id is not None else risky[0]
     if who not in X.index:
-        raise ValueError(f"customer_id {who!r} has no history before as_of={t}" if table is None else f"customer_id {who!r} is not in the table")
+        raise ValueError(f"customer_id {who!r} has no history before as_of={t}" if not from_table else f"customer_id {who!r} is not in the table")
     row = X.index.get_loc(who)
     wf = shap_figure("waterfall", sv, X, row=row)
     cd = top_drivers(sv.iloc[[row]], X.iloc[[row]], d, k=5, kind="both")[["rank", "driver", "reason", "contribution", "direction"]]
@@ -184,7 +185,7 @@ def build_report(
     parts.append(_section("customer-waterfall", "One customer's waterfall", body))
 
     first_text = next((c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)), None)
-    seg_col = segment or next((c for c in X.columns if c.startswith("static_")), first_text if table is not None else None)
+    seg_col = segment or next((c for c in X.columns if c.startswith("static_")), first_text if from_table else None)
     if seg_col is not None:
         if seg_col not in X.columns:
             raise ValueError(f"`segment` must be a feature column, got {seg_col!r}")
