@@ -54,6 +54,12 @@ class Dialect:
     def days_between(self, later: str, earlier: str) -> str:
         return f"(CAST({self.us(later)} - {self.us(earlier)} AS DOUBLE) / 86400000000.0)"
 
+    def bit(self, position: str) -> str:
+        """The BIGINT with only bit ``position`` (an INTEGER expression) set."""
+        if self.name == "spark":
+            return f"shiftleft(CAST(1 AS BIGINT), {position})"
+        return f"(CAST(1 AS BIGINT) << {position})"
+
 
 DUCKDB = Dialect("duckdb", "epoch_us", "HUGEINT", "ENUM")
 SPARK = Dialect("spark", "unix_micros")
@@ -271,29 +277,48 @@ sub_feat AS (
 
 def _activity_sql(d: Dialect, asof: str, cfg: FeatureConfig, event_types: Sequence[str], has_value: bool) -> tuple[str, list[str]]:
     """Activity features per event type (the fitted ones by name, the rest as ``other``):
-    value summed in each window, the trend window before it, days since the last event and
-    active days. Values are summed as integers of 1/10,000, as amounts are."""
+    value summed in each window and in the trend window before it, days since the last
+    event, and active days (distinct days with an event in the trend window). Values are
+    summed as integers of 1/10,000, as amounts are.
+
+    Two steps: one aggregate per customer and event type (a handful of expressions per row),
+    then one row per customer from those (side by side on 8M rows, 200k customers: 1.0 s
+    against 1.7 s for every (type, window) expression on every row, and the same bits).
+    Active days are a bitmask of day numbers OR-ed and counted, not a count(DISTINCT)."""
     tw = cfg.trend_window
-    types = [*((slug(t), "event_type = '" + str(t).replace("'", "''") + "'") for t in event_types)]
-    known = ", ".join("'" + str(t).replace("'", "''") + "'" for t in event_types)
-    types.append(("other", f"event_type NOT IN ({known})" if event_types else "TRUE"))
-    cols = ["CAST(sum(val) AS DOUBLE) / 10000.0 AS a_events_total", "min(age) AS a_days_since_last"]
-    for name, cond in types:
+    whens = " ".join("WHEN '" + str(t).replace("'", "''") + f"' THEN {i}" for i, t in enumerate(event_types))
+    kind = f"CASE event_type {whens} ELSE {len(event_types)} END" if event_types else "0"
+    per_kind = [f"sum(CASE WHEN age <= {w} THEN val ELSE 0 END) AS w{w}" for w in cfg.windows]
+    per_kind += [
+        f"sum(CASE WHEN age > {tw} AND age <= {2 * tw} THEN val ELSE 0 END) AS prev",
+        "min(age) AS last", "sum(val) AS total", "max(age) AS first",
+    ]
+    words = []
+    for lo in range(0, tw + 1, 63):  # day numbers 0..tw, 63 to a BIGINT word
+        day = f"CAST(floor(age) AS INTEGER) - {lo}"
+        words.append(f"bit_count(bit_or(CASE WHEN age <= {tw} AND floor(age) >= {lo} AND floor(age) < {lo + 63} "
+                     f"THEN {d.bit(day)} ELSE CAST(0 AS BIGINT) END))")
+    per_kind.append(" + ".join(words) + " AS active")
+    cols = ["CAST(sum(total) AS DOUBLE) / 10000.0 AS a_events_total", "min(last) AS a_days_since_last"]
+    for i, name in enumerate([*map(slug, event_types), "other"]):
         for w in cfg.windows:
-            cols.append(f"CAST(coalesce(sum(CASE WHEN {cond} AND age <= {w} THEN val END), 0) AS DOUBLE) / 10000.0 AS a_{name}_{w}d")
-        cols.append(f"CAST(coalesce(sum(CASE WHEN {cond} AND age > {tw} AND age <= {2 * tw} THEN val END), 0) AS DOUBLE) "
-                    f"/ 10000.0 AS a_{name}_prev_{tw}d")
-        cols.append(f"min(CASE WHEN {cond} THEN age END) AS a_{name}_days_since_last")
-        cols.append(f"CAST(count(DISTINCT CASE WHEN {cond} AND age <= {tw} THEN floor(age) END) AS DOUBLE) AS a_{name}_active_days_{tw}d")
-    value = "CAST(round(value * 10000) AS BIGINT)" if has_value else "10000"
+            cols.append(f"CAST(coalesce(sum(CASE WHEN k = {i} THEN w{w} END), 0) AS DOUBLE) / 10000.0 AS a_{name}_{w}d")
+        cols.append(f"CAST(coalesce(sum(CASE WHEN k = {i} THEN prev END), 0) AS DOUBLE) / 10000.0 AS a_{name}_prev_{tw}d")
+        cols.append(f"min(CASE WHEN k = {i} THEN last END) AS a_{name}_days_since_last")
+        cols.append(f"CAST(coalesce(sum(CASE WHEN k = {i} THEN active END), 0) AS DOUBLE) AS a_{name}_active_days_{tw}d")
+    value = "CAST(round(value * 10000) AS BIGINT)" if has_value else "CAST(10000 AS BIGINT)"
     sql = f"""
 a_rows AS (
-    SELECT customer_id, CAST(event_type AS STRING) AS event_type, {value} AS val, {d.days_between(asof, "ts")} AS age
+    SELECT customer_id, {kind} AS k, {value} AS val, {d.days_between(asof, "ts")} AS age
     FROM activity WHERE ts < {asof}
 ),
+a_kind AS (
+    SELECT customer_id, k, {", ".join(per_kind)}
+    FROM a_rows GROUP BY customer_id, k
+),
 a_feat AS (
-    SELECT customer_id, {", ".join(cols)}, max(age) AS a_first_days
-    FROM a_rows GROUP BY customer_id
+    SELECT customer_id, {", ".join(cols)}, max(first) AS a_first_days
+    FROM a_kind GROUP BY customer_id
 )"""
     return sql, [c.rsplit(" AS ", 1)[1] for c in cols]
 
