@@ -75,3 +75,17 @@ def bench(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("cdnow")
     return (*cdnow_benchmark(track=True, workdir=workdir), workdir)
+
+
+def train_from_cli(config: dict, folder) -> tuple[str, list[str], str]:
+    """Write ``config`` into ``folder``, run ``churnlab train`` on it; return the model URI, the
+    ``--tracking-uri`` arguments that find it, and the command's output."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from churnlab.cli import app
+
+    (folder / "cfg.yaml").write_text(yaml.safe_dump(config))
+    res = CliRunner().invoke(app, ["train", "--config", str(folder / "cfg.yaml"), "--workdir", str(folder / "wd")])
+    assert res.exit_code == 0, res.output
+    return res.output.split("model: ")[1].split()[0], ["--tracking-uri", f"sqlite:///{folder / 'wd' / 'mlflow.db'}"], res.output

@@ -59,11 +59,14 @@ def test_training_never_sees_the_test_period(bench):
 
 
 def test_benchmark_run_is_tracked(bench):
+    from churnlab.tracking import default_tracking_uri
+
     evaluation, details, workdir = bench
-    run = mlflow.get_run(details["run_id"])
+    client = mlflow.MlflowClient(default_tracking_uri(workdir))  # the benchmark's own store
+    run = client.get_run(details["run_id"])
     assert run.data.metrics["lightgbm.roc_auc"] == pytest.approx(evaluation.loc["lightgbm", "roc_auc"])
     assert run.data.params["test_cutoff"] == "1997-10-01"
-    names = {a.path for a in mlflow.MlflowClient().list_artifacts(details["run_id"], "plots")}
+    names = {a.path for a in client.list_artifacts(details["run_id"], "plots")}
     assert "plots/roc.png" in names and "plots/feature_importance.png" in names
 
 

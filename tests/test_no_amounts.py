@@ -4,8 +4,7 @@ import dataclasses
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import small_config
+from conftest import small_config, train_from_cli
 from typer.testing import CliRunner
 
 from churnlab import metrics
@@ -40,13 +39,8 @@ def test_a_log_without_amounts_loads_and_clv_says_why_it_cannot(no_amounts):
 
 def test_train_score_report_from_the_cli_without_amounts(no_amounts, tmp_path):
     folder = save_events_dir(no_amounts, tmp_path / "events")
-    cfg = small_config(**{"data": {"source": "files", "path": str(folder)}})
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
-    res = runner.invoke(app, ["train", "--config", str(tmp_path / "cfg.yaml"), "--workdir", str(tmp_path / "wd")])
-    assert res.exit_code == 0, res.output
-    assert "rfm_logistic" in res.output and "bgnbd_p_alive" in res.output
-    uri = res.output.split("model: ")[1].split()[0]
-    tracking = ["--tracking-uri", f"sqlite:///{tmp_path / 'wd' / 'mlflow.db'}"]
+    uri, tracking, output = train_from_cli(small_config(**{"data": {"source": "files", "path": str(folder)}}), tmp_path)
+    assert "rfm_logistic" in output and "bgnbd_p_alive" in output
     out = tmp_path / "scores.parquet"
     res = runner.invoke(app, ["score", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01", "--out", str(out)])
     assert res.exit_code == 0, res.output

@@ -4,8 +4,7 @@ contractual label, and a subscription business through train -> score -> report.
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import small_config
+from conftest import small_config, train_from_cli
 from typer.testing import CliRunner
 
 from churnlab.cli import app
@@ -112,13 +111,9 @@ def test_a_subscription_business_with_activity_trains_scores_and_reports(tmp_pat
     cfg = small_config(**{"data": {"source": "files", "path": str(folder)},
                           "label": {"rule": "contractual", "horizon_days": 90},
                           "cutoffs": {"start": "2023-09-01", "end": "2024-09-01", "freq": "MS"}})
-    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    uri, tracking, output = train_from_cli(cfg, tmp_path)
+    assert "logistic_regression" in output and "prior_rate" in output
     runner = CliRunner()
-    res = runner.invoke(app, ["train", "--config", str(tmp_path / "cfg.yaml"), "--workdir", str(tmp_path / "wd")])
-    assert res.exit_code == 0, res.output
-    assert "logistic_regression" in res.output and "prior_rate" in res.output
-    uri = res.output.split("model: ")[1].split()[0]
-    tracking = ["--tracking-uri", f"sqlite:///{tmp_path / 'wd' / 'mlflow.db'}"]
     out = tmp_path / "scores.parquet"
     res = runner.invoke(app, ["score", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01",
                               "--out", str(out), "--chunk-size", "300"])

@@ -52,7 +52,7 @@ def test_config_errors_name_the_key(override, fragment):
 
 
 def test_shipped_configs_are_valid(tmp_path):
-    for name in ("demo", "cdnow"):
+    for name in ("demo", "cdnow", "subscriptions-demo"):
         cfg = load_config(f"configs/{name}.yaml")
         assert len(cfg.cutoffs.resolve()) >= 3
     bad = tmp_path / "bad.yaml"

@@ -25,7 +25,7 @@ class _Strict(BaseModel):
 
 
 class DataConfig(_Strict):
-    source: Literal["files", "table", "demo", "cdnow"] = "files"
+    source: Literal["files", "table", "demo", "demo_subscriptions", "cdnow"] = "files"
     path: Path | None = Field(
         None, description="files: folder of purchases/support/surveys/subscriptions/activity/customers .parquet|.csv; table: the file"
     )

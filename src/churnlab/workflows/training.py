@@ -36,6 +36,10 @@ def load_data(data: DataConfig) -> EventTables:
         from churnlab.datasets import make_demo_events
 
         return make_demo_events(data.demo_customers, random_state=data.demo_seed)
+    if data.source == "demo_subscriptions":
+        from churnlab.datasets import make_demo_subscriptions
+
+        return make_demo_subscriptions(data.demo_customers, random_state=data.demo_seed)
     if data.source == "cdnow":
         from churnlab.datasets import load_cdnow
 
