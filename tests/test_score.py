@@ -225,7 +225,8 @@ def test_cli_score_writes_parquet(trained, events_dir, tmp_path):
         ({"--out": "FOLDER"}, 2, "is a folder"),
         ({"--out": "no-such-folder/scores.parquet"}, 2, "the output folder does not exist"),
         ({"--high": "0.1", "--medium": "0.6"}, 2, "--high (0.1) must be above --medium (0.6)"),
-        ({"--high": "1.5"}, 2, "--high must be in (0, 1), got 1.5"),
+        ({"--high": "1.5", "--medium": "0.2"}, 2, "--high must be in (0, 1), got 1.5"),
+        ({"--high": "0.5"}, 2, "give --high and --medium together (or neither: the model's tiers)"),
         ({"--reasons-for": "urgent"}, 2, "`reason_tiers` must name risk tiers among ['high', 'low', 'medium'], got ['urgent']"),
     ],
 )
@@ -464,3 +465,36 @@ def test_integral_ids_in_any_form_score_the_same_customers(scoring, demo_events)
     as_int = pd.concat(score_customers(sm, demo_events, AS_OF, customer_ids=[3, 1, 2], k=0))
     for form in ([3.0, 1.0, 2.0], ["3", "1", "2"], np.array([3, 1, 2], dtype=np.int32)):
         pd.testing.assert_frame_equal(pd.concat(score_customers(sm, demo_events, AS_OF, customer_ids=form, k=0)), as_int)
+
+
+@pytest.mark.parametrize("base_rate", [0.02, 0.05, 0.1, 0.3, 0.5, 0.7, 0.9])
+def test_default_tiers_follow_the_base_rate_and_never_degenerate(base_rate):
+    """Calibrated probabilities around a base rate from 2% to 90%: the model's default tiers
+    put about 10% high, 20% medium and the rest low on a fresh list, never one tier for all."""
+    from churnlab.scoring.tiers import base_rate_thresholds
+
+    rng = np.random.default_rng(0)
+    a = 2.0
+    draw = lambda n: rng.beta(a, a * (1 - base_rate) / base_rate, n)  # noqa: E731  mean = base_rate
+    cuts = base_rate_thresholds(draw(5000), base_rate)
+    assert 0 < cuts["medium"] < cuts["high"] < 1
+    tiers = pd.Series(risk_tiers(draw(20000), cuts)).value_counts(normalize=True)
+    assert set(tiers.index) == {"high", "medium", "low"}
+    assert 0.08 <= tiers["high"] <= 0.35 and 0.08 <= tiers["medium"] <= 0.35 and tiers["low"] >= 0.4
+    # the fixed 0.5 / 0.2 cuts put a 2% business all in "low": what this replaces
+    if base_rate == 0.02:
+        fixed = pd.Series(risk_tiers(draw(2000), {"high": 0.5, "medium": 0.2})).value_counts(normalize=True)
+        assert fixed.get("low", 0.0) > 0.99
+
+
+def test_the_model_carries_its_tiers_and_scoring_uses_them(scoring, demo_events):
+    sm, result = scoring
+    cuts = sm.metadata["risk_tiers"]
+    assert cuts == result.risk_tiers and sm.thresholds == cuts and 0 < cuts["medium"] < cuts["high"] < 1
+    base = float(result.training_set.frame.loc[result.training_set.frame["cutoff"].isin(result.split["train"]), "churned"].mean())
+    assert cuts["high"] <= 3 * base + 1e-12
+    df = pd.concat(score_customers(sm, demo_events, AS_OF, k=0))
+    scored = df[df["status"] == "scored"]
+    expected = np.where(scored["churn_probability"] >= cuts["high"], "high",
+                        np.where(scored["churn_probability"] >= cuts["medium"], "medium", "low"))
+    assert list(scored["risk_tier"]) == list(expected)

@@ -329,7 +329,11 @@ def _read_customer_list(path: Path) -> list:
     return ids
 
 
-def _thresholds(high: float, medium: float) -> dict[str, float]:
+def _thresholds(high: float | None, medium: float | None) -> dict[str, float] | None:
+    if high is None and medium is None:
+        return None  # the model's own tiers
+    if high is None or medium is None:
+        raise ValueError("give --high and --medium together (or neither: the model's tiers)")
     for name, value in (("--high", high), ("--medium", medium)):
         if not 0 < value < 1:
             raise ValueError(f"{name} must be in (0, 1), got {value:g}")
@@ -351,8 +355,8 @@ def score(
     table: Optional[Path] = typer.Option(None, help="A customer table (CSV/Parquet), for a model trained on one (instead of --events)."),
     customers: Optional[Path] = typer.Option(None, help="CSV/Parquet list of customer_id to score (default: everyone)."),
     top_k: int = typer.Option(5, help="Reason codes per customer (0: probability and tier only, much faster)."),
-    high: float = typer.Option(0.5, help="Probability at or above which the risk tier is 'high'."),
-    medium: float = typer.Option(0.2, help="Probability at or above which the risk tier is 'medium'."),
+    high: Optional[float] = typer.Option(None, help="Probability at or above which the risk tier is 'high' (default: the model's, fitted to its base rate)."),
+    medium: Optional[float] = typer.Option(None, help="Probability at or above which the risk tier is 'medium' (give both or neither)."),
     top_decile: bool = typer.Option(False, help="Tier by rank instead: top 10% 'high', rest 'low'."),
     reasons_for: Optional[str] = typer.Option(
         None, help="Comma-separated risk tiers that get reason codes (e.g. 'high,medium'); default: everyone."

@@ -92,7 +92,7 @@ def build_report(
         Customers in the SHAP plots.
     random_state : int
     thresholds : dict, optional
-        Risk-tier thresholds, as for :func:`churnlab.score_customers`.
+        Risk-tier thresholds, as for :func:`churnlab.score_customers` (default: the model's).
     table : DataFrame, optional
         Instead of ``events`` and ``as_of``: the rows of a customer table, for a model
         trained on one.
@@ -110,7 +110,7 @@ def build_report(
     if not isinstance(model, ScoringModel):
         raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(model).__name__}")
     sm = model
-    thresholds = check_thresholds(thresholds)
+    thresholds = check_thresholds(thresholds) if thresholds is not None else sm.thresholds
     from_table = table is not None
     if from_table:
         if events is not None or as_of is not None:

@@ -296,7 +296,7 @@ def spark_score(
     """
     if k < 0:
         raise ValueError(f"`k` (reason codes per customer) must be >= 0, got {k}")
-    thresholds = check_thresholds(thresholds)  # validated on the driver
+    thresholds = check_thresholds(thresholds) if thresholds is not None else None  # validated on the driver
     t = to_timestamp(as_of)
     local_dir = _local_model_dir(model_uri)
     version = model_uri
@@ -323,8 +323,9 @@ def spark_score(
                 cancelled = pd.Index(pdf.loc[pdf["_cancelled"].fillna(False).astype(bool), "customer_id"])
                 known = pd.concat([known, X.loc[X.index.isin(cancelled) & X["tenure_days"].isna()]])
             status = sm.eligibility(known, cancelled)
+            cuts = thresholds if thresholds is not None else sm.thresholds  # default: the model's own
             yield score_block(
-                sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, thresholds), reason_tiers
+                sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, cuts), reason_tiers
             )
 
     return features.mapInPandas(score_partition, schema=_output_schema(id_type, k)).orderBy("customer_id")

@@ -11,6 +11,7 @@ from churnlab.events import EventTables
 from churnlab.features import CustomerRowIndex, FeatureBuilder
 from churnlab.features.table import TableFeatures
 from churnlab.models.lightgbm import ChurnModel
+from churnlab.scoring.tiers import check_thresholds
 
 __all__ = ["ScoringModel", "SchemaMismatchError"]
 
@@ -38,6 +39,8 @@ class ScoringModel:
     builder : FeatureBuilder
     dictionary : DataFrame
     label_definition : dict
+    thresholds : dict
+        The default risk tiers: fitted to the base rate at training, else 0.5 / 0.2.
 
     Examples
     --------
@@ -55,6 +58,8 @@ class ScoringModel:
         self.builder = TableFeatures.from_dict(state) if self.kind == "table" else FeatureBuilder.from_dict(state)
         self.dictionary = pd.DataFrame(metadata["feature_dictionary"])
         self.label_definition = metadata.get("label_definition", {})
+        #: default risk-tier thresholds: the model's own (fitted to its base rate), or the fixed defaults
+        self.thresholds = check_thresholds(metadata.get("risk_tiers") or None)
         missing = [f for f in model.feature_names_ if f not in self.builder.feature_names_]
         extra = [f for f in self.builder.feature_names_ if f not in model.feature_names_]
         if missing or extra:

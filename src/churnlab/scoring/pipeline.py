@@ -130,7 +130,8 @@ def score_customers(
     k : int
         Reasons per customer (0: none).
     thresholds : dict, optional
-        Risk-tier thresholds (default ``{"high": 0.5, "medium": 0.2}``).
+        Risk-tier thresholds; default the model's own, fitted to its base rate
+        (:attr:`ScoringModel.thresholds`).
     top_share : float, optional
         Instead: the top share of the list is "high", the rest "low".
     chunk_size : int
@@ -166,7 +167,7 @@ def score_customers(
     if top_share is not None:
         check_share(top_share)
     else:
-        thresholds = check_thresholds(thresholds)
+        thresholds = check_thresholds(thresholds) if thresholds is not None else sm.thresholds
     if reason_tiers is not None:
         known = {"high", "low"} if top_share is not None else {"low", *thresholds}
         if isinstance(reason_tiers, str):
@@ -237,7 +238,7 @@ def score_table(
             return np.where(p >= q, "high", "low").astype(object)
 
     else:
-        thresholds = check_thresholds(thresholds)
+        thresholds = check_thresholds(thresholds) if thresholds is not None else model.thresholds
 
         def tiers(p):
             return risk_tiers(p, thresholds)

@@ -6,7 +6,7 @@ import numpy as np
 
 from churnlab.checks import plain
 
-__all__ = ["DEFAULT_THRESHOLDS", "TIERS", "check_share", "check_thresholds", "risk_tiers"]
+__all__ = ["DEFAULT_THRESHOLDS", "TIERS", "base_rate_thresholds", "check_share", "check_thresholds", "risk_tiers"]
 
 #: Probability at or above which a customer is in each risk tier (below all: "low").
 DEFAULT_THRESHOLDS = {"high": 0.5, "medium": 0.2}
@@ -36,6 +36,47 @@ def check_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
     if "high" in thresholds and "medium" in thresholds and not thresholds["high"] > thresholds["medium"]:
         raise ValueError(f"`thresholds`: high ({plain(thresholds['high'])}) must be above medium ({plain(thresholds['medium'])})")
     return {k: float(v) for k, v in thresholds.items()}
+
+
+def base_rate_thresholds(validation_proba, base_rate: float) -> dict[str, float]:
+    """Risk tiers that fit the churn rate the model learned, so that a 2%-churn business and a
+    70%-churn one both get three meaningful tiers.
+
+    ``high`` = at least 3x the base rate, or among the top 10% of the validation period's
+    probabilities, whichever threshold is lower; ``medium`` = the next 20% (the 70th
+    percentile), or, when that percentile is already above ``high``, midway between the base
+    rate and ``high``.
+
+    Parameters
+    ----------
+    validation_proba : array-like of float
+        The model's churn probabilities on the validation period.
+    base_rate : float
+        The training labels' churn rate, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``{"high": h, "medium": m}`` with 0 < m < h < 1 (see :func:`check_thresholds`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.linspace(0.0, 0.1, 101)  # a 2%-churn business: no probability near 0.5
+    >>> {k: round(v, 3) for k, v in base_rate_thresholds(p, 0.02).items()}
+    {'high': 0.06, 'medium': 0.04}
+    """
+    p = np.asarray(validation_proba, dtype=float)
+    p = p[np.isfinite(p)]
+    if not len(p):
+        raise ValueError("`validation_proba` holds no probability")
+    b = float(np.clip(base_rate, 1e-6, 1 - 1e-6))
+    q70, q90 = (float(q) for q in np.quantile(p, [0.7, 0.9]))
+    high = float(np.clip(min(3 * b, q90), 1e-6, 1 - 1e-6))
+    medium = q70 if q70 < high else (b + high) / 2
+    if not 0 < medium < high:  # a degenerate spread of probabilities: halve the high cut
+        medium = high / 2
+    return {"high": high, "medium": float(medium)}
 
 
 def check_share(top_share) -> None:

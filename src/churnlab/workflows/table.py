@@ -20,6 +20,7 @@ from churnlab.features.snapshots import TrainingSet
 from churnlab.features.table import TableFeatures
 from churnlab.models import ChurnModel, compare_models
 from churnlab.models.baselines import PriorRate, TableLogistic
+from churnlab.scoring.tiers import base_rate_thresholds
 
 __all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
 
@@ -98,6 +99,7 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     for name, baseline in (("logistic_regression", TableLogistic()), ("prior_rate", PriorRate())):
         scores[name] = baseline.fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])
     evaluation = compare_models(y["test"], scores)
+    tiers = base_rate_thresholds(model.churn_probability(X["validation"]), float(np.mean(y["train"])))
     if m.explanation_cache_mb > 0:
         model.cache_explanations(X["train"], m.explanation_cache_mb)
     frames = []
@@ -111,4 +113,5 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     ts = TrainingSet(frame, pd.DataFrame(columns=["customer_id", "reason"]), features, definition)
     test_scores = pd.DataFrame({"customer_id": X["test"].index, "churned": y["test"], **scores})
     split = {k: [f"{len(at)} rows"] for k, at in parts.items()}
-    return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"], notes=[f"split: {how}"])
+    return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"], notes=[f"split: {how}"],
+                       risk_tiers=tiers)

@@ -15,6 +15,7 @@ from churnlab.explain import EXPECTED, global_drivers, shap_values
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
 from churnlab.models import ChurnModel, calibration_table, time_split
 from churnlab.plots import evaluation_figures, importance_figure, shap_figure
+from churnlab.scoring.tiers import base_rate_thresholds
 from churnlab.tracking import (
     check_tracking_uri,
     default_tracking_uri,
@@ -70,6 +71,8 @@ class TrainResult:
         The test rows' features, indexed by customer id.
     notes : list of str
         What the run should say about itself (e.g. how a table was split).
+    risk_tiers : dict
+        The model's default risk-tier thresholds (see :func:`churnlab.scoring.tiers.base_rate_thresholds`).
     run_id, model_uri, tracking_uri : str or None
         Set when the run was tracked.
     """
@@ -82,6 +85,7 @@ class TrainResult:
     test_scores: pd.DataFrame
     test_features: pd.DataFrame | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    risk_tiers: dict | None = None
     run_id: str | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
@@ -100,6 +104,7 @@ def model_metadata(result: "TrainResult") -> dict:
         "split": {k: [str(c.date()) if hasattr(c, "date") else str(c) for c in v] for k, v in result.split.items()},
         "data_kind": "table" if ts.label_definition.get("rule") == "table" else "events",
         "evaluation": result.evaluation.to_dict(orient="index"),
+        "risk_tiers": result.risk_tiers,
         "churnlab_version": __import__("churnlab").__version__,
     }
 
@@ -129,6 +134,7 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         num_threads=m.num_threads,
     )
     scores, evaluation = fit_and_compare(model, part["train"], part["validation"], part["test"], names, events)
+    tiers = base_rate_thresholds(model.churn_probability(part["validation"][names]), float(part["train"]["churned"].mean()))
     if m.explanation_cache_mb > 0:
         # the training rows' SHAP patterns travel with the model: scoring customers like
         # them (most are) then finds their explanations cached instead of computing them
@@ -138,7 +144,7 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **scores})
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days))
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days), risk_tiers=tiers)
 
 
 def split_notes(cutoffs, split: dict, frame: pd.DataFrame, horizon_days: float) -> list[str]:
