@@ -97,6 +97,7 @@ def test_stale_partial_files_of_dead_runs_are_removed(trained, demo_events, tmp_
         alive.wait()
 
 
+@pytest.mark.slow
 def test_sigterm_while_writing_cleans_up_and_exits_143(trained, events_dir, tmp_path):
     """The CLI in its own process, held mid-way through the file; SIGTERM then."""
     out = tmp_path / "out" / "s.parquet"
@@ -182,6 +183,7 @@ def test_a_database_tracking_uri_without_its_driver_exits_3(tmp_path):
     assert re.search(r"its database driver is not installed \(psycopg2?\); pip install it$", _only_error_line(res.output))
 
 
+@pytest.mark.slow
 def test_interrupted_mlflow_logging_deletes_the_run_and_says_so(tmp_path, demo_events, monkeypatch):
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -219,6 +221,7 @@ def test_a_refusing_tracking_server_fails_fast_with_exit_3(events_dir, tmp_path)
     assert time.time() - start < 30
 
 
+@pytest.mark.slow
 def test_a_silent_tracking_server_fails_within_30_s(events_dir, tmp_path):
     """A server that accepts connections and never answers."""
     listener = socket.socket()

@@ -37,6 +37,7 @@ def test_a_log_without_amounts_loads_and_clv_says_why_it_cannot(no_amounts):
     assert metrics.repeat_purchase_rate(ev, "2023-01-01", "2025-01-01") >= 0  # counts need no amounts
 
 
+@pytest.mark.slow
 def test_train_score_report_from_the_cli_without_amounts(no_amounts, tmp_path):
     folder = save_events_dir(no_amounts, tmp_path / "events")
     uri, tracking, output = train_from_cli(small_config(**{"data": {"source": "files", "path": str(folder)}}), tmp_path)

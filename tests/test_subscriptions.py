@@ -105,6 +105,7 @@ def test_bad_subscription_and_activity_tables_name_the_column(table, df, fragmen
         load_events(**{table: df})
 
 
+@pytest.mark.slow
 def test_a_subscription_business_with_activity_trains_scores_and_reports(tmp_path):
     events = make_demo_subscriptions(1200, random_state=3)
     folder = save_events_dir(events, tmp_path / "events")

@@ -43,6 +43,7 @@ def trained_table(tmp_path_factory):
     return tmp, table, uri, tracking
 
 
+@pytest.mark.slow
 def test_the_table_model_beats_the_prior_and_reads_the_planted_columns(trained_table):
     tmp, table, uri, tracking = trained_table
     import mlflow
@@ -58,6 +59,7 @@ def test_the_table_model_beats_the_prior_and_reads_the_planted_columns(trained_t
     assert run.data.tags["note.0"].startswith("split: random, stratified")
 
 
+@pytest.mark.slow
 def test_cli_scores_and_reports_a_table(trained_table):
     tmp, table, uri, tracking = trained_table
     new = make_demo_table(200, random_state=5).drop(columns="Churn")  # no label at scoring
@@ -86,6 +88,7 @@ def test_cli_scores_and_reports_a_table(trained_table):
     assert "the customer table" in text and "Contract = Month-to-month" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "change,fragment",
     [
