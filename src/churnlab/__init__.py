@@ -57,6 +57,7 @@ _WHERE = {
     "BGNBD": "churnlab.models",
     "BGNBDAlive": "churnlab.models",
     "ChurnModel": "churnlab.models",
+    "GammaGamma": "churnlab.models",
     "RFMLogistic": "churnlab.models",
     "RecencyRule": "churnlab.models",
     "compare_models": "churnlab.models",
