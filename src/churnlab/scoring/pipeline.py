@@ -232,25 +232,18 @@ def score_table(
     when = pd.to_datetime(table[time], errors="coerce").to_numpy("datetime64[us]") if time and time in table.columns else None
     if top_share is not None:
         check_share(top_share)
-        q = np.quantile(model.model.churn_probability(X_all), 1 - top_share) if len(X_all) else np.inf
-
-        def tiers(p):
-            return np.where(p >= q, "high", "low").astype(object)
-
+        tiers = _tiers(None, np.quantile(model.model.churn_probability(X_all), 1 - top_share) if len(X_all) else np.inf)
     else:
-        thresholds = check_thresholds(thresholds) if thresholds is not None else model.thresholds
-
-        def tiers(p):
-            return risk_tiers(p, thresholds)
+        tiers = _tiers(check_thresholds(thresholds) if thresholds is not None else model.thresholds)
 
     def chunks():
         for lo in range(0, len(X_all), chunk_size):
             X = X_all.iloc[lo : lo + chunk_size]
-            ids = X.index
-            status = pd.Series("scored", index=ids, dtype=object)
+            # rows by position: one customer may stand at several snapshot dates
+            rows = pd.RangeIndex(len(X))
             t = when[lo : lo + chunk_size] if when is not None else None
-            yield score_block(model, X.reset_index(drop=True).set_axis(pd.RangeIndex(len(X))), status.set_axis(pd.RangeIndex(len(X))),
-                              pd.RangeIndex(len(X)), t, k, tiers, reason_tiers).assign(customer_id=ids.to_numpy())
+            yield score_block(model, X.set_axis(rows), pd.Series("scored", index=rows, dtype=object), rows, t, k, tiers,
+                              reason_tiers).assign(customer_id=X.index.to_numpy())
 
     return chunks()
 
@@ -388,15 +381,9 @@ def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size
     if top_share is not None:
         # one cut for the whole list, not per chunk: a first pass for probabilities only
         proba = [sm.model.churn_probability(X) for _, X, _, _ in each_chunk() if len(X)]
-        q = np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf
-
-        def tiers(p):
-            return np.where(p >= q, "high", "low").astype(object)
-
+        tiers = _tiers(None, np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf)
     else:
-
-        def tiers(p):
-            return risk_tiers(p, thresholds)
+        tiers = _tiers(thresholds)
 
     for ids, X, status, last in each_chunk(warm_up=k > 0):
         with engine_threads(None if last else kernel_threads):
@@ -404,6 +391,14 @@ def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size
         if progress is not None:
             progress(len(ids))
         yield part
+
+def _tiers(thresholds: dict[str, float] | None, cut: float | None = None):
+    """The tier of each probability of a chunk: by ``thresholds``, or with ``cut`` (one
+    probability for the whole list, from ``top_share``) "high" at or above it, else "low"."""
+    if cut is not None:
+        return lambda p: np.where(p >= cut, "high", "low").astype(object)
+    return lambda p: risk_tiers(p, thresholds)
+
 
 def _split_cores() -> tuple[int, int]:
     """Threads for (the feature SQL, the SHAP kernels) when the two run side by side."""
