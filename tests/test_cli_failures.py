@@ -128,7 +128,12 @@ def test_sigterm_while_writing_cleans_up_and_exits_143(trained, events_dir, tmp_
             assert proc.poll() is None, proc.communicate()
             assert time.time() < deadline
             time.sleep(0.1)
-        assert any(p.name.startswith(".s.parquet.partial-") for p in out.parent.iterdir())
+        # the second chunk is built ahead on a worker thread while the first is written:
+        # wait for the first chunk's partial file, not only for the hold
+        while not any(p.name.startswith(".s.parquet.partial-") for p in out.parent.iterdir()):
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline
+            time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
