@@ -49,6 +49,18 @@ def test_lightgbm_beats_bgnbd_on_the_real_data(bench):
     assert evaluation.loc["lightgbm", "roc_auc"] > 0.74
 
 
+def test_the_shipped_model_is_at_least_every_baseline_on_cdnow(bench):
+    evaluation, details, _ = bench
+    shipped = evaluation.loc[details["selected"]]
+    for base in ("rfm_logistic", "recency_rule", "bgnbd_p_alive", "bgnbd_no_purchase_39w"):
+        assert shipped["roc_auc"] >= evaluation.loc[base, "roc_auc"], base
+        assert shipped["pr_auc"] >= evaluation.loc[base, "pr_auc"], base
+    # chosen on the validation cutoff: within one standard error of the best there
+    v = details["validation"]
+    gap = v["select_score"].max() - v.loc[details["selected"], "select_score"]
+    assert gap <= v.loc[details["selected"], "se_of_gap_to_best"]
+
+
 def test_training_never_sees_the_test_period(bench):
     _, details, _ = bench
     # the builder was fitted inside the calibration period, and the last training label

@@ -215,6 +215,30 @@ def test_spark_scoring_equals_local_scoring(spark, spark_tables, trained, demo_e
     assert (pd.to_datetime(remote["as_of"]) == pd.Timestamp(AS_OF)).all()
 
 
+def test_spark_campaign_columns_equal_local(spark, trained, demo_events):
+    from churnlab.config import load_campaign
+    from churnlab.scoring.campaign import add_campaign
+    from churnlab.scoring.value import customer_value
+    from churnlab.spark import spark_features, spark_score, to_spark_tables
+
+    result = trained[0]
+    sm = ScoringModel.load(result.model_uri)
+    plan = load_campaign("configs/campaign.yaml").model_copy(update={"budget": 40})
+    values = customer_value(demo_events, AS_OF, plan.horizon_days, plan.value_method, plan.margin, plan.discount_rate)
+    ids = result.builder.transform(demo_events, AS_OF).index[:300].tolist()
+    local = next(add_campaign(score_customers(sm, demo_events, AS_OF, customer_ids=ids, k=0), values, plan, sort=False))
+    local = local.sort_values("customer_id").reset_index(drop=True)
+    tables = to_spark_tables(spark, demo_events)
+    feats = spark_features(spark, result.builder, tables, AS_OF)
+    listed = spark.createDataFrame(pd.DataFrame({"customer_id": ids}))
+    remote = spark_score(spark, result.model_uri, feats, AS_OF, k=0, customers=listed, tables=tables,
+                         campaign=plan, values=values).toPandas()
+    assert list(remote.columns) == list(local.columns)
+    for col in ("customer_value", "value_at_risk", "expected_profit"):
+        np.testing.assert_allclose(remote[col].to_numpy(float), local[col].to_numpy(float), rtol=1e-12, equal_nan=True)
+    assert remote["target"].tolist() == local["target"].tolist() and remote["target"].sum() == 40
+
+
 def test_spark_rejects_a_non_utc_session(spark, demo_events):
     from churnlab.spark import to_spark_tables
 

@@ -75,3 +75,14 @@ def check_fitted(obj, attribute: str) -> None:
         from sklearn.exceptions import NotFittedError
 
         raise NotFittedError(f"{type(obj).__name__} is not fitted; call fit first")
+
+
+def binary_labels(y, name: str, n: int) -> np.ndarray:
+    """Labels as 0.0/1.0 floats, refused (naming ``name``) unless every one is 0 or 1."""
+    arr = np.asarray(y, dtype=float) if not isinstance(y, (str, bytes)) else np.array([np.nan])
+    if arr.ndim != 1 or len(arr) != n:
+        raise ValueError(f"`{name}` must hold one label per row ({n}), got shape {arr.shape}")
+    bad = ~np.isin(arr, (0.0, 1.0))
+    if bad.any():
+        raise ValueError(f"`{name}` must hold 0/1 labels, got {np.asarray(y, dtype=object)[bad][0]!r}")
+    return arr

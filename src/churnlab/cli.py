@@ -106,16 +106,17 @@ def _with_note(exc: BaseException) -> str:
     return f"{exc}; {note}" if note else str(exc)
 
 
-def evaluation_table(evaluation: pd.DataFrame, title: str = "Test-period evaluation") -> Table:
+def evaluation_table(evaluation: pd.DataFrame, title: str = "Test-period evaluation", selected: str | None = None) -> Table:
+    """The evaluation as a Rich table; the ``selected`` (shipped) model marked and in bold."""
     table = Table(title=title)
     table.add_column("model")
-    cols = [c for c in evaluation.columns if c not in ("n", "base_rate")]
+    cols = [c for c in evaluation.columns if c not in ("n", "base_rate") and not c.endswith("_fraction")]
     for c in cols:
         table.add_column(c, justify="right")
-    best = evaluation["roc_auc"].idxmax()
     for name, row in evaluation.iterrows():
-        style = "bold green" if name == best else None
-        table.add_row(str(name), *[f"{row[c]:.3f}" for c in cols], style=style)
+        shipped = name == selected
+        table.add_row(f"{name} (shipped)" if shipped else str(name), *[f"{row[c]:.3f}" for c in cols],
+                      style="bold green" if shipped else None)
     first = evaluation.iloc[0]
     table.caption = f"n = {int(first['n']):,} customers, churn base rate {first['base_rate']:.1%}"
     return table
@@ -144,7 +145,7 @@ def train(
         cfg = load_config(config, overrides)
         with console.status("training (features, LightGBM, baselines)..."):
             result = run_train(cfg, workdir=workdir)
-        Console(width=120).print(evaluation_table(result.evaluation))
+        Console(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
         for note in result.notes:
             console.print(note)
         console.print(f"model: [bold]{result.model_uri}[/]")
@@ -158,15 +159,19 @@ def train(
 def demo(
     config: Path = typer.Option(Path("configs/demo.yaml"), "--config", "-c", help="Demo training config."),
     workdir: Path = typer.Option(Path("models"), help="Where demo data, the MLflow store and outputs go."),
+    campaign: Optional[Path] = typer.Option(
+        None, help="Campaign YAML for the scored list and report (default: configs/campaign.yaml when present)."),
 ) -> None:
     """Generate demo data, train on it, print model vs baselines and where to look."""
-    from churnlab.config import load_config
+    from churnlab.config import load_campaign, load_config
     from churnlab.datasets import make_demo_events
     from churnlab.events import save_events_dir
     from churnlab.workflows.training import train as run_train
 
     def go():
         cfg = load_config(config)
+        example = Path("configs/campaign.yaml")
+        plan = load_campaign(campaign) if campaign is not None else (load_campaign(example) if example.is_file() else None)
         workdir.mkdir(parents=True, exist_ok=True)
         with console.status("generating demo events..."):
             events = make_demo_events(cfg.data.demo_customers, random_state=cfg.data.demo_seed)
@@ -175,10 +180,10 @@ def demo(
         console.print(f"demo data: {sizes} -> {data_dir}")
         with console.status("training (features, LightGBM, baselines)..."):
             result = run_train(cfg, events=events, workdir=workdir)
-        Console(width=120).print(evaluation_table(result.evaluation))
+        Console(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
         for note in result.notes:
             console.print(note)
-        _after_demo(result, events, workdir)
+        _after_demo(result, events, workdir, plan)
         store = result.tracking_uri
         console.print(f"MLflow run {result.run_id}; model {result.model_uri}")
         console.print(f"look at it with:  [bold]mlflow ui --backend-store-uri {store}[/]")
@@ -216,7 +221,7 @@ def cdnow(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: SQLite under --workdir)."),
     track: bool = typer.Option(True, help="Log the run to MLflow."),
 ) -> None:
-    """Real-data benchmark on CDNOW: 39-week churn at 1997-10-01, LightGBM vs baselines."""
+    """Real-data benchmark on CDNOW: 39-week churn at 1997-10-01, the candidates vs the baselines."""
     from churnlab.workflows.experiments import CDNOW_PROTOCOL, cdnow_benchmark
 
     def go():
@@ -224,7 +229,9 @@ def cdnow(
             evaluation, details = cdnow_benchmark(track=track, workdir=workdir, tracking_uri=tracking_uri)
         p = CDNOW_PROTOCOL
         title = f"CDNOW: churn = no purchase in {p['test_horizon_days']} days from {p['test_cutoff']}"
-        Console(width=120).print(evaluation_table(evaluation, title))
+        Console(width=120).print(evaluation_table(evaluation, title, selected=details["selected"]))
+        console.print(f"selected on the validation cutoff {p['validation_cutoff']}: {details['selected']} "
+                      "(the simplest candidate within one standard error of the best PR-AUC)")
         if track:
             console.print(f"MLflow run {details['run_id']} in experiment churnlab-cdnow-benchmark")
         return evaluation
@@ -232,17 +239,24 @@ def cdnow(
     _guard(go)
 
 
-def _after_demo(result, events, workdir: Path) -> None:
-    """Score every customer at the end of the demo period and write the driver report."""
+def _after_demo(result, events, workdir: Path, plan=None) -> None:
+    """Score every customer at the end of the demo period (with the campaign's columns) and
+    write the driver report."""
     from churnlab.report import build_report, write_report
     from churnlab.scoring import ScoringModel, score_customers, write_scores
+    from churnlab.scoring.campaign import add_campaign, campaign_values
 
     sm = ScoringModel.load(result.model_uri)
     as_of = events.date_range()[1].normalize() + pd.Timedelta(days=1)
-    counts = write_scores(score_customers(sm, events, as_of), workdir / "demo-scores.parquet")
+    chunks = score_customers(sm, events, as_of)
+    tally = {"target": 0, "profit": 0.0}
+    if plan is not None:
+        chunks = _tally_campaign(add_campaign(chunks, campaign_values(plan, events, as_of), plan, sort=True), tally)
+    counts = write_scores(chunks, workdir / "demo-scores.parquet")
     console.print(f"scored {sum(counts.values()):,} customers at {as_of.date()} -> {workdir / 'demo-scores.parquet'}")
+    _print_campaign(plan, tally)
     with console.status("writing the driver-review report..."):
-        path = write_report(build_report(sm, events, as_of), workdir / "demo-report.html")
+        path = write_report(build_report(sm, events, as_of, campaign=plan), workdir / "demo-report.html")
     console.print(f"driver-review report -> {path}")
 
 
@@ -365,12 +379,17 @@ def score(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
     on_duplicates: str = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
+    campaign: Optional[Path] = typer.Option(
+        None, help="Campaign YAML (see configs/campaign.yaml): adds customer_value, value_at_risk, expected_profit, target."),
+    sort: Optional[str] = typer.Option(None, help="'expected_profit': rows by expected profit, highest first (needs --campaign)."),
 ) -> None:
     """Score customers: churn probability, risk tier and top-k reason codes."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from churnlab.atomic import check_output_path
+    from churnlab.config import load_campaign
     from churnlab.scoring import score_customers, score_table, write_scores
+    from churnlab.scoring.campaign import add_campaign, campaign_values
 
     def go():
         check_output_path(out, (".parquet", ".csv"))
@@ -380,29 +399,189 @@ def score(
         if chunk_size <= 0:
             raise ValueError(f"--chunk-size must be > 0, got {chunk_size}")
         reason_tiers = None if reasons_for is None else [x.strip() for x in reasons_for.split(",") if x.strip()]
+        if sort is not None and sort != "expected_profit":
+            raise ValueError(f"--sort must be 'expected_profit', got {sort!r}")
+        if sort is not None and campaign is None:
+            raise ValueError("--sort expected_profit needs --campaign")
+        plan = load_campaign(campaign) if campaign is not None else None
+        tally = {"target": 0, "profit": 0.0}
         if table is not None:
             sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
+            drift = _drift_counter(sm)
             chunks = score_table(sm, df, k=top_k, thresholds=None if top_decile else thresholds,
-                                 top_share=0.1 if top_decile else None, chunk_size=chunk_size, reason_tiers=reason_tiers)
+                                 top_share=0.1 if top_decile else None, chunk_size=chunk_size, reason_tiers=reason_tiers,
+                                 drift=drift)
+            if plan is not None:
+                values = campaign_values(plan, table=df, id_column=sm.builder.id_column)
+                chunks = _tally_campaign(add_campaign(chunks, values, plan, sort=sort is not None), tally)
             counts = write_scores(chunks, out)
             console.print(f"wrote {sum(counts.values()):,} rows to {out}")
+            _print_campaign(plan, tally)
+            _write_drift(drift, out)
             return
         _need_events(events, as_of)
         t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
         ids = _read_customer_list(customers) if customers is not None else None
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
+        values = campaign_values(plan, ev, t) if plan is not None else None
+        drift = _drift_counter(sm)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("score", total=total)
             chunks = score_customers(
                 sm, ev, t, ids, k=top_k, thresholds=None if top_decile else thresholds,
                 top_share=0.1 if top_decile else None, chunk_size=chunk_size,
-                progress=lambda n: bar.advance(task, n), reason_tiers=reason_tiers,
+                progress=lambda n: bar.advance(task, n), reason_tiers=reason_tiers, drift=drift,
             )
+            if plan is not None:
+                chunks = _tally_campaign(add_campaign(chunks, values, plan, sort=sort is not None), tally)
             counts = write_scores(chunks, out)
         console.print(f"wrote {sum(counts.values()):,} rows to {out} ({', '.join(f'{k}: {v:,}' for k, v in counts.items())})")
+        _print_campaign(plan, tally)
+        _write_drift(drift, out)
         if counts.get("no_history"):
             _warn(f"{counts['no_history']:,} listed customers have no events before {t.date()} (status no_history)", UserWarning, "", 0)
+
+    _guard(go)
+
+
+def _read_backtest(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise ValueError(f"--backtest: not found: {path}")
+    folds = pd.read_csv(path, parse_dates=["test_cutoff"])
+    need = {"fold", "test_cutoff", "model", "shipped", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc"}
+    if not need <= set(folds.columns):
+        raise ValueError(f"--backtest {path}: not a churnlab backtest table (missing {sorted(need - set(folds.columns))})")
+    return folds
+
+
+def _drift_counter(sm):
+    from churnlab.monitor import DriftCounter
+
+    return DriftCounter(sm.reference_profile) if sm.reference_profile else None
+
+
+def drift_path(out: Path) -> Path:
+    """Where ``churnlab score --out scores.parquet`` writes its drift table: ``scores.drift.csv``."""
+    return out.with_name(out.name.rsplit(".", 1)[0] + ".drift.csv")
+
+
+def _write_drift(drift, out: Path) -> None:
+    """The drift table beside the scores (atomically), a one-line summary, a warning on a major shift."""
+    from churnlab.atomic import atomic_output
+    from churnlab.monitor.drift import PSI_MAJOR
+
+    if drift is None or drift.n == 0:
+        return
+    table = drift.result()
+    path = drift_path(out)
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+    major = table[table["psi"] > PSI_MAJOR]
+    moderate = int((table["flag"] == "moderate").sum())
+    console.print(f"drift vs the test period: {len(major)} major, {moderate} moderate of {len(table)} "
+                  f"(features and score; PSI) -> {path}")
+    if len(major):
+        shown = ", ".join(f"{r.feature} {r.psi:.2f}" for r in major.head(5).itertuples())
+        _warn(f"these customers differ from the model's test period (PSI > {PSI_MAJOR}): {shown}", UserWarning, "", 0)
+
+
+def _tally_campaign(chunks, tally: dict):
+    """The chunks, counting targets and their expected profit on the way to the file."""
+    for chunk in chunks:
+        hit = chunk["target"].to_numpy(dtype=bool)
+        tally["target"] += int(hit.sum())
+        tally["profit"] += float(chunk["expected_profit"].to_numpy()[hit].sum())
+        yield chunk
+
+
+def _print_campaign(plan, tally: dict) -> None:
+    if plan is not None:
+        cap = f" (budget {plan.budget:,})" if plan.budget else ""
+        console.print(f"campaign: contact {tally['target']:,} customers{cap}; expected profit {tally['profit']:,.0f} "
+                      f"over {plan.horizon_days:g} days")
+
+
+@app.command()
+def backtest(
+    config: Path = typer.Option(..., "--config", "-c", help="YAML training config (event data with cutoffs)."),
+    folds: int = typer.Option(3, help="The last N cutoffs are test cutoffs, one fold each."),
+    workdir: Path = typer.Option(Path("models"), help="Folder for the default MLflow store."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI (default: SQLite under --workdir)."),
+    track: bool = typer.Option(True, help="Log a parent MLflow run with a nested run per fold."),
+    out: Optional[Path] = typer.Option(None, help="Write the per-fold table (CSV) here, e.g. for churnlab report --backtest."),
+) -> None:
+    """Rolling-origin backtest: train and evaluate at each of the last N cutoffs, with bootstrap intervals."""
+    from churnlab.atomic import atomic_output, check_output_path
+    from churnlab.config import load_config
+    from churnlab.workflows.backtest import backtest as run_backtest
+
+    def go():
+        if out is not None:
+            check_output_path(out, (".csv",))
+        cfg = load_config(config, {"mlflow.tracking_uri": tracking_uri} if tracking_uri else None)
+        with console.status(f"backtest: {folds} fold(s), each a full training run..."):
+            bt = run_backtest(cfg, folds=folds, track=track, workdir=workdir)
+        table = Table(title="Backtest: test metrics per fold (95% bootstrap intervals)")
+        for col in ("fold", "test cutoff", "model", "roc_auc", "pr_auc"):
+            table.add_column(col)
+        for r in bt.folds.itertuples():
+            table.add_row(str(r.fold), str(r.test_cutoff.date()), f"{r.model}{' (shipped)' if r.shipped else ''}",
+                          f"{r.roc_auc:.3f} [{r.roc_auc_low:.3f}, {r.roc_auc_high:.3f}]",
+                          f"{r.pr_auc:.3f} [{r.pr_auc_low:.3f}, {r.pr_auc_high:.3f}]", style="bold" if r.shipped else None)
+        Console(width=120).print(table)
+        for r in bt.summary.itertuples():
+            console.print(f"{r.model} {r.metric}: mean {r.mean:.3f}, sd {0.0 if pd.isna(r.std) else r.std:.3f} over {r.folds} fold(s)")
+        for r in bt.stability.itertuples():
+            console.print(f"driver shares, fold {r.from_fold} -> {r.to_fold}: Spearman {r.spearman:.2f}")
+        tops = bt.drivers[bt.drivers["rank"] <= 3].groupby("fold")["driver"].apply(", ".join)
+        for fold, names in tops.items():
+            console.print(f"fold {fold} top drivers: {names}")
+        if out is not None:
+            with atomic_output(out) as tmp:
+                bt.folds.to_csv(tmp, index=False)
+            console.print(f"per-fold table -> {out}")
+        if bt.run_id:
+            console.print(f"MLflow run {bt.run_id} (one nested run per fold)")
+        return bt
+
+    _guard(go)
+
+
+@app.command()
+def monitor(
+    model: str = typer.Option(..., help="The model URI the scores were written with (as in the file's model_version)."),
+    scores: Path = typer.Option(..., help="A past score file (.parquet or .csv) from churnlab score."),
+    events: list[Path] = typer.Option(..., help="Events folder or files reaching past the scores' as_of + horizon."),
+    tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
+    on_duplicates: str = _ON_DUPLICATES,
+    timestamp_unit: Optional[str] = _TS_UNIT,
+) -> None:
+    """Realized performance of a past score file once its horizon has passed."""
+    from churnlab.events import read_table
+    from churnlab.monitor import realized_performance
+    from churnlab.scoring import ScoringModel
+
+    def go():
+        if not scores.is_file():
+            raise ValueError(f"--scores: not found: {scores}")
+        past = read_table(scores, "scores")
+        _use_tracking(model, tracking_uri)
+        sm = ScoringModel.load(model)
+        ev = _read_events(events, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
+        r = realized_performance(sm, past, ev)
+        m = r.metrics
+        console.print(f"scores as of {r.as_of.date()}: {r.labelled:,} scored customers labelled "
+                      f"({r.unlabelled:,} outside the label rule); churn rate {m['base_rate']:.1%}")
+        console.print(f"ROC-AUC {m['roc_auc']:.3f}  PR-AUC {m['pr_auc']:.3f}  Brier {m['brier']:.3f}  "
+                      f"lift top 10% {m['lift_top10']:.2f}")
+        table = Table(title="Realized churn per risk tier")
+        for col in ("risk_tier", "customers", "churned", "churn_rate", "lift"):
+            table.add_column(col, justify="right" if col != "risk_tier" else "left")
+        for tier, row in r.tiers.iterrows():
+            table.add_row(str(tier), f"{int(row.customers):,}", f"{int(row.churned):,}", f"{row.churn_rate:.1%}", f"{row.lift:.2f}")
+        Console(width=120).print(table)
+        return r
 
     _guard(go)
 
@@ -419,20 +598,25 @@ def report(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
     on_duplicates: str = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
+    campaign: Optional[Path] = typer.Option(None, help="Campaign YAML: adds the section on whom to contact."),
+    backtest: Optional[Path] = typer.Option(None, help="Per-fold CSV from churnlab backtest --out: adds the backtest section."),
 ) -> None:
     """Write the static HTML driver-review report."""
     from churnlab.atomic import check_output_path
+    from churnlab.config import load_campaign
     from churnlab.report import build_report, write_report
 
     def go():
         check_output_path(out, (".html",))
+        plan = load_campaign(campaign) if campaign is not None else None
+        folds = _read_backtest(backtest) if backtest is not None else None
         if table is not None:
             sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
             who = customer
             if customer is not None and pd.api.types.is_integer_dtype(sm.builder.ids(df).dtype):
                 who = int(customer) if customer.strip().lstrip("+-").isdigit() else customer
             with console.status("building the report..."):
-                path = write_report(build_report(sm, table=df, customer_id=who, segment=segment), out)
+                path = write_report(build_report(sm, table=df, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
             console.print(f"report -> {path}")
             return
         _need_events(events, as_of)
@@ -445,7 +629,7 @@ def report(
                     raise ValueError(f"--customer: ids are integers like the events', got {customer!r}")
                 who = int(customer)
         with console.status("building the report..."):
-            path = write_report(build_report(sm, ev, t, customer_id=who, segment=segment), out)
+            path = write_report(build_report(sm, ev, t, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
         console.print(f"report -> {path}")
 
     _guard(go)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from churnlab.features import FeatureConfig, make_cutoffs
 
@@ -77,6 +77,10 @@ class CutoffConfig(_Strict):
     start: dt.date | None = None
     end: dt.date | None = None
     freq: str = "MS"
+    train_every_days: int | None = Field(
+        None, gt=0, description="also snapshot the training period every this many days (e.g. 7 or 14): "
+        "more training rows when the cutoffs are few; validation and test cutoffs stay as configured",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> "CutoffConfig":
@@ -117,7 +121,30 @@ class LabelConfig(_Strict):
     active_days: int | None = Field(365, gt=0)
 
 
+class SearchConfig(_Strict):
+    """LightGBM's hyperparameter search on the validation period (Optuna's seeded TPE sampler)."""
+
+    trials: int = Field(0, ge=0, description="parameter sets tried besides `params` (0: no search)")
+    timeout_s: float | None = Field(
+        None, gt=0, description="stop starting trials after this many seconds; results then depend on the machine's speed"
+    )
+
+
 class ModelConfig(_Strict):
+    candidates: list[Literal["lightgbm", "logistic_regression", "rfm_logistic"]] = Field(
+        ["lightgbm", "logistic_regression", "rfm_logistic"], min_length=1,
+        description="models fitted on the training period; one is selected on validation by `select_by` "
+        "and `select_rule` and shipped (rfm_logistic only with purchases)",
+    )
+    select_by: Literal["pr_auc", "roc_auc", "neg_log_loss", "neg_brier"] = "pr_auc"
+    select_rule: Literal["one_se", "best"] = Field(
+        "one_se", description="one_se: the simplest candidate within one bootstrap standard error of the best; best: the best"
+    )
+    search: SearchConfig = SearchConfig()
+    screen_features: bool = Field(
+        True, description="refit LightGBM without the features whose permutation importance on validation "
+        "does not exceed chance (their SHAP values are then 0)",
+    )
     params: dict[str, Any] = Field({}, description="LightGBM parameters (names or aliases), checked by LightGBM")
     num_boost_round: int = Field(1000, gt=0)
     early_stopping_rounds: int = Field(50, gt=0)
@@ -128,6 +155,14 @@ class ModelConfig(_Strict):
         64.0, ge=0, description="SHAP values of the training rows' tree patterns saved with the model, "
         "newest cutoffs first, up to this size in memory (0: none); scoring then starts with them cached",
     )
+
+    @field_validator("candidates")
+    @classmethod
+    def _distinct(cls, names: list[str]) -> list[str]:
+        seen = [n for i, n in enumerate(names) if n in names[:i]]
+        if seen:
+            raise ValueError(f"names {seen[0]!r} twice")
+        return names
 
     @field_validator("params")
     @classmethod
@@ -195,6 +230,91 @@ def _check_mode(cfg: "TrainConfig") -> "TrainConfig":
     if cfg.data.source != "table" and cfg.cutoffs is None:
         raise ValueError("cutoffs: required for event data (dates, or start and end)")
     return cfg
+
+
+class AcceptanceBeta(_Strict):
+    """A churner's acceptance rate drawn from Beta(alpha, beta) (the EMP measure's 6, 14: mean 0.3)."""
+
+    alpha: float = Field(gt=0)
+    beta: float = Field(gt=0)
+
+
+class CampaignConfig(_Strict):
+    """A retention campaign: costs, acceptance, margin, budget, and how customer value is
+    computed (:func:`churnlab.scoring.value.customer_value`). See ``configs/campaign.yaml``."""
+
+    contact_cost: float = Field(ge=0, description="cost of contacting one customer (f)")
+    incentive_cost: float = Field(ge=0, description="cost of the incentive, paid by each contacted customer who accepts (d)")
+    acceptance: Annotated[
+        Annotated[AcceptanceBeta, Tag("beta")] | Annotated[float, Tag("rate")],
+        Discriminator(lambda v: "beta" if isinstance(v, (dict, AcceptanceBeta)) else "rate"),
+    ] = Field(description="a churner's acceptance rate: a number in [0, 1] or {alpha, beta}")
+    margin: float = Field(1.0, gt=0, le=1, description="share of revenue that is profit")
+    budget: int | None = Field(None, gt=0, description="most customers to contact (none: every one with a positive expected profit)")
+    value_method: Literal["bgnbd_gg", "simple", "subscription"] = "bgnbd_gg"
+    horizon_days: float = Field(365.0, gt=0, description="customer value over this many days after as_of")
+    discount_rate: float = Field(0.0, ge=0, description="annual discount rate of future value")
+    value_column: str | None = Field(
+        None, description="for a model trained on a customer table: the table's column holding each customer's value",
+    )
+
+    @field_validator("acceptance")
+    @classmethod
+    def _rate(cls, value):
+        if isinstance(value, float) and not 0 <= value <= 1:
+            raise ValueError("must be a rate in [0, 1] or {alpha, beta}")
+        return value
+
+    @property
+    def mean_acceptance(self) -> float:
+        a = self.acceptance
+        return a.alpha / (a.alpha + a.beta) if isinstance(a, AcceptanceBeta) else float(a)
+
+
+def load_campaign(path: str | Path) -> CampaignConfig:
+    """Read and validate a campaign YAML file (a top-level ``campaign:`` mapping).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    CampaignConfig
+
+    Raises
+    ------
+    ConfigError
+        One line per bad key, naming the key and the value.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "campaign.yaml"
+    >>> _ = path.write_text("campaign: {contact_cost: 1, incentive_cost: -10, acceptance: 0.3}\\n")
+    >>> load_campaign(path)
+    Traceback (most recent call last):
+    ...
+    churnlab.config.ConfigError: ...campaign.yaml: campaign.incentive_cost: Input should be greater than or equal to 0 (got -10)
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"campaign file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict) or set(data) != {"campaign"}:
+        raise ConfigError(f"{p}: expected one top-level key 'campaign', got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
+    try:
+        return CampaignConfig.model_validate(data["campaign"] or {})
+    except ValidationError as err:
+        lines = _format(err, str(p)).splitlines()
+        return _raise(ConfigError("\n".join(line.replace(f"{p}: ", f"{p}: campaign.", 1) for line in lines)))
+
+
+def _raise(exc: Exception):
+    raise exc from None
 
 
 def _format(err: ValidationError, origin: str) -> str:

@@ -15,6 +15,7 @@ import shap
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from churnlab.models.evaluate import calibration_table, gains_table
+from churnlab.models.profit import profit_curve
 
 __all__ = ["evaluation_figures", "importance_figure", "figure_png", "shap_figure"]
 
@@ -55,11 +56,15 @@ _CURVES = {
         _calibration, "o", ("mean predicted probability", "observed churn rate", "Calibration (deciles)"), "diagonal",
     ),
     "gains.png": (_gains, "o", ("share of customers targeted", "share of churners captured", "Cumulative gains"), "diagonal"),
+    # the EMP measure's defaults: clv 200, incentive 10, contact 1, acceptance 0.3 (its Beta(6, 14) mean)
+    "profit.png": (lambda y, p: profit_curve(y, p), None,
+                   ("share of customers targeted (riskiest first)", "profit per customer of the list",
+                    "Campaign profit (clv 200, incentive 10, contact 1, acceptance 0.3)"), "zero"),
 }
 
 
 def evaluation_figures(y_true, scores: dict[str, np.ndarray]) -> dict[str, bytes]:
-    """ROC, precision-recall, calibration and cumulative gains curves for several models."""
+    """ROC, precision-recall, calibration, cumulative gains and campaign profit curves for several models."""
     y = np.asarray(y_true)
     figs = {}
     for fname, (curve, marker, (xlabel, ylabel, title), reference) in _CURVES.items():
@@ -69,6 +74,8 @@ def evaluation_figures(y_true, scores: dict[str, np.ndarray]) -> dict[str, bytes
             ax.plot(xs, ys, label=name, **({"marker": marker, "ms": 3} if marker else {}))
         if reference == "diagonal":
             ax.plot([0, 1], [0, 1], "k:", lw=1)
+        elif reference == "zero":
+            ax.axhline(0.0, color="k", ls=":", lw=1)
         else:
             ax.axhline(y.mean(), color="k", ls=":", lw=1)
         ax.set(xlabel=xlabel, ylabel=ylabel, title=title)

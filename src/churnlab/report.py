@@ -68,6 +68,8 @@ def build_report(
     random_state: int = 0,
     thresholds: dict[str, float] | None = None,
     table: pd.DataFrame | None = None,
+    campaign=None,
+    backtest: pd.DataFrame | None = None,
 ) -> str:
     """The report as an HTML string, for event data at ``as_of`` or for a customer table.
 
@@ -96,6 +98,12 @@ def build_report(
     table : DataFrame, optional
         Instead of ``events`` and ``as_of``: the rows of a customer table, for a model
         trained on one.
+    campaign : CampaignConfig, optional
+        Adds the campaign section: the expected-profit curve, the recommended number of
+        contacts and the top customers by expected profit with their reasons.
+    backtest : DataFrame, optional
+        :attr:`churnlab.workflows.backtest.BacktestResult.folds`: adds the backtest section
+        (each metric over the folds' test cutoffs, with bootstrap intervals).
 
     Returns
     -------
@@ -144,12 +152,29 @@ def build_report(
     if ev:
         metrics = pd.DataFrame(ev).T.rename_axis("model").astype({"n": int})
         # JSON metadata loses the order: best model first, metrics in the CLI's order
-        cols = ["roc_auc", "pr_auc", "log_loss", "brier", "lift_top10", "capture_top10", "base_rate", "n"]
+        cols = ["roc_auc", "pr_auc", "log_loss", "brier", "lift_top10", "capture_top10", "empc", "mp", "base_rate", "n"]
         metrics = metrics.sort_values("roc_auc", ascending=False)[[c for c in cols if c in metrics] + [c for c in metrics if c not in cols]]
+        shipped = sm.metadata.get("selected")
+        if shipped in metrics.index:  # the model this report explains first, and named as such
+            metrics = pd.concat([metrics.loc[[shipped]], metrics.drop(index=shipped)])
+            metrics.index = pd.Index([f"{n} (shipped)" if n == shipped else n for n in metrics.index], name="model")
         body = _table(metrics, index=True)
+        if shipped:
+            body += (f"<p>Shipped: <b>{html.escape(str(shipped))}</b>, selected on the validation period, "
+                     "never on these test rows.</p>")
     else:
         body = "<p>No evaluation stored with this model.</p>"
     parts.append(_section("headline", "Headline metrics (test period at training time)", body))
+    if backtest is not None:
+        from churnlab.workflows.backtest import METRICS, metric_over_time_png
+
+        imgs = "".join(_img(metric_over_time_png(backtest, m), f"{m} over time") for m in METRICS)
+        cols = ["fold", "test_cutoff", "model", "shipped", *[f"{m}{s}" for m in METRICS for s in ("", "_low", "_high")]]
+        shown = backtest[[c for c in cols if c in backtest.columns]].assign(test_cutoff=lambda d: d["test_cutoff"].astype(str))
+        body = (f"<p>Each fold retrains on the cutoffs up to its test cutoff and evaluates every model there; "
+                f"intervals are 95% bootstrap intervals of the test rows.</p><div class='grid'>{imgs}</div>"
+                + _table(shown.round(4)))
+        parts.append(_section("backtest", "Backtest over time", body))
 
     tiers = pd.Series(risk_tiers(proba.to_numpy(), thresholds), index=X.index)
     fig, ax = plt.subplots(figsize=(6, 3))
@@ -158,6 +183,18 @@ def build_report(
     tier_table = tiers.value_counts().rename_axis("risk_tier").rename("customers").reset_index()
     body = _img(figure_png(fig), "risk distribution") + _table(tier_table) + f"<p>Mean churn probability {proba.mean():.1%}.</p>"
     parts.append(_section("risk-distribution", "Risk distribution", body))
+
+    if sm.reference_profile:
+        from churnlab.monitor import DriftCounter
+        from churnlab.monitor.drift import PSI_MAJOR, PSI_MODERATE
+
+        drift = DriftCounter(sm.reference_profile).add(X, proba.to_numpy()).result()
+        major = drift[drift["flag"] == "major"]
+        body = (f"<p>Population stability index of each feature and of the score, these customers against the "
+                f"model's test period: below {PSI_MODERATE} no shift, up to {PSI_MAJOR} moderate, above it major. "
+                f"<b>{len(major)}</b> major, {int((drift['flag'] == 'moderate').sum())} moderate of {len(drift)}.</p>"
+                + _table(drift.head(15).round(4)))
+        parts.append(_section("drift", "Drift since training", body))
 
     rng = np.random.default_rng(random_state)
     idx = np.sort(rng.choice(len(X), size=min(sample, len(X)), replace=False))
@@ -174,6 +211,13 @@ def build_report(
     reasons = drivers.groupby("customer_id", sort=False)["reason"].apply(lambda r: "; ".join(r))
     riskiest = pd.DataFrame({"customer_id": risky, "churn_probability": proba.loc[risky].to_numpy(), "top reasons": reasons.reindex(risky).to_numpy()})
     parts.append(_section("riskiest-customers", f"Riskiest {len(risky)} customers", _table(riskiest)))
+
+    if campaign is not None:
+        from churnlab.scoring.campaign import campaign_values
+
+        values = campaign_values(campaign, table=table, id_column=sm.builder.id_column) if from_table \
+            else campaign_values(campaign, events, t)
+        parts.append(_campaign_section(values, proba, sv, X, d, campaign, top_n))
 
     who = customer_id if customer_id is not None else risky[0]
     if who not in X.index:
@@ -200,6 +244,40 @@ def build_report(
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>churnlab driver review</title>"
         f"<style>{_CSS}</style></head><body>{''.join(parts)}</body></html>"
     )
+
+
+def _campaign_section(values: pd.Series, proba: pd.Series, sv: pd.DataFrame, X: pd.DataFrame, d, campaign, top_n: int) -> str:
+    """Expected profit of contacting the reviewed customers, best first: the curve, the
+    recommendation and the top customers with their reasons."""
+    from churnlab.scoring.campaign import expected_profit, mark_targets
+
+    v = values.reindex(proba.index).to_numpy(dtype=float)
+    profit = pd.Series(expected_profit(proba.to_numpy(), v, campaign), index=proba.index)
+    target = pd.Series(mark_targets(profit.to_numpy(), campaign.budget), index=proba.index)
+    order = profit.sort_values(ascending=False, kind="stable", na_position="last")
+    cumulative = np.nan_to_num(order.to_numpy()).cumsum()
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.plot(np.arange(1, len(order) + 1) / len(order), cumulative, color="#3b6ea8")
+    n_target = int(target.sum())
+    if n_target:
+        ax.axvline(n_target / len(order), color="#b03a2e", ls="--", label=f"contact {n_target:,}")
+        ax.legend()
+    ax.set(xlabel="share of reviewed customers contacted (best expected profit first)", ylabel="expected profit",
+           title="Campaign: expected profit")
+    top = order.index[: min(top_n, n_target or top_n)]
+    drivers = top_drivers(sv.loc[top], X.loc[top], d, k=3)
+    reasons = drivers.groupby("customer_id", sort=False)["reason"].apply(lambda r: "; ".join(r))
+    table = pd.DataFrame({"customer_id": top, "churn_probability": proba.loc[top].to_numpy(),
+                          "customer_value": values.reindex(top).to_numpy(), "expected_profit": profit.loc[top].to_numpy(),
+                          "top reasons": reasons.reindex(top).to_numpy()})
+    cap = f" (budget {campaign.budget:,})" if campaign.budget else ""
+    summary = (f"<p>Recommended: contact <b>{n_target:,}</b> of {len(order):,} reviewed customers{cap} "
+               f"({n_target / max(1, len(order)):.1%}): expected profit {profit[target].sum():,.0f}, value at risk "
+               f"{np.nansum(proba.to_numpy() * v):,.0f} over {campaign.horizon_days:g} days. Contact cost "
+               f"{campaign.contact_cost:g}, incentive {campaign.incentive_cost:g}, mean acceptance "
+               f"{campaign.mean_acceptance:.0%}, margin {campaign.margin:.0%}.</p>")
+    return _section("campaign", "Campaign: whom to contact", summary + _img(figure_png(fig), "expected profit curve")
+                    + f"<h3>Top {len(top)} customers by expected profit</h3>" + _table(table))
 
 
 def _label_text(d: dict) -> str:

@@ -261,6 +261,8 @@ def spark_score(
     customers: "DataFrame | None" = None,
     reason_tiers: "Collection[str] | None" = None,
     tables: "dict[str, DataFrame] | None" = None,
+    campaign=None,
+    values=None,
 ) -> "DataFrame":
     """Score on Spark with the same columns as :func:`churnlab.score_customers`.
 
@@ -284,6 +286,13 @@ def spark_score(
     customers : Spark DataFrame, optional
     reason_tiers : collection of str, optional
     tables : dict of str to Spark DataFrame, optional
+    campaign : CampaignConfig, optional
+        Adds ``customer_value, value_at_risk, expected_profit, target`` as
+        :func:`churnlab.scoring.campaign.add_campaign` does (the budget ranks the whole list).
+    values : pandas Series or Spark DataFrame, optional
+        With ``campaign``: customer values by ``customer_id`` (e.g.
+        :func:`churnlab.scoring.value.customer_value`), or a DataFrame of ``customer_id,
+        customer_value``.
 
     Returns
     -------
@@ -328,4 +337,28 @@ def spark_score(
                 sm, known[status == "scored"], status, X.index, t, k, lambda p: risk_tiers(p, cuts), reason_tiers
             )
 
-    return features.mapInPandas(score_partition, schema=_output_schema(id_type, k)).orderBy("customer_id")
+    scored = features.mapInPandas(score_partition, schema=_output_schema(id_type, k))
+    if campaign is not None:
+        scored = _with_campaign(spark, scored, campaign, values)
+    return scored.orderBy("customer_id")
+
+
+def _with_campaign(spark, scored, campaign, values):
+    """The campaign columns in Spark SQL, the formulas of :mod:`churnlab.scoring.campaign`."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    if values is None:
+        raise ValueError("`values`: customer values are needed with a campaign (see churnlab.scoring.value.customer_value)")
+    if isinstance(values, pd.Series):
+        values = spark.createDataFrame(values.rename("customer_value").rename_axis("customer_id").reset_index())
+    p, v = F.col("churn_probability"), F.col("customer_value").cast("double")
+    d, f, g = float(campaign.incentive_cost), float(campaign.contact_cost), float(campaign.mean_acceptance)
+    out = (scored.join(values.select("customer_id", "customer_value"), on="customer_id", how="left")
+           .withColumn("value_at_risk", p * v)
+           .withColumn("expected_profit", p * F.lit(g) * (v - F.lit(d)) - (F.lit(1.0) - p) * F.lit(d) - F.lit(f)))
+    target = F.coalesce(F.col("expected_profit") > 0, F.lit(False))
+    if campaign.budget is not None:
+        rank = F.row_number().over(Window.orderBy(F.desc_nulls_last("expected_profit"), F.col("customer_id")))
+        target = target & (rank <= campaign.budget)
+    return out.withColumn("target", target)

@@ -23,7 +23,8 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from churnlab.models.lightgbm import PATTERNS_FILE, ChurnModel  # noqa: E402
+from churnlab.models import MODEL_TYPES, load_model_files  # noqa: E402
+from churnlab.models.lightgbm import PATTERNS_FILE  # noqa: E402
 
 __all__ = [
     "ChurnPyfunc",
@@ -136,7 +137,7 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
     """pyfunc wrapper: feature frame in, churn probability per row out."""
 
     def load_context(self, context) -> None:
-        self.model, self.meta = ChurnModel.from_files(context.artifacts["booster"], context.artifacts["metadata"])
+        self.model, self.meta = load_model_files(Path(context.artifacts["metadata"]).parent)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
         proba = self.model.churn_probability(pd.DataFrame(model_input))
@@ -153,15 +154,15 @@ def _signature_frame(X: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def log_churn_model(model: ChurnModel, metadata: dict, X_example: pd.DataFrame, register_name: str | None = None):
+def log_churn_model(model, metadata: dict, X_example: pd.DataFrame, register_name: str | None = None):
     """Log the model into the active run; return MLflow's ModelInfo."""
     import churnlab
 
     with tempfile.TemporaryDirectory() as tmp:
-        booster, meta = Path(tmp) / "model.txt", Path(tmp) / "churnlab.json"
-        model.to_files(booster, meta, extra=metadata)
-        artifacts = {"booster": str(booster), "metadata": str(meta)}
-        patterns = booster.with_name(PATTERNS_FILE)
+        model_file, meta = Path(tmp) / model.MODEL_FILE, Path(tmp) / "churnlab.json"
+        model.to_files(model_file, meta, extra=metadata)
+        artifacts = {"model": str(model_file), "metadata": str(meta)}
+        patterns = model_file.with_name(PATTERNS_FILE)
         if patterns.exists():  # SHAP values cached at training time (see ChurnModel.cache_explanations)
             artifacts["shap_patterns"] = str(patterns)
         example = _signature_frame(X_example.head(5))
@@ -190,8 +191,8 @@ def _requirements() -> list[str]:
     return [f"{pkg}=={version(pkg)}" for pkg in ("lightgbm", "pandas", "numpy", "scikit-learn", "mlflow", "duckdb", "pydantic", "pyyaml")]
 
 
-def load_model_bundle(model_uri: str) -> tuple[ChurnModel, dict]:
-    """Download a logged churn model and return (ChurnModel, metadata) for scoring and explaining.
+def load_model_bundle(model_uri: str) -> tuple[object, dict]:
+    """Download a logged churn model and return (model, metadata) for scoring and explaining.
 
     ``model_uri`` is anything MLflow understands (``runs:/<id>/model``, ``models:/<name>/<v>``,
     a local folder).
@@ -204,8 +205,8 @@ def load_model_bundle(model_uri: str) -> tuple[ChurnModel, dict]:
 
     Returns
     -------
-    (ChurnModel, dict)
-        The model and its metadata (``churnlab.json``).
+    (ChurnModel or LinearChurnModel, dict)
+        The model its ``model_type`` names and its metadata (``churnlab.json``).
 
     Raises
     ------
@@ -233,14 +234,17 @@ def load_model_bundle(model_uri: str) -> tuple[ChurnModel, dict]:
             raise TrackingError(f"model not found or unreadable: {model_uri} ({detail})") from None
     else:
         raise TrackingError(f"model not found: {model_uri} is neither a folder nor an MLflow URI (runs:/, models:/)")
-    boosters = sorted(local.rglob("model.txt"))
     metas = sorted(local.rglob("churnlab.json"))
-    if not boosters or not metas:
-        raise TrackingError(f"{model_uri} is not a churnlab model (no model.txt/churnlab.json artifacts)")
-    if len(boosters) > 1 or len(metas) > 1:
-        found = [str(p.relative_to(local)) for p in boosters + metas]
+    files = {cls.MODEL_FILE for cls in MODEL_TYPES.values()}
+    if len(metas) > 1:
+        found = [str(p.relative_to(local)) for p in metas]
         raise TrackingError(f"{model_uri} holds more than one model ({', '.join(found)}); give the folder of one")
-    return ChurnModel.from_files(boosters[0], metas[0])
+    if not metas or not any((metas[0].parent / f).is_file() for f in files):
+        raise TrackingError(f"{model_uri} is not a churnlab model (no churnlab.json beside {' or '.join(sorted(files))})")
+    try:
+        return load_model_files(metas[0].parent)
+    except (OSError, ValueError, KeyError) as exc:
+        raise TrackingError(f"{model_uri} is not a readable churnlab model ({exc})") from None
 
 
 def log_dict_artifact(data: Any, name: str) -> None:

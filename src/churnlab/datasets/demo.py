@@ -18,6 +18,11 @@ and SHAP can be checked against them):
 * tier: premium x ``exp(-0.3)``, basic x ``exp(0.2)``
 * falling purchase frequency: the disengagement phase above precedes most churn, so a
   drop in recent purchases versus the customer's usual rate is a leading signal.
+
+Planted noise: the customer attributes ``noise_segment`` (20 equally likely levels) and
+``noise_score`` (standard normal) have no effect at all; a model that reports them as
+drivers is fitting noise. They are drawn from their own stream, so they leave every other
+table unchanged.
 """
 
 from __future__ import annotations
@@ -227,6 +232,9 @@ def make_demo_events(
             "acquisition_channel": acquisition,
         }
     )
+    noise = np.random.default_rng([random_state, 20])  # its own stream: the other tables do not move
+    customers["noise_segment"] = noise.choice([f"S{j:02d}" for j in range(20)], n)
+    customers["noise_score"] = np.round(noise.normal(0.0, 1.0, n), 3)
     events = load_events(purchases, support, surveys, customers)
     if not return_truth:
         return events

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from churnlab.models.bgnbd import BGNBD, rfm_summary
 from churnlab.events import EventTables
 from churnlab.models.calibration import Calibrator
+from churnlab.models.linear import LinearChurnModel
 
-__all__ = ["BGNBDAlive", "PriorRate", "RFMLogistic", "RecencyRule", "SnapshotBaseline", "TableLogistic"]
+__all__ = ["BGNBDAlive", "PriorRate", "RFMLogistic", "RecencyRule", "RFM_COLUMNS", "SnapshotBaseline", "rfm_columns"]
 
-_RFM = ["p_recency_days", "p_count_total", "p_aov"]
+RFM_COLUMNS = ["p_recency_days", "p_count_total", "p_aov"]
 
 
 class SnapshotBaseline:
@@ -86,13 +84,16 @@ class RecencyRule(SnapshotBaseline):
 
 
 class RFMLogistic(SnapshotBaseline):
-    """Logistic regression on log1p(recency, frequency, monetary), fitted on training snapshots
-    (recency and frequency only for purchases without amounts).
+    """Logistic regression on recency, frequency and monetary value (log1p, standardised;
+    recency and frequency only for purchases without amounts), fitted on the training
+    snapshots with ``C`` chosen on the validation snapshots: a
+    :class:`~churnlab.models.linear.LinearChurnModel` restricted to :func:`rfm_columns`, so a
+    training run can also ship it.
 
-    Parameters
+    Attributes
     ----------
-    C : float
-        Inverse regularisation strength (scikit-learn's).
+    model_ : LinearChurnModel
+        Fitted on the RFM columns.
 
     Examples
     --------
@@ -106,21 +107,27 @@ class RFMLogistic(SnapshotBaseline):
     True
     """
 
-    def __init__(self, C: float = 1.0):
-        self.C = C
-
-    @staticmethod
-    def _x(frame: pd.DataFrame) -> np.ndarray:
-        # without order values (no p_aov), recency and frequency only
-        return np.log1p(frame[[c for c in _RFM if c in frame.columns]].fillna(0.0).to_numpy(dtype=float))
-
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame | None = None, events: EventTables | None = None) -> "RFMLogistic":
-        self.pipeline_ = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
-        self.pipeline_.fit(self._x(train), train["churned"].to_numpy())
+        if validation is None:
+            raise TypeError("`validation` is required: C is chosen on a later period")
+        cols = rfm_columns(train.columns)
+        if not cols:
+            raise ValueError(f"RFM logistic regression needs the purchase features {RFM_COLUMNS[:2]}; the frame has none")
+        self.model_ = LinearChurnModel(columns=cols)
+        self.model_.fit(train[cols], train["churned"], validation=(validation[cols], validation["churned"]))
         return self
 
     def churn_probability(self, frame: pd.DataFrame, events: EventTables | None = None) -> np.ndarray:
-        return self.pipeline_.predict_proba(self._x(frame))[:, 1]
+        return self.model_.churn_probability(frame[self.model_.feature_names_])
+
+
+def rfm_columns(columns) -> list[str]:
+    """The recency, frequency and monetary features among ``columns`` (none without purchases).
+
+    >>> rfm_columns(["p_recency_days", "p_count_total", "sub_mrr"])
+    ['p_recency_days', 'p_count_total']
+    """
+    return [c for c in RFM_COLUMNS if c in set(columns)] if "p_recency_days" in set(columns) else []
 
 
 class BGNBDAlive(SnapshotBaseline):
@@ -214,49 +221,3 @@ class PriorRate:
 
     def churn_probability_x(self, X: pd.DataFrame) -> np.ndarray:
         return np.full(len(X), self.rate_)
-
-
-class TableLogistic:
-    """Regularised logistic regression on a table's features: numbers imputed (median) and
-    scaled, text one-hot encoded (levels unseen in training ignored).
-
-    Parameters
-    ----------
-    C : float
-        Inverse regularisation strength.
-
-    Examples
-    --------
-    >>> X = pd.DataFrame({"tenure": [1.0, 40, 3, 60, 2, 50], "plan": pd.Categorical(["m", "y", "m", "y", "m", None])})
-    >>> p = TableLogistic().fit_xy(X, [1, 0, 1, 0, 1, 0]).churn_probability_x(X)
-    >>> bool(p[0] > 0.5 > p[1])
-    True
-    """
-
-    def __init__(self, C: float = 1.0):
-        self.C = C
-
-    def fit_xy(self, X: pd.DataFrame, y) -> "TableLogistic":
-        from sklearn.compose import ColumnTransformer
-        from sklearn.impute import SimpleImputer
-        from sklearn.preprocessing import OneHotEncoder
-
-        text = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
-        numbers = [c for c in X.columns if c not in text]
-        prep = ColumnTransformer(
-            [
-                ("numbers", make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), numbers),
-                ("text", make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"),
-                                       OneHotEncoder(handle_unknown="ignore")), text),
-            ]
-        )
-        self.pipeline_ = make_pipeline(prep, LogisticRegression(C=self.C, max_iter=2000))
-        self.pipeline_.fit(self._frame(X), np.asarray(y, dtype=int))
-        return self
-
-    @staticmethod
-    def _frame(X: pd.DataFrame) -> pd.DataFrame:
-        return X.assign(**{c: X[c].astype(object) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)})
-
-    def churn_probability_x(self, X: pd.DataFrame) -> np.ndarray:
-        return self.pipeline_.predict_proba(self._frame(X))[:, 1]

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-__all__ = ["evaluate_scores", "calibration_table", "gains_table", "compare_models"]
+from churnlab.models.profit import empc
+
+__all__ = ["METRICS_HIGHER_IS_BETTER", "validation_metric", "evaluate_scores", "calibration_table", "gains_table", "compare_models"]
 
 
 def _arrays(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
@@ -23,6 +25,28 @@ def _arrays(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
     if not np.isfinite(p).all() or (p < 0).any() or (p > 1).any():
         raise ValueError("`proba` must be finite probabilities in [0, 1]")
     return y, p
+
+
+#: the metrics a model can be selected by (higher is better)
+METRICS_HIGHER_IS_BETTER = ("pr_auc", "roc_auc", "neg_log_loss", "neg_brier")
+
+
+def validation_metric(name: str, y_true, proba) -> float:
+    """One selection metric of churn probabilities, higher is better.
+
+    >>> validation_metric("roc_auc", [0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
+    y, p = _arrays(y_true, proba)
+    if name == "pr_auc":
+        return float(average_precision_score(y, p))
+    if name == "roc_auc":
+        return float(roc_auc_score(y, p))
+    if name == "neg_log_loss":
+        return -float(log_loss(y, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]))
+    if name == "neg_brier":
+        return -float(brier_score_loss(y, p))
+    raise ValueError(f"`metric` must be one of {list(METRICS_HIGHER_IS_BETTER)}, got {name!r}")
 
 
 def _top_mask(p: np.ndarray, share: float) -> np.ndarray:
@@ -49,6 +73,8 @@ def evaluate_scores(y_true, proba, top_share: float = 0.1) -> dict[str, float]:
     -------
     dict
         ``roc_auc``, ``pr_auc``, ``log_loss``, ``brier``, ``lift_top10``, ``capture_top10``,
+        ``empc``, ``empc_fraction``, ``mp``, ``mp_fraction`` (:func:`churnlab.models.profit.empc`
+        with the EMP measure's defaults: clv 200, incentive 10, contact 1, acceptance Beta(6, 14)),
         ``base_rate``, ``n``.
 
     Examples
@@ -70,6 +96,7 @@ def evaluate_scores(y_true, proba, top_share: float = 0.1) -> dict[str, float]:
         "brier": float(brier_score_loss(y, p)),
         f"lift_top{pct}": float(y[top].mean() / base),
         f"capture_top{pct}": float(y[top].sum() / y.sum()),
+        **{k: v for k, v in empc(y, p).items()},
         "base_rate": float(base),
         "n": int(len(y)),
     }

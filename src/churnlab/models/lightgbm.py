@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from churnlab.checks import check_fitted
+from churnlab.checks import binary_labels, check_fitted
 from churnlab.explain.treeshap import PatternTreeSHAP, lightgbm_matrix
 from churnlab.models.calibration import Calibrator
 
@@ -67,17 +67,6 @@ def _quiet_stderr():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def _binary_labels(y, name: str, n: int) -> np.ndarray:
-    """Labels as 0.0/1.0 floats, refused (naming ``name``) unless every one is 0 or 1."""
-    arr = np.asarray(y, dtype=float) if not isinstance(y, (str, bytes)) else np.array([np.nan])
-    if arr.ndim != 1 or len(arr) != n:
-        raise ValueError(f"`{name}` must hold one label per row ({n}), got shape {arr.shape}")
-    bad = ~np.isin(arr, (0.0, 1.0))
-    if bad.any():
-        raise ValueError(f"`{name}` must hold 0/1 labels, got {np.asarray(y, dtype=object)[bad][0]!r}")
-    return arr
 
 
 def check_lightgbm_params(params: dict) -> None:
@@ -129,6 +118,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     seed : int
     num_threads : int
         Fixed so results do not depend on the machine's core count.
+    ignore_features : list of str, optional
+        Features kept as inputs but emptied for training, so no tree uses them (their SHAP
+        values are 0); e.g. those :func:`churnlab.models.screening.permutation_screen` drops.
 
     Attributes
     ----------
@@ -153,6 +145,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     ((3, 2), [0, 1])
     """
 
+    MODEL_FILE = "model.txt"  # LightGBM's own text format
+    MODEL_TYPE = "lightgbm"
+
     def __init__(
         self,
         params: dict | None = None,
@@ -162,6 +157,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         calibration: str | None = "platt",
         seed: int = 0,
         num_threads: int = 2,
+        ignore_features: list[str] | None = None,
     ):
         self.params = params
         self.num_boost_round = num_boost_round
@@ -170,6 +166,21 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.calibration = calibration
         self.seed = seed
         self.num_threads = num_threads
+        self.ignore_features = ignore_features
+
+    def _blank_ignored(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` with the ignored features emptied (missing): no tree can split on them."""
+        unknown = [c for c in self.ignore_features or [] if c not in X.columns]
+        if unknown:
+            raise ValueError(f"`ignore_features`: {unknown[:5]} not in the features")
+        if not self.ignore_features:
+            return X
+        X = X.copy()
+        for col in self.ignore_features:
+            s = X[col]
+            X[col] = pd.Categorical([None] * len(s), categories=s.cat.categories) \
+                if isinstance(s.dtype, pd.CategoricalDtype) else np.full(len(s), np.nan)
+        return X
 
     def _lgb_params(self, y: np.ndarray) -> dict:
         if self.imbalance not in ("balanced", "none"):
@@ -217,8 +228,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         for name, frame in (("X", X), ("validation[0]", X_val)):
             if not isinstance(frame, pd.DataFrame):
                 raise TypeError(f"`{name}` must be a DataFrame, got {type(frame).__name__}")
-        y = _binary_labels(y, "y", len(X))
-        y_val = _binary_labels(y_val, "validation[1]", len(X_val))
+        y = binary_labels(y, "y", len(X))
+        y_val = binary_labels(y_val, "validation[1]", len(X_val))
         self.feature_names_ = list(X.columns)
         self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
         self.n_features_in_ = len(self.feature_names_)
@@ -227,8 +238,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             c: list(X[c].cat.categories) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
         }
         params = self._lgb_params(y)
-        train = lgb.Dataset(self._prepare(X), y, categorical_feature=list(self.categories_) or "auto", free_raw_data=True)
-        valid = lgb.Dataset(self._prepare(X_val), y_val, reference=train)
+        train = lgb.Dataset(self._blank_ignored(self._prepare(X)), y, categorical_feature=list(self.categories_) or "auto",
+                            free_raw_data=True)
+        valid = lgb.Dataset(self._blank_ignored(self._prepare(X_val)), y_val, reference=train)
         self.booster_ = lgb.train(
             params,
             train,
@@ -352,18 +364,27 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return state
 
     def feature_importance(self) -> pd.DataFrame:
+        """Per feature: ``importance`` (= ``gain``, LightGBM's total gain) and ``split`` counts."""
         gain = self.booster_.feature_importance("gain", iteration=self.best_iteration_)
         split = self.booster_.feature_importance("split", iteration=self.best_iteration_)
-        return (
-            pd.DataFrame({"feature": self.feature_names_, "gain": gain, "split": split})
+        out = (
+            pd.DataFrame({"feature": self.feature_names_, "importance": gain, "gain": gain, "split": split})
             .sort_values(["gain", "feature"], ascending=[False, True])
             .reset_index(drop=True)
         )
+        out.attrs["measure"] = "total gain"
+        return out
+
+    def describe_params(self) -> dict:
+        """What a training run logs about the fitted model: LightGBM's parameters and the trees kept."""
+        check_fitted(self, "booster_")
+        return {**{f"lgbm.{k}": v for k, v in self.lgb_params_.items()}, "best_iteration": self.best_iteration_}
 
     # --- persistence in LightGBM's own text format plus JSON, never a pickle ---------
     def to_files(self, booster_path, meta_path, extra: dict | None = None) -> None:
         self.booster_.save_model(str(booster_path), num_iteration=self.best_iteration_)
         meta = {
+            "model_type": self.MODEL_TYPE,
             "feature_names": self.feature_names_,
             "categories": {k: [str(c) for c in v] for k, v in self.categories_.items()},
             "best_iteration": self.best_iteration_,
@@ -376,6 +397,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                 "calibration": self.calibration,
                 "seed": self.seed,
                 "num_threads": self.num_threads,
+                "ignore_features": self.ignore_features,
             },
             **(extra or {}),
         }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["time_split"]
+__all__ = ["densify_training", "time_split"]
 
 
 def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str, list[pd.Timestamp]]:
@@ -54,3 +54,39 @@ def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str
             f"no training cutoff has its label window end by the validation cutoff {val.date()}; add earlier cutoffs"
         )
     return {"train": train, "validation": [val], "test": [test]}
+
+
+def densify_training(split: dict, horizon_days: float, every_days: int) -> dict:
+    """Add training cutoffs every ``every_days`` days, from the first training cutoff to the last
+    date whose label window still ends by the validation cutoff: more snapshots from the same
+    period when monthly cutoffs are few. Validation and test stay as they are.
+
+    Parameters
+    ----------
+    split : dict
+        Output of :func:`time_split`.
+    horizon_days : float
+        The label window.
+    every_days : int
+        Days between the added cutoffs (> 0), e.g. 7 or 14.
+
+    Returns
+    -------
+    dict
+        The split with the denser ``train`` list (the original training cutoffs kept).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = time_split(pd.date_range("2024-01-01", "2024-08-01", freq="MS"), horizon_days=60)
+    >>> [str(c.date()) for c in s["train"]]
+    ['2024-01-01', '2024-02-01', '2024-03-01', '2024-04-01']
+    >>> dense = densify_training(s, 60, 14)
+    >>> [str(c.date()) for c in dense["train"]][:4], str(dense["train"][-1].date()), dense["validation"] == s["validation"]
+    (['2024-01-01', '2024-01-15', '2024-01-29', '2024-02-01'], '2024-04-01', True)
+    """
+    if isinstance(every_days, bool) or not isinstance(every_days, int) or every_days <= 0:
+        raise ValueError(f"`every_days` must be an integer > 0, got {every_days!r}")
+    last = split["validation"][0] - pd.Timedelta(days=float(horizon_days))
+    extra = pd.date_range(split["train"][0], last, freq=pd.Timedelta(days=every_days))
+    return {**split, "train": sorted(set(split["train"]) | set(extra))}

@@ -41,6 +41,8 @@ class ScoringModel:
     label_definition : dict
     thresholds : dict
         The default risk tiers: fitted to the base rate at training, else 0.5 / 0.2.
+    reference_profile : dict or None
+        What drift is measured against (:func:`churnlab.monitor.feature_drift`).
 
     Examples
     --------
@@ -60,6 +62,8 @@ class ScoringModel:
         self.label_definition = metadata.get("label_definition", {})
         #: default risk-tier thresholds: the model's own (fitted to its base rate), or the fixed defaults
         self.thresholds = check_thresholds(metadata.get("risk_tiers") or None)
+        #: the test period's feature and score distributions (see churnlab.monitor.drift), or None
+        self.reference_profile = metadata.get("reference_profile") or None
         missing = [f for f in model.feature_names_ if f not in self.builder.feature_names_]
         extra = [f for f in self.builder.feature_names_ if f not in model.feature_names_]
         if missing or extra:

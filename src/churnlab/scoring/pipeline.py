@@ -97,6 +97,7 @@ def score_customers(
     chunk_size: int = 50_000,
     progress=None,
     reason_tiers: Collection[str] | None = None,
+    drift=None,
 ):
     """Scored chunks (DataFrames) for the requested customers, in customer order.
 
@@ -140,6 +141,9 @@ def score_customers(
         Called with the number of customers of each finished chunk.
     reason_tiers : collection of str, optional
         Only these tiers get reasons.
+    drift : DriftCounter, optional
+        Counts each chunk's scored customers (features and probability) for
+        :class:`churnlab.monitor.DriftCounter`'s drift table.
 
     Returns
     -------
@@ -186,7 +190,7 @@ def score_customers(
     if customer_ids is not None:
         requested = _requested_ids(customer_ids, events.id_dtype)
     sm.check_tables(events)
-    return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers)
+    return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers, drift)
 
 
 def score_table(
@@ -197,6 +201,7 @@ def score_table(
     top_share: float | None = None,
     chunk_size: int = 50_000,
     reason_tiers: Collection[str] | None = None,
+    drift=None,
 ):
     """Scored chunks for the rows of a customer table, for a model trained on one.
 
@@ -206,7 +211,7 @@ def score_table(
         Trained with ``data.source: table``.
     table : DataFrame
         The model's feature columns and id column; a label column is ignored.
-    k, thresholds, top_share, chunk_size, reason_tiers
+    k, thresholds, top_share, chunk_size, reason_tiers, drift
         As for :func:`score_customers`.
 
     Returns
@@ -242,8 +247,11 @@ def score_table(
             # rows by position: one customer may stand at several snapshot dates
             rows = pd.RangeIndex(len(X))
             t = when[lo : lo + chunk_size] if when is not None else None
-            yield score_block(model, X.set_axis(rows), pd.Series("scored", index=rows, dtype=object), rows, t, k, tiers,
-                              reason_tiers).assign(customer_id=X.index.to_numpy())
+            part = score_block(model, X.set_axis(rows), pd.Series("scored", index=rows, dtype=object), rows, t, k, tiers,
+                               reason_tiers)
+            if drift is not None:
+                drift.add(X, part["churn_probability"].to_numpy())
+            yield part.assign(customer_id=X.index.to_numpy())
 
     return chunks()
 
@@ -328,7 +336,7 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = AHEAD) -> It
 _END = object()
 
 
-def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers):
+def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers, drift=None):
     """The generator behind :func:`score_customers` (arguments already checked).
 
     Chunk by chunk: features (on a worker thread, up to :data:`AHEAD` chunks ahead, so
@@ -388,9 +396,17 @@ def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size
     for ids, X, status, last in each_chunk(warm_up=k > 0):
         with engine_threads(None if last else kernel_threads):
             part = score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
+        if drift is not None:
+            _count_drift(drift, X, part)
         if progress is not None:
             progress(len(ids))
         yield part
+
+def _count_drift(drift, X: pd.DataFrame, part: pd.DataFrame) -> None:
+    """Add a chunk's scored customers (their features and probabilities) to a DriftCounter."""
+    proba = part.set_index("customer_id")["churn_probability"]
+    drift.add(X, proba.reindex(X.index).to_numpy())
+
 
 def _tiers(thresholds: dict[str, float] | None, cut: float | None = None):
     """The tier of each probability of a chunk: by ``thresholds``, or with ``cut`` (one

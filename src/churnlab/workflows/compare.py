@@ -1,27 +1,163 @@
-"""One comparison, used by training runs and the benchmarks: fit the model and the baselines
-on the same split, score the same test rows, evaluate them side by side."""
+"""One comparison, used by training runs and the benchmarks: fit the candidate models on the
+training period, select one on the validation period, fit the baselines on the same split,
+score the same test rows and evaluate them side by side."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 
 from churnlab.events import EventTables
 from churnlab.models import BGNBDAlive, ChurnModel, RecencyRule, RFMLogistic, compare_models
-from churnlab.models.baselines import PriorRate, SnapshotBaseline, TableLogistic
+from churnlab.models.baselines import PriorRate, SnapshotBaseline, rfm_columns
+from churnlab.models.evaluate import validation_metric
+from churnlab.models.linear import LinearChurnModel
+from churnlab.models.screening import permutation_screen
+from churnlab.models.search import search_lightgbm
 
-__all__ = ["MODEL_NAME", "OnFeatures", "default_baselines", "fit_and_compare"]
+__all__ = ["Comparison", "OnFeatures", "SIMPLICITY", "Selection", "default_baselines", "fit_and_compare", "make_candidates", "select_model"]
 
-MODEL_NAME = "lightgbm"
+
+#: simplest first: the one-standard-error rule ships the simplest candidate within reach of the best
+SIMPLICITY = ("rfm_logistic", "logistic_regression", "lightgbm")
+
+
+def make_candidates(model_cfg, seed: int = 0, features: list[str] | None = None) -> dict:
+    """The unfitted candidate models a :class:`churnlab.config.ModelConfig` names, in its order
+    (``rfm_logistic`` only where ``features`` hold purchase recency and frequency)."""
+    m = model_cfg
+    rfm = rfm_columns(features or [])
+    made = {
+        "lightgbm": lambda: ChurnModel(
+            params=m.params, num_boost_round=m.num_boost_round, early_stopping_rounds=m.early_stopping_rounds,
+            imbalance=m.imbalance, calibration=m.calibration, seed=seed, num_threads=m.num_threads,
+        ),
+        "logistic_regression": lambda: LinearChurnModel(metric=m.select_by),
+        "rfm_logistic": lambda: LinearChurnModel(metric=m.select_by, columns=rfm),
+    }
+    return {name: made[name]() for name in m.candidates if name != "rfm_logistic" or rfm}
+
+
+@dataclasses.dataclass
+class Selection:
+    """Fitted candidates, their validation metrics, and the one selected."""
+
+    models: dict
+    validation: pd.DataFrame
+    selected: str
+    select_by: str
+    rule: str = "one_se"
+    search: pd.DataFrame | None = None
+    screening: pd.DataFrame | None = None
+
+    @property
+    def model(self):
+        return self.models[self.selected]
+
+
+def paired_bootstrap_se(y, proba: dict, best: str, metric: str, n_boot: int = 200, seed: int = 0) -> dict:
+    """Standard error of ``metric(best) - metric(other)`` per model, over ``n_boot`` resamples of
+    the rows (positives and negatives resampled apart, so each resample holds both classes)."""
+    y = np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    diffs = {name: [] for name in proba}
+    for _ in range(n_boot):
+        at = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+        top = validation_metric(metric, y[at], proba[best][at])
+        for name, p in proba.items():
+            diffs[name].append(top - validation_metric(metric, y[at], p[at]) if name != best else 0.0)
+    return {name: float(np.std(d, ddof=1)) for name, d in diffs.items()}
+
+
+def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, select_by: str = "pr_auc",
+                 rule: str = "one_se", search_trials: int = 0, search_timeout_s: float | None = None,
+                 screen: bool = True, seed: int = 0) -> Selection:
+    """Fit each candidate on ``(X, y)`` (early stopping, calibration or ``C`` on validation) and
+    select one on ``(X_val, y_val)`` by ``select_by``.
+
+    ``rule="best"`` takes the best (the first in order on a tie). ``rule="one_se"`` (the
+    one-standard-error rule of Breiman et al. 1984, Hastie et al. 2009 §7.10) takes the
+    simplest candidate (order :data:`SIMPLICITY`) whose validation score is within one
+    paired-bootstrap standard error of the best's: a difference validation cannot tell from
+    noise does not buy complexity. LightGBM candidates are tuned first when ``search_trials``
+    > 0 (:func:`churnlab.models.search.search_lightgbm`) and, with ``screen``, refitted
+    without the features whose permutation importance on validation does not exceed chance
+    (:func:`churnlab.models.screening.permutation_screen`).
+
+    Parameters
+    ----------
+    candidates : dict of str to estimator
+        Unfitted models with ``fit(X, y, validation=...)`` and ``churn_probability``.
+    X, y : DataFrame, array-like
+        The training period.
+    X_val, y_val : DataFrame, array-like
+        The validation period: never the test period.
+    select_by : {"pr_auc", "roc_auc", "neg_log_loss", "neg_brier"}
+    rule : {"one_se", "best"}
+    search_trials, search_timeout_s : int, float
+    screen : bool
+    seed : int
+        Seeds the bootstrap and the search.
+
+    Returns
+    -------
+    Selection
+        ``models`` (fitted), ``validation`` (their metrics, ``select_score`` and
+        ``se_of_gap_to_best``), ``selected`` and ``model``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from churnlab.models import ChurnModel, LinearChurnModel
+    >>> rng = np.random.default_rng(0)
+    >>> X = pd.DataFrame({"recency": rng.exponential(30, 900), "orders": rng.poisson(3, 900).astype(float)})
+    >>> y = (X["recency"] + rng.normal(0, 10, 900) > 35).astype(int)
+    >>> sel = select_model({"lightgbm": ChurnModel(num_boost_round=50), "logistic_regression": LinearChurnModel()},
+    ...                    X[:600], y[:600], X[600:], y[600:])
+    >>> sel.selected in sel.models, list(sel.validation.index)
+    (True, ['lightgbm', 'logistic_regression'])
+    """
+    if not candidates:
+        raise ValueError("`candidates` must name at least one model")
+    if rule not in ("one_se", "best"):
+        raise ValueError(f"`rule` must be 'one_se' or 'best', got {rule!r}")
+    y_val = np.asarray(y_val, dtype=float)
+    search = None
+    screening = None
+    for model in candidates.values():
+        if isinstance(model, ChurnModel) and search_trials > 0:
+            params, search = search_lightgbm(model, X, y, X_val, y_val, select_by, search_trials, search_timeout_s, seed)
+            model.set_params(params=params)
+        model.fit(X, y, validation=(X_val, y_val))
+        if isinstance(model, ChurnModel) and screen:
+            screening = permutation_screen(model, X_val, y_val, seed=seed)
+            dropped = screening.loc[~screening["keep"], "feature"].tolist()
+            if dropped and len(dropped) < len(screening):
+                model.set_params(ignore_features=dropped).fit(X, y, validation=(X_val, y_val))
+    proba = {name: model.churn_probability(X_val) for name, model in candidates.items()}
+    validation = compare_models(y_val, proba)
+    score = {name: validation_metric(select_by, y_val, p) for name, p in proba.items()}
+    best = max(score, key=lambda name: score[name])  # max keeps the first of equals
+    se = paired_bootstrap_se(y_val, proba, best, select_by, seed=seed) if len(proba) > 1 else {best: 0.0}
+    validation["select_score"] = pd.Series(score)
+    validation["se_of_gap_to_best"] = pd.Series(se)
+    selected = best
+    if rule == "one_se":
+        within = [n for n in proba if score[best] - score[n] <= se[n]]
+        selected = min(within, key=lambda n: (SIMPLICITY.index(n) if n in SIMPLICITY else len(SIMPLICITY), list(proba).index(n)))
+    return Selection(dict(candidates), validation, selected, select_by, rule, search, screening)
 
 
 def default_baselines(events: EventTables | None = None, features: list[str] | None = None) -> dict:
     """The baselines a training run prints: with purchases, the RFM logistic regression, the
-    recency rule and BG/NBD's 1 - P(alive); without (subscriptions, activity), a regularised
-    logistic regression on the same features and the prior rate."""
+    recency rule and BG/NBD's 1 - P(alive); without (subscriptions, activity), the prior rate
+    (the regularised logistic regression on the same features is a candidate model)."""
     if events is None or events.purchases is not None:
         return {"rfm_logistic": RFMLogistic(), "recency_rule": RecencyRule(), "bgnbd_p_alive": BGNBDAlive()}
-    return {"logistic_regression": OnFeatures(TableLogistic(), features), "prior_rate": OnFeatures(PriorRate(), features)}
+    return {"prior_rate": OnFeatures(PriorRate(), features)}
 
 
 class OnFeatures(SnapshotBaseline):
@@ -39,20 +175,32 @@ class OnFeatures(SnapshotBaseline):
         return self.baseline.churn_probability_x(frame[self.features])
 
 
+@dataclasses.dataclass
+class Comparison:
+    """A selection and the evaluation of every candidate and baseline on the same test rows."""
+
+    selection: Selection
+    scores: dict
+    evaluation: pd.DataFrame
+
+
 def fit_and_compare(
-    model: ChurnModel,
+    candidates: dict,
     train: pd.DataFrame,
     validation: pd.DataFrame,
     test: pd.DataFrame,
     features: list[str],
-    events: EventTables,
-    baselines: dict[str, SnapshotBaseline] | None = None,
-) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
-    """Fit ``model`` on ``train[features]`` (early stopping and calibration on ``validation``)
-    and each baseline on the same frames; return the churn probabilities of the test rows per
-    model, and their evaluation (:func:`churnlab.models.compare_models`), model first."""
-    model.fit(train[features], train["churned"], validation=(validation[features], validation["churned"]))
-    scores = {MODEL_NAME: model.churn_probability(test[features])}
+    events: EventTables | None,
+    baselines: dict | None = None,
+    **select,
+) -> Comparison:
+    """Select a model among ``candidates`` (:func:`select_model`, keywords passed on) on the
+    snapshot frames' ``features``, fit each baseline on the same frames, and evaluate all of
+    them on the test rows (:func:`churnlab.models.compare_models`), candidates first."""
+    sel = select_model(candidates, train[features], train["churned"], validation[features], validation["churned"], **select)
+    scores = {name: model.churn_probability(test[features]) for name, model in sel.models.items()}
     for name, baseline in (default_baselines(events, features) if baselines is None else baselines).items():
+        if name in scores:  # a candidate too (rfm_logistic): the same model, evaluated once
+            continue
         scores[name] = baseline.fit(train, validation, events).churn_probability(test, events)
-    return scores, compare_models(test["churned"], scores)
+    return Comparison(sel, scores, compare_models(test["churned"], scores))

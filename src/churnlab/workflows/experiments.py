@@ -21,13 +21,14 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from churnlab.models.baselines import BGNBDAlive
+from churnlab.models.baselines import BGNBDAlive, rfm_columns
 from churnlab.datasets import load_cdnow
 from churnlab.models.evaluate import compare_models
 from churnlab.features import FeatureConfig, build_training_set
 from churnlab.labels import churn_labels
 from churnlab.models.lightgbm import ChurnModel
-from churnlab.workflows.compare import default_baselines, fit_and_compare
+from churnlab.models.linear import LinearChurnModel
+from churnlab.workflows.compare import default_baselines, fit_and_compare, select_model
 
 __all__ = ["cdnow_benchmark", "cdnow_ablation", "CDNOW_PROTOCOL"]
 
@@ -68,7 +69,8 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
     events, ts, train, val, test, label = _cdnow_split()
     names = ts.feature_names
     p = CDNOW_PROTOCOL
-    model = ChurnModel(params=CDNOW_PARAMS, seed=seed)
+    candidates = {"lightgbm": ChurnModel(params=CDNOW_PARAMS, seed=seed), "logistic_regression": LinearChurnModel(),
+                  "rfm_logistic": LinearChurnModel(columns=rfm_columns(names))}
     baselines = {
         **default_baselines(),
         # calibrated on the 13-week validation labels, asked about the 39-week test window
@@ -76,8 +78,11 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
             output="no_purchase", horizon_days=p["train_horizon_days"], score_horizon_days=p["test_horizon_days"]
         ),
     }
-    scores, evaluation = fit_and_compare(model, train, val, test, names, events, baselines)
-    details = {"test": test.copy(), "scores": pd.DataFrame(scores), "model": model, "builder": ts.builder, "label": label}
+    cmp = fit_and_compare(candidates, train, val, test, names, events, baselines, seed=seed)
+    evaluation = cmp.evaluation
+    details = {"test": test.copy(), "scores": pd.DataFrame(cmp.scores), "model": cmp.selection.model,
+               "selected": cmp.selection.selected, "validation": cmp.selection.validation, "builder": ts.builder,
+               "label": label}
     if track:
         details["run_id"] = _log(evaluation, details, Path(workdir), tracking_uri)
     return evaluation, details
@@ -136,7 +141,9 @@ def cdnow_ablation(seed: int = 0) -> pd.DataFrame:
     }
     scores = {}
     for name, (cols, params) in variants.items():
-        m = ChurnModel(params=params, seed=seed).fit(train[cols], train["churned"], validation=(val[cols], val["churned"]))
+        # as in the benchmark: fitted, screened on validation and refitted (select_model)
+        m = select_model({"lightgbm": ChurnModel(params=params, seed=seed)}, train[cols], train["churned"], val[cols],
+                         val["churned"], seed=seed).model
         scores[name] = m.churn_probability(test[cols])
     return compare_models(test["churned"], scores)
 
@@ -164,7 +171,9 @@ def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, tracking_uri: s
         log_dict_artifact(details["label"], "test_label_definition.json")
         y = details["test"]["churned"]
         figs = evaluation_figures(y, {c: details["scores"][c].to_numpy() for c in details["scores"].columns})
-        imp = details["model"].feature_importance().set_index("feature")["gain"]
-        figs["feature_importance.png"] = importance_figure(imp, "LightGBM importance (CDNOW)", "total gain")
+        mlflow.log_param("selected", details["selected"])
+        imp = details["model"].feature_importance()
+        figs["feature_importance.png"] = importance_figure(imp.set_index("feature")["importance"],
+                                                           f"{details['selected']} importance (CDNOW)", imp.attrs["measure"])
         log_png_artifacts(figs, "plots")
     return run.info.run_id

@@ -18,8 +18,9 @@ from churnlab.config import DataConfig, TrainConfig
 from churnlab.events import EventValidationError, read_table
 from churnlab.features.snapshots import TrainingSet
 from churnlab.features.table import TableFeatures
-from churnlab.models import ChurnModel, compare_models
-from churnlab.models.baselines import PriorRate, TableLogistic
+from churnlab.models import compare_models
+from churnlab.models.baselines import PriorRate
+from churnlab.workflows.compare import make_candidates, select_model
 from churnlab.scoring.tiers import base_rate_thresholds
 
 __all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
@@ -81,8 +82,8 @@ def split_table(df: pd.DataFrame, y: np.ndarray, time: str | None, test_size: fl
 
 
 def fit_table(cfg: TrainConfig, df: pd.DataFrame):
-    """Fit LightGBM and the table baselines on the split of ``df``; return a TrainResult."""
-    from churnlab.workflows.training import TrainResult
+    """Fit the candidate models and the prior rate on the split of ``df``, select one on validation; return a TrainResult."""
+    from churnlab.workflows.training import TrainResult, selection_notes, selection_options
 
     d, s, m = cfg.data, cfg.split, cfg.model
     features = TableFeatures(d.id, d.label, d.time, table=d.path.name if d.path else "table")
@@ -91,13 +92,11 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     features.fit(df.iloc[parts["train"]])
     X = {k: features.transform(df.iloc[at]) for k, at in parts.items()}
     y = {k: y_all[at] for k, at in parts.items()}
-    model = ChurnModel(
-        params=m.params, num_boost_round=m.num_boost_round, early_stopping_rounds=m.early_stopping_rounds,
-        imbalance=m.imbalance, calibration=m.calibration, seed=cfg.seed, num_threads=m.num_threads,
-    ).fit(X["train"], y["train"], validation=(X["validation"], y["validation"]))
-    scores = {"lightgbm": model.churn_probability(X["test"])}
-    for name, baseline in (("logistic_regression", TableLogistic()), ("prior_rate", PriorRate())):
-        scores[name] = baseline.fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])
+    sel = select_model(make_candidates(m, cfg.seed, list(X["train"].columns)), X["train"], y["train"], X["validation"], y["validation"],
+                       **selection_options(cfg))
+    model = sel.model
+    scores = {name: candidate.churn_probability(X["test"]) for name, candidate in sel.models.items()}
+    scores["prior_rate"] = PriorRate().fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])
     evaluation = compare_models(y["test"], scores)
     tiers = base_rate_thresholds(model.churn_probability(X["validation"]), float(np.mean(y["train"])))
     if m.explanation_cache_mb > 0:
@@ -113,5 +112,6 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     ts = TrainingSet(frame, pd.DataFrame(columns=["customer_id", "reason"]), features, definition)
     test_scores = pd.DataFrame({"customer_id": X["test"].index, "churned": y["test"], **scores})
     split = {k: [f"{len(at)} rows"] for k, at in parts.items()}
-    return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"], notes=[f"split: {how}"],
-                       risk_tiers=tiers)
+    return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"],
+                       notes=[f"split: {how}", *selection_notes(sel)], risk_tiers=tiers, selected=sel.selected,
+                       validation=sel.validation, search=sel.search, screening=sel.screening)

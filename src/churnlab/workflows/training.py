@@ -14,6 +14,9 @@ from churnlab.events import EventTables, load_events, load_events_dir
 from churnlab.explain import EXPECTED, global_drivers, shap_values
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
 from churnlab.models import ChurnModel, calibration_table, time_split
+from churnlab.models.split import densify_training
+from churnlab.monitor.drift import reference_profile
+from churnlab.models.linear import LinearChurnModel
 from churnlab.plots import evaluation_figures, importance_figure, shap_figure
 from churnlab.scoring.tiers import base_rate_thresholds
 from churnlab.tracking import (
@@ -26,9 +29,9 @@ from churnlab.tracking import (
     log_frame_artifact,
     log_png_artifacts,
 )
-from churnlab.workflows.compare import fit_and_compare
+from churnlab.workflows.compare import fit_and_compare, make_candidates
 
-__all__ = ["TrainResult", "load_data", "train"]
+__all__ = ["TrainResult", "fit_and_evaluate", "load_data", "train"]
 
 
 def load_data(data: DataConfig) -> EventTables:
@@ -58,7 +61,8 @@ class TrainResult:
 
     Attributes
     ----------
-    model : ChurnModel
+    model : ChurnModel or LinearChurnModel
+        The selected model, the one logged.
     builder : FeatureBuilder
     training_set : TrainingSet
     split : dict
@@ -73,11 +77,19 @@ class TrainResult:
         What the run should say about itself (e.g. how a table was split).
     risk_tiers : dict
         The model's default risk-tier thresholds (see :func:`churnlab.scoring.tiers.base_rate_thresholds`).
+    selected : str
+        The name of the selected candidate (``lightgbm``, ``logistic_regression``).
+    validation : DataFrame
+        Every candidate's metrics on the validation period, which selected the model.
+    search : DataFrame or None
+        LightGBM's search trials, when searched.
+    screening : DataFrame or None
+        LightGBM's permutation importance per feature on validation, and which were kept.
     run_id, model_uri, tracking_uri : str or None
         Set when the run was tracked.
     """
 
-    model: ChurnModel
+    model: ChurnModel | LinearChurnModel
     builder: FeatureBuilder
     training_set: TrainingSet
     split: dict
@@ -86,6 +98,10 @@ class TrainResult:
     test_features: pd.DataFrame | None = None
     notes: list[str] = dataclasses.field(default_factory=list)
     risk_tiers: dict | None = None
+    selected: str = "lightgbm"
+    validation: pd.DataFrame | None = None
+    search: pd.DataFrame | None = None
+    screening: pd.DataFrame | None = None
     run_id: str | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
@@ -105,17 +121,25 @@ def model_metadata(result: "TrainResult") -> dict:
         "data_kind": "table" if ts.label_definition.get("rule") == "table" else "events",
         "evaluation": result.evaluation.to_dict(orient="index"),
         "risk_tiers": result.risk_tiers,
+        "selected": result.selected,
+        # what drift at scoring is measured against: the test period's features and scores
+        "reference_profile": reference_profile(result.test_features, result.test_scores[result.selected].to_numpy())
+        if result.test_features is not None else None,
         "churnlab_version": __import__("churnlab").__version__,
     }
 
 
-def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
+def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
+    """Snapshots, split, candidates, selection and baselines of event data: a training run
+    without MLflow (:func:`train` logs it; :func:`churnlab.workflows.backtest.backtest` repeats it per fold)."""
     cutoffs = cfg.cutoffs.resolve()
     split = time_split(cutoffs, cfg.label.horizon_days)
+    if cfg.cutoffs.train_every_days:
+        split = densify_training(split, cfg.label.horizon_days, cfg.cutoffs.train_every_days)
     lab = cfg.label
     label_kwargs = {"k": lab.k, "min_window_days": lab.min_window_days, "single_purchase": lab.single_purchase}
     ts = build_training_set(
-        events, cutoffs, lab.horizon_days, lab.rule, cfg.features, active_days=lab.active_days, **label_kwargs
+        events, sorted(set(cutoffs) | set(split["train"])), lab.horizon_days, lab.rule, cfg.features, active_days=lab.active_days, **label_kwargs
     )
     f = ts.frame
     part = {k: f[f["cutoff"].isin(v)].reset_index(drop=True) for k, v in split.items()}
@@ -124,16 +148,9 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
             raise ValueError(f"the {k} period ({[str(c.date()) for c in split[k]]}) has no rows or a single class")
     names = ts.feature_names
     m = cfg.model
-    model = ChurnModel(
-        params=m.params,
-        num_boost_round=m.num_boost_round,
-        early_stopping_rounds=m.early_stopping_rounds,
-        imbalance=m.imbalance,
-        calibration=m.calibration,
-        seed=cfg.seed,
-        num_threads=m.num_threads,
-    )
-    scores, evaluation = fit_and_compare(model, part["train"], part["validation"], part["test"], names, events)
+    cmp = fit_and_compare(make_candidates(m, cfg.seed, names), part["train"], part["validation"], part["test"], names, events,
+                          **selection_options(cfg))
+    model = cmp.selection.model
     tiers = base_rate_thresholds(model.churn_probability(part["validation"][names]), float(part["train"]["churned"].mean()))
     if m.explanation_cache_mb > 0:
         # the training rows' SHAP patterns travel with the model: scoring customers like
@@ -141,10 +158,34 @@ def _fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         newest_first = f.sort_values("cutoff", ascending=False, kind="stable")
         model.cache_explanations(newest_first[names], m.explanation_cache_mb)
     test = part["test"]
-    test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **scores})
+    test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **cmp.scores})
     test_features = test.set_index("customer_id")[names]
-    return TrainResult(model, ts.builder, ts, split, evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days), risk_tiers=tiers)
+    return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection),
+                       risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
+                       search=cmp.selection.search, screening=cmp.selection.screening)
+
+
+def selection_options(cfg: TrainConfig) -> dict:
+    """:func:`churnlab.workflows.compare.select_model`'s keywords from a config."""
+    m = cfg.model
+    return {"select_by": m.select_by, "rule": m.select_rule, "search_trials": m.search.trials, "search_timeout_s": m.search.timeout_s,
+            "screen": m.screen_features, "seed": cfg.seed}
+
+
+def selection_notes(sel) -> list[str]:
+    """What ``churnlab train`` prints about the selection."""
+    v = sel.validation
+    shown = ", ".join(f"{n} {row.select_score:.4f} (gap s.e. {row.se_of_gap_to_best:.4f})" for n, row in v.iterrows())
+    how = "the simplest within one standard error of the best" if sel.rule == "one_se" else "the best"
+    notes = [f"selected {sel.selected}: {how} by validation {sel.select_by}: {shown}"]
+    if sel.screening is not None and not sel.screening["keep"].all():
+        dropped = sel.screening.loc[~sel.screening["keep"], "feature"].tolist()
+        notes.append(f"LightGBM refitted without {len(dropped)} feature(s) that do not hold on validation: "
+                     f"{', '.join(dropped[:8])}{' ...' if len(dropped) > 8 else ''}")
+    if sel.search is not None:
+        notes.append(f"LightGBM search: {len(sel.search)} parameter sets on validation, best {sel.search['score'].max():.4f}")
+    return notes
 
 
 def split_notes(cutoffs, split: dict, frame: pd.DataFrame, horizon_days: float) -> list[str]:
@@ -153,7 +194,8 @@ def split_notes(cutoffs, split: dict, frame: pd.DataFrame, horizon_days: float) 
     notes = []
     for period in ("train", "validation", "test"):
         rows = frame[frame["cutoff"].isin(split[period])]
-        dates = ", ".join(str(c.date()) for c in split[period])
+        cuts = split[period]
+        dates = ", ".join(str(c.date()) for c in cuts) if len(cuts) <= 12 else f"{cuts[0].date()} .. {cuts[-1].date()}"
         notes.append(f"{period}: {len(split[period])} cutoff(s) ({dates}), {len(rows):,} rows, churn rate {rows['churned'].mean():.1%}")
     used = {c for v in split.values() for c in v}
     val, test = split["validation"][0], split["test"][0]
@@ -202,7 +244,9 @@ def train(
     ...                     "label": {"horizon_days": 90, "active_days": 180}, "model": {"num_boost_round": 50}})
     >>> result = train(cfg, track=False)
     >>> list(result.evaluation.index)
-    ['lightgbm', 'rfm_logistic', 'recency_rule', 'bgnbd_p_alive']
+    ['lightgbm', 'logistic_regression', 'rfm_logistic', 'recency_rule', 'bgnbd_p_alive']
+    >>> result.selected in ('lightgbm', 'logistic_regression')
+    True
     """
     workdir = Path(workdir)
     tracking_uri = cfg.mlflow.tracking_uri or default_tracking_uri(workdir)
@@ -217,7 +261,7 @@ def train(
         fingerprint = table_fingerprint(table)
     else:
         events = events if events is not None else load_data(cfg.data)
-        result = _fit_and_evaluate(cfg, events)
+        result = fit_and_evaluate(cfg, events)
         fingerprint = events.fingerprint()
     if not track:
         return result
@@ -252,8 +296,8 @@ def _discard_run(run_id: str) -> str:
 def _log_run(cfg: TrainConfig, fp: dict, result: TrainResult) -> None:
     cfg_dict = cfg.model_dump(mode="json")
     mlflow.log_params({k: str(v)[:500] for k, v in flatten(cfg_dict, "config.").items()})
-    mlflow.log_params({f"lgbm.{k}": str(v) for k, v in result.model.lgb_params_.items()})
-    mlflow.log_param("best_iteration", result.model.best_iteration_)
+    mlflow.log_param("selected", result.selected)
+    mlflow.log_params({f"model.{k}": str(v)[:500] for k, v in result.model.describe_params().items()})
     mlflow.set_tags({f"data.{k}": str(v) for k, v in fp.items()})
     for i, note in enumerate(result.notes):
         mlflow.set_tag(f"note.{i}", note)
@@ -266,13 +310,22 @@ def _log_run(cfg: TrainConfig, fp: dict, result: TrainResult) -> None:
     log_dict_artifact(result.training_set.label_definition, "label_definition.json")
     log_frame_artifact(result.builder.feature_dictionary(), "feature_dictionary.csv")
     log_frame_artifact(result.evaluation, "evaluation.csv")
+    if result.validation is not None:
+        log_frame_artifact(result.validation, "validation.csv")
+        for name, row in result.validation.iterrows():
+            mlflow.log_metrics({f"validation.{name}.{k}": float(v) for k, v in row.items()})
+    if result.search is not None:
+        log_frame_artifact(result.search, "lightgbm_search.csv")
+    if result.screening is not None:
+        log_frame_artifact(result.screening, "lightgbm_feature_screening.csv")
     y = result.test_scores["churned"]
     for name in result.evaluation.index:
         log_frame_artifact(calibration_table(y, result.test_scores[name]), f"calibration/{name}.csv")
     imp = result.model.feature_importance()
     log_frame_artifact(imp, "feature_importance.csv")
     figs = evaluation_figures(y, {n: result.test_scores[n].to_numpy() for n in result.evaluation.index})
-    figs["feature_importance.png"] = importance_figure(imp.set_index("feature")["gain"], "LightGBM importance", "total gain")
+    figs["feature_importance.png"] = importance_figure(imp.set_index("feature")["importance"], f"{result.selected} importance",
+                                                       imp.attrs.get("measure", "importance"))
     log_png_artifacts(figs, "plots")
     _log_shap(result)
     excluded = result.training_set.excluded

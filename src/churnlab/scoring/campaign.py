@@ -1,0 +1,146 @@
+"""Campaign economics on a scored list: value at risk, expected profit of a contact, targets.
+
+For a customer with churn probability ``p`` and value ``v`` (:func:`customer_value`), a
+contact costing ``f`` that offers an incentive costing ``d``, accepted by a churner with
+probability ``g`` (the mean of ``campaign.acceptance``)::
+
+    value_at_risk   = p * v
+    expected_profit = p * g * (v - d)  -  (1 - p) * d  -  f
+
+The first term is the value kept from churners who accept, net of their incentive; the
+second the incentives given to non-churners, who take it (as in the EMP measures of
+Verbraken et al. 2013, after Neslin et al. 2006); the last the contact. ``target`` marks
+the customers with a positive expected profit, taken in descending order of it, at most
+``campaign.budget`` of them. The profit is per contact over the value horizon, in the unit
+of the amounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from churnlab.config import CampaignConfig
+
+__all__ = ["CAMPAIGN_COLUMNS", "add_campaign", "campaign_values", "expected_profit", "mark_targets"]
+
+CAMPAIGN_COLUMNS = ["customer_value", "value_at_risk", "expected_profit", "target"]
+
+
+def expected_profit(proba, value, campaign: CampaignConfig) -> np.ndarray:
+    """Expected profit of contacting each customer (NaN where probability or value is unknown).
+
+    Parameters
+    ----------
+    proba : array-like of float
+        Churn probabilities.
+    value : array-like of float
+        Customer values over the campaign's horizon.
+    campaign : CampaignConfig
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> from churnlab.config import CampaignConfig
+    >>> c = CampaignConfig(contact_cost=1, incentive_cost=10, acceptance=0.3)
+    >>> expected_profit([0.5, 0.1], [200.0, 200.0], c).round(2).tolist()  # 0.5*0.3*190 - 0.5*10 - 1
+    [22.5, -4.3]
+    """
+    p = np.asarray(proba, dtype=float)
+    v = np.asarray(value, dtype=float)
+    d, f, g = campaign.incentive_cost, campaign.contact_cost, campaign.mean_acceptance
+    return p * g * (v - d) - (1.0 - p) * d - f
+
+
+def campaign_values(campaign: CampaignConfig, events=None, as_of=None, table: pd.DataFrame | None = None,
+                    id_column: str | None = None) -> pd.Series:
+    """Customer values for a campaign: from the events at ``as_of`` (``campaign.value_method``),
+    or, for a customer table, its ``campaign.value_column``."""
+    if table is not None:
+        col = campaign.value_column
+        if col is None:
+            raise ValueError("campaign.value_column: required to score a customer table with a campaign "
+                             "(the table's column holding each customer's value)")
+        if col not in table.columns:
+            raise ValueError(f"campaign.value_column: {col!r} is not a column of the table")
+        v = pd.to_numeric(table[col], errors="coerce")
+        bad = table[col].notna() & v.isna() | (v < 0)
+        if bad.any():
+            raise ValueError(f"table.{col}: customer values must be numbers >= 0, got {table[col][bad].iloc[0]!r}")
+        return pd.Series(v.to_numpy(dtype=float), index=table[id_column].to_numpy()).groupby(level=0).last()
+    from churnlab.scoring.value import customer_value
+
+    return customer_value(events, as_of, campaign.horizon_days, campaign.value_method, campaign.margin, campaign.discount_rate)
+
+
+def mark_targets(profit: np.ndarray, budget: int | None) -> np.ndarray:
+    """True for the customers to contact: positive expected profit, highest first, at most
+    ``budget`` (ties at the budget's edge go to the earlier row).
+
+    >>> mark_targets(np.array([5.0, -1.0, 9.0, np.nan, 5.0]), budget=2).tolist()
+    [True, False, True, False, False]
+    """
+    profit = np.asarray(profit, dtype=float)
+    positive = np.nan_to_num(profit, nan=-np.inf) > 0
+    if budget is None or positive.sum() <= budget:
+        return positive
+    order = np.argsort(-np.where(positive, profit, -np.inf), kind="stable")
+    out = np.zeros(len(profit), dtype=bool)
+    out[order[:budget]] = True
+    return out
+
+
+def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series, campaign: CampaignConfig,
+                 sort: bool = False) -> Iterator[pd.DataFrame]:
+    """The scored chunks with :data:`CAMPAIGN_COLUMNS` added.
+
+    Without a budget each chunk is completed as it comes; with a budget (or ``sort``) the
+    targets are chosen over the whole list, so the chunks are gathered first and one frame is
+    returned (sorted by expected profit, highest first, when ``sort``).
+
+    Parameters
+    ----------
+    chunks : iterable of DataFrame
+        From :func:`churnlab.scoring.score_customers` or ``score_table``.
+    values : Series
+        Customer value by customer_id (:func:`churnlab.scoring.value.customer_value`);
+        customers without one get NaN value and profit, and are not targeted.
+    campaign : CampaignConfig
+    sort : bool
+
+    Returns
+    -------
+    iterator of DataFrame
+
+    Examples
+    --------
+    >>> from churnlab.config import CampaignConfig
+    >>> c = CampaignConfig(contact_cost=1, incentive_cost=10, acceptance=0.3, budget=1)
+    >>> scored = pd.DataFrame({"customer_id": [1, 2, 3], "churn_probability": [0.5, 0.6, np.nan]})
+    >>> out = next(add_campaign([scored], pd.Series([200.0, 100.0, 50.0], index=[1, 2, 3]), c))
+    >>> out[["customer_id", "expected_profit", "target"]].round(2).values.tolist()
+    [[1, 22.5, True], [2, 11.2, False], [3, nan, False]]
+    """
+
+    def complete(frame: pd.DataFrame, with_targets: bool) -> pd.DataFrame:
+        v = values.reindex(frame["customer_id"].to_numpy()).to_numpy(dtype=float)
+        p = frame["churn_probability"].to_numpy(dtype=float)
+        profit = expected_profit(p, v, campaign)
+        out = frame.assign(customer_value=v, value_at_risk=p * v, expected_profit=profit)
+        if with_targets:
+            out["target"] = mark_targets(profit, campaign.budget)
+        return out
+
+    if campaign.budget is None and not sort:
+        for chunk in chunks:
+            yield complete(chunk, True)
+        return
+    whole = complete(pd.concat(list(chunks), ignore_index=True), True)
+    if sort:
+        whole = whole.sort_values("expected_profit", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
+    yield whole

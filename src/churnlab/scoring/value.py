@@ -1,0 +1,145 @@
+"""Customer value at ``as_of``: what a customer is expected to bring over the next
+``horizon_days``, from data strictly before ``as_of``.
+
+Methods:
+
+* ``"bgnbd_gg"`` (default, purchases with amounts): BG/NBD's expected transactions in each
+  month of the horizon x Gamma-Gamma's expected spend per transaction x ``margin``, each month
+  discounted at the annual ``discount_rate``::
+
+      value = margin * E[spend] * sum_m (E[N(t_m)] - E[N(t_{m-1})]) / (1 + r) ** (t_m / 365)
+
+  with ``t_m`` the end of month ``m`` in days (months of 365/12 days; the last one ends at the
+  horizon). Both models are fitted on every customer's purchases before ``as_of``.
+* ``"simple"``: the seed formula, :func:`churnlab.metrics.predictive_clv` with a period of
+  ``horizon_days``: margin x average order value x purchases per period x expected lifetime in
+  periods, capped at one period (the horizon).
+* ``"subscription"``: recurring amount x expected remaining paid months in the horizon,
+  discounted: ``margin * mrr * sum_{m=1..M} s**m / (1 + r) ** (m / 12)`` with ``s`` the monthly
+  subscription survival observed in the year before ``as_of`` (``exp(-ends / months at risk)``)
+  and ``mrr`` the recurring amounts of the customer's subscriptions active at ``as_of``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from churnlab.checks import check_number, to_timestamp
+from churnlab.events import EventTables
+
+__all__ = ["METHODS", "MIN_REPEAT_CUSTOMERS", "customer_value"]
+
+METHODS = ("bgnbd_gg", "simple", "subscription")
+MIN_REPEAT_CUSTOMERS = 20  # fewer cannot pin down the Gamma-Gamma spend model's three parameters
+MONTH_DAYS = 365.0 / 12
+
+
+def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, method: str = "bgnbd_gg",
+                   margin: float = 1.0, discount_rate: float = 0.0) -> pd.Series:
+    """Expected value of each customer over ``horizon_days`` after ``as_of``.
+
+    Parameters
+    ----------
+    events : EventTables
+    as_of : date-like
+        Only events strictly before it are used.
+    horizon_days : float
+        > 0.
+    method : {"bgnbd_gg", "simple", "subscription"}
+        See the module notes for each formula.
+    margin : float
+        Share of revenue that is profit, in (0, 1].
+    discount_rate : float
+        Annual, >= 0.
+
+    Returns
+    -------
+    Series
+        ``customer_value`` indexed by customer_id: every customer with a purchase
+        (``bgnbd_gg``, ``simple``) or an active subscription (``subscription``) before ``as_of``.
+
+    Examples
+    --------
+    >>> from churnlab.datasets import make_demo_events
+    >>> ev = make_demo_events(800, random_state=0)
+    >>> v = customer_value(ev, "2024-07-01", horizon_days=365, margin=0.3, discount_rate=0.1)
+    >>> bool((v >= 0).all()), v.name
+    (True, 'customer_value')
+    """
+    t = to_timestamp(as_of)
+    check_number(horizon_days, "horizon_days", above=0)
+    if not 0 < check_number(margin, "margin", above=0) <= 1:
+        raise ValueError(f"`margin` must be in (0, 1], got {margin!r}")
+    check_number(discount_rate, "discount_rate", at_least=0)
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+    if method == "subscription":
+        value = _subscription_value(events, t, horizon_days, discount_rate)
+    else:
+        if events.purchases is None:
+            raise ValueError(f"customer value method {method!r} needs purchases; these events have none (use 'subscription')")
+        if "amount" not in events.purchases.columns:
+            raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none")
+        value = _bgnbd_gg_value(events, t, horizon_days, discount_rate) if method == "bgnbd_gg" else \
+            _simple_value(events, t, horizon_days)
+    return (value * margin).rename("customer_value").rename_axis("customer_id")
+
+
+def _month_ends(horizon_days: float) -> np.ndarray:
+    n = max(1, math.ceil(horizon_days / MONTH_DAYS - 1e-9))
+    return np.minimum(np.arange(1, n + 1) * MONTH_DAYS, horizon_days)
+
+
+def _bgnbd_gg_value(events: EventTables, t: pd.Timestamp, horizon_days: float, rate: float) -> pd.Series:
+    from churnlab.models import BGNBD, GammaGamma, rfm_summary
+
+    period = 7.0
+    s = rfm_summary(events, t, period_days=period)
+    repeat = s[(s["x"] > 0) & (s["monetary"] > 0)]
+    if len(repeat) < MIN_REPEAT_CUSTOMERS:
+        raise ValueError(f"purchases before {t.date()}: {len(repeat)} repeat customers with spend; "
+                         f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}")
+    bg = BGNBD().fit(s["x"], s["t_x"], s["T"])
+    gg = GammaGamma().fit(repeat["x"], repeat["monetary"])
+    spend = gg.conditional_expected_average_value(s["x"], s["monetary"])
+    ends = _month_ends(horizon_days)
+    cumulative = np.column_stack([bg.expected_purchases(e / period, s["x"], s["t_x"], s["T"]) for e in ends])
+    per_month = np.diff(np.column_stack([np.zeros(len(s)), cumulative]), axis=1)
+    discount = (1.0 + rate) ** (-ends / 365.0)
+    return pd.Series(spend * (per_month @ discount), index=s.index)
+
+
+def _simple_value(events: EventTables, t: pd.Timestamp, horizon_days: float) -> pd.Series:
+    from churnlab.metrics import predictive_clv
+
+    clv = predictive_clv(events, t, period_days=int(round(horizon_days)))
+    per_period = clv["aov"] * clv["purchases_per_period"]
+    return per_period * np.minimum(clv["expected_lifetime_periods"], 1.0)
+
+
+def _subscription_value(events: EventTables, t: pd.Timestamp, horizon_days: float, rate: float) -> pd.Series:
+    from churnlab.labels import active_at
+
+    subs = events.subscriptions
+    if subs is None:
+        raise ValueError("customer value method 'subscription' needs a subscriptions table; these events have none")
+    before = subs[subs["start_ts"] < t]
+    end = before["end_ts"] if "end_ts" in before.columns else pd.Series(pd.NaT, index=before.index)
+    active = end.isna() | (end >= t)
+    mrr = before[active].groupby("customer_id")["amount"].sum()
+    # monthly survival over the year before as_of: ends / months at risk
+    year = t - pd.Timedelta(days=365)
+    at_risk_from = before["start_ts"].clip(lower=year)
+    at_risk_to = end.where(end.notna() & (end < t), t)
+    months = ((at_risk_to - at_risk_from).dt.total_seconds().clip(lower=0) / 86400 / MONTH_DAYS).sum()
+    ends = int((end.notna() & (end >= year) & (end < t)).sum())
+    if months <= 0:
+        raise ValueError(f"subscriptions: none at risk in the year before {t.date()}; cannot estimate survival")
+    s = math.exp(-ends / months)
+    m = np.arange(1, max(1, math.floor(horizon_days / MONTH_DAYS + 1e-9)) + 1)  # 365 days: 12 months
+    factor = float(np.sum(s ** m * (1.0 + rate) ** (-m / 12.0)))
+    ids = active_at(subs, t)
+    return (mrr.reindex(ids).fillna(0.0) * factor)
