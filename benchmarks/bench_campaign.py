@@ -40,7 +40,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 chunks = score_customers(sm, events, AS_OF, k=5)
                 if kind == "with":
-                    chunks = add_campaign(chunks, campaign_values(plan, events, AS_OF), plan)
+                    chunks = add_campaign(chunks, campaign_values(plan, events, AS_OF, value_model=sm.value_model), plan)
                 counts = write_scores(chunks, Path(tmp) / f"{kind}.parquet")
                 secs = time.perf_counter() - t0
                 rates[kind].append(sum(counts.values()) / secs)

@@ -199,3 +199,21 @@ def test_report_shows_the_campaign(trained, demo_events):
     result, _ = trained
     html = build_report(ScoringModel.load(result.model_uri), demo_events, AS_OF, campaign=load_campaign("configs/campaign.yaml"))
     assert "Campaign: whom to contact" in html and "Recommended: contact" in html and "expected profit curve" in html
+
+
+def test_stored_value_model_gives_the_refitted_value_at_its_own_cutoff(small_events):
+    from churnlab.scoring.value import fit_value_model
+
+    params = fit_value_model(small_events, "2024-07-01")
+    a = customer_value(small_events, "2024-07-01", value_model=params, discount_rate=0.1)
+    b = customer_value(small_events, "2024-07-01", discount_rate=0.1)
+    pd.testing.assert_series_equal(a, b)
+    later = customer_value(small_events, "2024-10-01", value_model=params)  # later histories, the stored models
+    assert later.notna().all() and (later >= 0).all()
+
+
+def test_a_training_run_stores_the_value_model(trained):
+    result, _ = trained
+    vm = result.metadata["value_model"]
+    assert set(vm) == {"bgnbd", "gamma_gamma", "fitted_as_of", "period_days"}
+    assert vm["fitted_as_of"] == str(result.split["test"][0].date())

@@ -86,3 +86,14 @@ def binary_labels(y, name: str, n: int) -> np.ndarray:
     if bad.any():
         raise ValueError(f"`{name}` must hold 0/1 labels, got {np.asarray(y, dtype=object)[bad][0]!r}")
     return arr
+
+
+def check_feature_frame(model, X) -> None:
+    """Raise unless ``X`` is a DataFrame holding every feature ``model`` was trained on
+    (``model.feature_names_``), naming the missing ones; raise NotFittedError before fit."""
+    check_fitted(model, "feature_names_")
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(f"`X` must be a DataFrame of the features the model was trained on, got {type(X).__name__}")
+    missing = [c for c in model.feature_names_ if c not in X.columns]
+    if missing:
+        raise ValueError(f"features: missing column(s) {missing[:10]} the model was trained on")

@@ -251,7 +251,7 @@ def _after_demo(result, events, workdir: Path, plan=None) -> None:
     chunks = score_customers(sm, events, as_of)
     tally = {"target": 0, "profit": 0.0}
     if plan is not None:
-        chunks = _tally_campaign(add_campaign(chunks, campaign_values(plan, events, as_of), plan, sort=True), tally)
+        chunks = _tally_campaign(add_campaign(chunks, campaign_values(plan, events, as_of, value_model=sm.value_model), plan, sort=True), tally)
     counts = write_scores(chunks, workdir / "demo-scores.parquet")
     console.print(f"scored {sum(counts.values()):,} customers at {as_of.date()} -> {workdir / 'demo-scores.parquet'}")
     _print_campaign(plan, tally)
@@ -424,7 +424,7 @@ def score(
         ids = _read_customer_list(customers) if customers is not None else None
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
-        values = campaign_values(plan, ev, t) if plan is not None else None
+        values = campaign_values(plan, ev, t, value_model=sm.value_model) if plan is not None else None
         drift = _drift_counter(sm)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("score", total=total)

@@ -298,23 +298,24 @@ def load_campaign(path: str | Path) -> CampaignConfig:
     churnlab.config.ConfigError: ...campaign.yaml: campaign.incentive_cost: Input should be greater than or equal to 0 (got -10)
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"campaign file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    data = _read_yaml(p, "campaign file")
     if not isinstance(data, dict) or set(data) != {"campaign"}:
         raise ConfigError(f"{p}: expected one top-level key 'campaign', got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
     try:
         return CampaignConfig.model_validate(data["campaign"] or {})
     except ValidationError as err:
         lines = _format(err, str(p)).splitlines()
-        return _raise(ConfigError("\n".join(line.replace(f"{p}: ", f"{p}: campaign.", 1) for line in lines)))
+        raise ConfigError("\n".join(line.replace(f"{p}: ", f"{p}: campaign.", 1) for line in lines)) from None
 
 
-def _raise(exc: Exception):
-    raise exc from None
+def _read_yaml(p: Path, what: str):
+    """A YAML file's content; ConfigError when it is missing or not YAML."""
+    if not p.is_file():
+        raise ConfigError(f"{what} not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
 
 
 def _format(err: ValidationError, origin: str) -> str:
@@ -387,12 +388,7 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     60
     """
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    data = _read_yaml(p, "config file")
     for key, value in (overrides or {}).items():
         node = data
         *parents, last = key.split(".")

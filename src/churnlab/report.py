@@ -216,7 +216,7 @@ def build_report(
         from churnlab.scoring.campaign import campaign_values
 
         values = campaign_values(campaign, table=table, id_column=sm.builder.id_column) if from_table \
-            else campaign_values(campaign, events, t)
+            else campaign_values(campaign, events, t, value_model=sm.value_model)
         parts.append(_campaign_section(values, proba, sv, X, d, campaign, top_n))
 
     who = customer_id if customer_id is not None else risky[0]

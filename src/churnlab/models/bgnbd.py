@@ -14,6 +14,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
 from churnlab.events import EventTables, to_timestamp
+from churnlab.features.engine import duckdb_connection
 
 __all__ = ["BGNBD", "rfm_summary"]
 
@@ -57,21 +58,26 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
     before = p.loc[p["ts"] < t, ["customer_id", "ts", "amount"]]
     if before.empty:
         raise ValueError(f"no purchase before as_of={t}")
-    daily = before.assign(day=before["ts"].dt.floor("D")).groupby(["customer_id", "day"], as_index=False)["amount"].sum()
-    g = daily.groupby("customer_id")
-    first, last, n = g["day"].min(), g["day"].max(), g.size()
-    per = pd.Timedelta(days=period_days)
-    total = g["amount"].sum()
-    first_amount = daily.sort_values("day").groupby("customer_id")["amount"].first()
-    x = (n - 1).astype(float)
-    out = pd.DataFrame(
-        {
-            "x": x,
-            "t_x": (last - first) / per,
-            "T": (end - first) / per,
-            "monetary": ((total - first_amount) / x.where(x > 0)).fillna(0.0),
-        }
-    )
+    # one DuckDB query (about twice as fast as the pandas groupbys on 3M purchases; see
+    # benchmarks/README.md): same-day purchases merged, then per customer
+    query = """
+        WITH days AS (
+            SELECT customer_id, date_trunc('day', ts) AS day, sum(amount) AS amount FROM before GROUP BY ALL
+        ), per AS (
+            SELECT customer_id, count(*) - 1 AS x, min(day) AS first, max(day) AS last,
+                   sum(amount) AS total, arg_min(amount, day) AS first_amount
+            FROM days GROUP BY customer_id
+        )
+        SELECT customer_id, x::DOUBLE AS x,
+               date_diff('second', first, last) / $per AS t_x,
+               date_diff('second', first, $end::TIMESTAMP) / $per AS T,
+               CASE WHEN x > 0 THEN (total - first_amount) / x ELSE 0.0 END AS monetary
+        FROM per ORDER BY customer_id
+    """
+    with duckdb_connection(None) as (con, register):
+        register("before", before)
+        out = con.execute(query, {"per": period_days * 86400.0, "end": end.to_pydatetime()}).df().set_index("customer_id")
+    out["monetary"] = out["monetary"].fillna(0.0)  # no order values: unknown spend
     out.index.name = "customer_id"
     return out
 

@@ -35,7 +35,8 @@ class GammaGamma:
     Parameters
     ----------
     penalizer : float
-        L2 penalty on the log-parameters (0: plain maximum likelihood).
+        L2 penalty on the log-parameters, against the mean log-likelihood per customer (0: plain
+        maximum likelihood).
 
     Attributes
     ----------
@@ -85,12 +86,12 @@ class GammaGamma:
         if len(x) < MIN_CUSTOMERS:
             raise ValueError(f"the spend model needs at least {MIN_CUSTOMERS} repeat customers, got {len(x)}")
 
-        def objective(log_params):
-            ll = self._loglik_terms(np.exp(log_params), x, m).sum()
+        def objective(log_params):  # per customer: tolerances mean the same at any sample size
+            ll = self._loglik_terms(np.exp(log_params), x, m).mean()
             return -ll + self.penalizer * float(np.sum(log_params**2))
 
         start = np.log([1.0, 1.0, float(np.mean(m))])
-        res = minimize(objective, start, method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-10, "fatol": 1e-12})
+        res = minimize(objective, start, method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-8, "fatol": 1e-12})
         res = minimize(objective, res.x, method="L-BFGS-B")
         if not np.all(np.isfinite(res.x)):
             raise ValueError("the spend model did not converge on these customers")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from churnlab.checks import binary_labels, check_fitted
+from churnlab.checks import binary_labels, check_feature_frame, check_fitted
 from churnlab.explain.treeshap import PatternTreeSHAP, lightgbm_matrix
 from churnlab.models.calibration import Calibrator
 
@@ -206,12 +206,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         return params
 
     def _prepare(self, X: pd.DataFrame) -> pd.DataFrame:
-        check_fitted(self, "feature_names_")
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"`X` must be a DataFrame of the features the model was trained on, got {type(X).__name__}")
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"features: missing column(s) {missing[:10]} the model was trained on")
+        check_feature_frame(self, X)
         X = X[self.feature_names_].copy()
         for col, cats in self.categories_.items():
             s = X[col]

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from churnlab.checks import binary_labels, check_fitted
+from churnlab.checks import binary_labels, check_feature_frame, check_fitted
 from churnlab.models.evaluate import METRICS_HIGHER_IS_BETTER, validation_metric
 
 __all__ = ["LinearChurnModel"]
@@ -152,11 +152,7 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
 
     def _standardised(self, X: pd.DataFrame) -> np.ndarray:
         check_fitted(self, "coef_")
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"`X` must be a DataFrame of the features the model was trained on, got {type(X).__name__}")
-        missing = [c for c in self.feature_names_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"features: missing column(s) {missing[:10]} the model was trained on")
+        check_feature_frame(self, X)
         return (self._design(X) - self.mean_) / self.scale_
 
     # ---- fit -----------------------------------------------------------------------

@@ -58,9 +58,10 @@ def expected_profit(proba, value, campaign: CampaignConfig) -> np.ndarray:
 
 
 def campaign_values(campaign: CampaignConfig, events=None, as_of=None, table: pd.DataFrame | None = None,
-                    id_column: str | None = None) -> pd.Series:
-    """Customer values for a campaign: from the events at ``as_of`` (``campaign.value_method``),
-    or, for a customer table, its ``campaign.value_column``."""
+                    id_column: str | None = None, value_model: dict | None = None) -> pd.Series:
+    """Customer values for a campaign: from the events at ``as_of`` (``campaign.value_method``;
+    ``value_model``: the spend and purchase models stored with the churn model), or, for a
+    customer table, its ``campaign.value_column``."""
     if table is not None:
         col = campaign.value_column
         if col is None:
@@ -75,7 +76,8 @@ def campaign_values(campaign: CampaignConfig, events=None, as_of=None, table: pd
         return pd.Series(v.to_numpy(dtype=float), index=table[id_column].to_numpy()).groupby(level=0).last()
     from churnlab.scoring.value import customer_value
 
-    return customer_value(events, as_of, campaign.horizon_days, campaign.value_method, campaign.margin, campaign.discount_rate)
+    return customer_value(events, as_of, campaign.horizon_days, campaign.value_method, campaign.margin, campaign.discount_rate,
+                          value_model=value_model if campaign.value_method == "bgnbd_gg" else None)
 
 
 def mark_targets(profit: np.ndarray, budget: int | None) -> np.ndarray:

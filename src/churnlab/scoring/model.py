@@ -43,6 +43,9 @@ class ScoringModel:
         The default risk tiers: fitted to the base rate at training, else 0.5 / 0.2.
     reference_profile : dict or None
         What drift is measured against (:func:`churnlab.monitor.feature_drift`).
+    value_model : dict or None
+        The purchase and spend models' parameters for customer value
+        (:func:`churnlab.scoring.value.fit_value_model` at the test cutoff).
 
     Examples
     --------
@@ -64,6 +67,8 @@ class ScoringModel:
         self.thresholds = check_thresholds(metadata.get("risk_tiers") or None)
         #: the test period's feature and score distributions (see churnlab.monitor.drift), or None
         self.reference_profile = metadata.get("reference_profile") or None
+        #: BG/NBD and Gamma-Gamma parameters fitted at training (see churnlab.scoring.value), or None
+        self.value_model = metadata.get("value_model") or None
         missing = [f for f in model.feature_names_ if f not in self.builder.feature_names_]
         extra = [f for f in self.builder.feature_names_ if f not in model.feature_names_]
         if missing or extra:

@@ -10,7 +10,8 @@ Methods:
       value = margin * E[spend] * sum_m (E[N(t_m)] - E[N(t_{m-1})]) / (1 + r) ** (t_m / 365)
 
   with ``t_m`` the end of month ``m`` in days (months of 365/12 days; the last one ends at the
-  horizon). Both models are fitted on every customer's purchases before ``as_of``.
+  horizon). Both models are fitted on every customer's purchases before ``as_of``, or taken
+  from the trained model (:func:`fit_value_model` at its test cutoff, stored as ``value_model``).
 * ``"simple"``: the seed formula, :func:`churnlab.metrics.predictive_clv` with a period of
   ``horizon_days``: margin x average order value x purchases per period x expected lifetime in
   periods, capped at one period (the horizon).
@@ -30,7 +31,7 @@ import pandas as pd
 from churnlab.checks import check_number, to_timestamp
 from churnlab.events import EventTables
 
-__all__ = ["METHODS", "MIN_REPEAT_CUSTOMERS", "customer_value"]
+__all__ = ["METHODS", "MIN_REPEAT_CUSTOMERS", "customer_value", "fit_value_model"]
 
 METHODS = ("bgnbd_gg", "simple", "subscription")
 MIN_REPEAT_CUSTOMERS = 20  # fewer cannot pin down the Gamma-Gamma spend model's three parameters
@@ -38,7 +39,7 @@ MONTH_DAYS = 365.0 / 12
 
 
 def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, method: str = "bgnbd_gg",
-                   margin: float = 1.0, discount_rate: float = 0.0) -> pd.Series:
+                   margin: float = 1.0, discount_rate: float = 0.0, value_model: dict | None = None) -> pd.Series:
     """Expected value of each customer over ``horizon_days`` after ``as_of``.
 
     Parameters
@@ -54,6 +55,10 @@ def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, meth
         Share of revenue that is profit, in (0, 1].
     discount_rate : float
         Annual, >= 0.
+    value_model : dict, optional
+        For ``bgnbd_gg``: parameters from :func:`fit_value_model` (a trained model stores
+        them as ``value_model``); the customers' histories at ``as_of`` are then scored with
+        them instead of refitting both models on every customer.
 
     Returns
     -------
@@ -83,7 +88,7 @@ def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, meth
             raise ValueError(f"customer value method {method!r} needs purchases; these events have none (use 'subscription')")
         if "amount" not in events.purchases.columns:
             raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none")
-        value = _bgnbd_gg_value(events, t, horizon_days, discount_rate) if method == "bgnbd_gg" else \
+        value = _bgnbd_gg_value(events, t, horizon_days, discount_rate, value_model) if method == "bgnbd_gg" else \
             _simple_value(events, t, horizon_days)
     return (value * margin).rename("customer_value").rename_axis("customer_id")
 
@@ -93,20 +98,57 @@ def _month_ends(horizon_days: float) -> np.ndarray:
     return np.minimum(np.arange(1, n + 1) * MONTH_DAYS, horizon_days)
 
 
-def _bgnbd_gg_value(events: EventTables, t: pd.Timestamp, horizon_days: float, rate: float) -> pd.Series:
+PERIOD_DAYS = 7.0  # BG/NBD's time unit here: weeks
+
+
+def fit_value_model(events: EventTables, as_of) -> dict:
+    """BG/NBD and Gamma-Gamma parameters fitted on every customer's purchases before ``as_of``.
+
+    Parameters
+    ----------
+    events : EventTables
+        Purchases with ``amount``.
+    as_of : date-like
+
+    Returns
+    -------
+    dict
+        ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}, "fitted_as_of": str, "period_days": 7.0}``.
+
+    Examples
+    --------
+    >>> from churnlab.datasets import make_demo_events
+    >>> sorted(fit_value_model(make_demo_events(800, random_state=0), "2024-07-01")["gamma_gamma"])
+    ['p', 'q', 'v']
+    """
     from churnlab.models import BGNBD, GammaGamma, rfm_summary
 
-    period = 7.0
-    s = rfm_summary(events, t, period_days=period)
+    t = to_timestamp(as_of)
+    if events.purchases is None or "amount" not in events.purchases.columns:
+        raise ValueError("purchases.amount: the spend model needs order values; these events have none")
+    s = rfm_summary(events, t, period_days=PERIOD_DAYS)
     repeat = s[(s["x"] > 0) & (s["monetary"] > 0)]
     if len(repeat) < MIN_REPEAT_CUSTOMERS:
         raise ValueError(f"purchases before {t.date()}: {len(repeat)} repeat customers with spend; "
                          f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}")
     bg = BGNBD().fit(s["x"], s["t_x"], s["T"])
     gg = GammaGamma().fit(repeat["x"], repeat["monetary"])
+    return {"bgnbd": bg.params_, "gamma_gamma": {"p": gg.p_, "q": gg.q_, "v": gg.v_},
+            "fitted_as_of": str(t.date()), "period_days": PERIOD_DAYS}
+
+
+def _bgnbd_gg_value(events: EventTables, t: pd.Timestamp, horizon_days: float, rate: float,
+                    value_model: dict | None = None) -> pd.Series:
+    from churnlab.models import BGNBD, GammaGamma, rfm_summary
+
+    params = value_model if value_model is not None else fit_value_model(events, t)
+    s = rfm_summary(events, t, period_days=PERIOD_DAYS)
+    bg, gg = BGNBD(), GammaGamma()
+    bg.r_, bg.alpha_, bg.a_, bg.b_ = (params["bgnbd"][k] for k in ("r", "alpha", "a", "b"))
+    gg.p_, gg.q_, gg.v_ = (params["gamma_gamma"][k] for k in ("p", "q", "v"))
     spend = gg.conditional_expected_average_value(s["x"], s["monetary"])
     ends = _month_ends(horizon_days)
-    cumulative = np.column_stack([bg.expected_purchases(e / period, s["x"], s["t_x"], s["T"]) for e in ends])
+    cumulative = np.column_stack([bg.expected_purchases(e / PERIOD_DAYS, s["x"], s["t_x"], s["T"]) for e in ends])
     per_month = np.diff(np.column_stack([np.zeros(len(s)), cumulative]), axis=1)
     discount = (1.0 + rate) ** (-ends / 365.0)
     return pd.Series(spend * (per_month @ discount), index=s.index)

@@ -16,6 +16,7 @@ from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
 from churnlab.models import ChurnModel, calibration_table, time_split
 from churnlab.models.split import densify_training
 from churnlab.monitor.drift import reference_profile
+from churnlab.scoring.value import fit_value_model
 from churnlab.models.linear import LinearChurnModel
 from churnlab.plots import evaluation_figures, importance_figure, shap_figure
 from churnlab.scoring.tiers import base_rate_thresholds
@@ -85,6 +86,9 @@ class TrainResult:
         LightGBM's search trials, when searched.
     screening : DataFrame or None
         LightGBM's permutation importance per feature on validation, and which were kept.
+    value_model : dict or None
+        BG/NBD and Gamma-Gamma parameters at the test cutoff, for customer value at scoring
+        (None without order values or with too few repeat customers).
     run_id, model_uri, tracking_uri : str or None
         Set when the run was tracked.
     """
@@ -102,6 +106,7 @@ class TrainResult:
     validation: pd.DataFrame | None = None
     search: pd.DataFrame | None = None
     screening: pd.DataFrame | None = None
+    value_model: dict | None = None
     run_id: str | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
@@ -122,6 +127,7 @@ def model_metadata(result: "TrainResult") -> dict:
         "evaluation": result.evaluation.to_dict(orient="index"),
         "risk_tiers": result.risk_tiers,
         "selected": result.selected,
+        "value_model": result.value_model,
         # what drift at scoring is measured against: the test period's features and scores
         "reference_profile": reference_profile(result.test_features, result.test_scores[result.selected].to_numpy())
         if result.test_features is not None else None,
@@ -158,12 +164,18 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         newest_first = f.sort_values("cutoff", ascending=False, kind="stable")
         model.cache_explanations(newest_first[names], m.explanation_cache_mb)
     test = part["test"]
+    value_model, value_note = None, []
+    if events.purchases is not None and "amount" in events.purchases.columns:
+        try:  # unsupervised, from purchases before the test cutoff: used for customer value at scoring
+            value_model = fit_value_model(events, split["test"][0])
+        except ValueError as exc:
+            value_note = [f"customer value: no spend model ({exc})"]
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **cmp.scores})
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection),
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection) + value_note,
                        risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
-                       search=cmp.selection.search, screening=cmp.selection.screening)
+                       search=cmp.selection.search, screening=cmp.selection.screening, value_model=value_model)
 
 
 def selection_options(cfg: TrainConfig) -> dict:
