@@ -41,6 +41,11 @@ DEFAULT_PARAMS = {
     "bagging_fraction": 0.9,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
+    # categorical splits regularised beyond LightGBM's defaults (100 / 10 / 10): a level needs
+    # more rows and is shrunk harder toward the mean before it can drive a split
+    "min_data_per_group": 200,
+    "cat_smooth": 20.0,
+    "cat_l2": 20.0,
     "verbose": -1,
 }
 
@@ -121,6 +126,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     ignore_features : list of str, optional
         Features kept as inputs but emptied for training, so no tree uses them (their SHAP
         values are 0); e.g. those :func:`churnlab.models.screening.permutation_screen` drops.
+    min_category_rows : int
+        Levels of a categorical feature seen in fewer training rows are pooled with missing
+        values (training and prediction alike): too rare to learn from.
 
     Attributes
     ----------
@@ -158,6 +166,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         seed: int = 0,
         num_threads: int = 2,
         ignore_features: list[str] | None = None,
+        min_category_rows: int = 30,
     ):
         self.params = params
         self.num_boost_round = num_boost_round
@@ -167,6 +176,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.num_threads = num_threads
         self.ignore_features = ignore_features
+        self.min_category_rows = min_category_rows
 
     def _blank_ignored(self, X: pd.DataFrame) -> pd.DataFrame:
         """``X`` with the ignored features emptied (missing): no tree can split on them."""
@@ -229,9 +239,13 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
         self.n_features_in_ = len(self.feature_names_)
         self.classes_ = np.array([0, 1])
-        self.categories_ = {
-            c: list(X[c].cat.categories) for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)
-        }
+        if isinstance(self.min_category_rows, bool) or not isinstance(self.min_category_rows, int) or self.min_category_rows < 0:
+            raise ValueError(f"`min_category_rows` must be an integer >= 0, got {self.min_category_rows!r}")
+        self.categories_ = {}
+        for c in X.columns:
+            if isinstance(X[c].dtype, pd.CategoricalDtype):
+                counts = X[c].value_counts()
+                self.categories_[c] = [v for v in X[c].cat.categories if counts.get(v, 0) >= self.min_category_rows]
         params = self._lgb_params(y)
         train = lgb.Dataset(self._blank_ignored(self._prepare(X)), y, categorical_feature=list(self.categories_) or "auto",
                             free_raw_data=True)
@@ -393,6 +407,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                 "seed": self.seed,
                 "num_threads": self.num_threads,
                 "ignore_features": self.ignore_features,
+                "min_category_rows": self.min_category_rows,
             },
             **(extra or {}),
         }

@@ -74,7 +74,7 @@ def paired_bootstrap_se(y, proba: dict, best: str, metric: str, n_boot: int = 20
 
 def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, select_by: str = "pr_auc",
                  rule: str = "one_se", search_trials: int = 0, search_timeout_s: float | None = None,
-                 screen: bool = True, seed: int = 0) -> Selection:
+                 screen: bool = True, seed: int = 0, groups: dict | None = None) -> Selection:
     """Fit each candidate on ``(X, y)`` (early stopping, calibration or ``C`` on validation) and
     select one on ``(X_val, y_val)`` by ``select_by``.
 
@@ -101,6 +101,8 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
     screen : bool
     seed : int
         Seeds the bootstrap and the search.
+    groups : dict, optional
+        Feature -> driver group, for the screening (features of a group are judged together).
 
     Returns
     -------
@@ -133,7 +135,7 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
             model.set_params(params=params)
         model.fit(X, y, validation=(X_val, y_val))
         if isinstance(model, ChurnModel) and screen:
-            screening = permutation_screen(model, X_val, y_val, seed=seed)
+            screening = permutation_screen(model, X_val, y_val, seed=seed, groups=groups)
             dropped = screening.loc[~screening["keep"], "feature"].tolist()
             if dropped and len(dropped) < len(screening):
                 model.set_params(ignore_features=dropped).fit(X, y, validation=(X_val, y_val))

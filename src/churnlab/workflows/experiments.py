@@ -78,7 +78,8 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
             output="no_purchase", horizon_days=p["train_horizon_days"], score_horizon_days=p["test_horizon_days"]
         ),
     }
-    cmp = fit_and_compare(candidates, train, val, test, names, events, baselines, seed=seed)
+    groups = ts.builder.feature_dictionary().set_index("feature")["group"].to_dict()
+    cmp = fit_and_compare(candidates, train, val, test, names, events, baselines, seed=seed, groups=groups)
     evaluation = cmp.evaluation
     details = {"test": test.copy(), "scores": pd.DataFrame(cmp.scores), "model": cmp.selection.model,
                "selected": cmp.selection.selected, "validation": cmp.selection.validation, "builder": ts.builder,
@@ -142,8 +143,9 @@ def cdnow_ablation(seed: int = 0) -> pd.DataFrame:
     scores = {}
     for name, (cols, params) in variants.items():
         # as in the benchmark: fitted, screened on validation and refitted (select_model)
+        groups = ts.builder.feature_dictionary().set_index("feature")["group"].to_dict()
         m = select_model({"lightgbm": ChurnModel(params=params, seed=seed)}, train[cols], train["churned"], val[cols],
-                         val["churned"], seed=seed).model
+                         val["churned"], seed=seed, groups=groups).model
         scores[name] = m.churn_probability(test[cols])
     return compare_models(test["churned"], scores)
 

@@ -92,8 +92,9 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     features.fit(df.iloc[parts["train"]])
     X = {k: features.transform(df.iloc[at]) for k, at in parts.items()}
     y = {k: y_all[at] for k, at in parts.items()}
+    groups = features.feature_dictionary().set_index("feature")["group"].to_dict()
     sel = select_model(make_candidates(m, cfg.seed, list(X["train"].columns)), X["train"], y["train"], X["validation"], y["validation"],
-                       **selection_options(cfg))
+                       groups=groups, **selection_options(cfg))
     model = sel.model
     scores = {name: candidate.churn_probability(X["test"]) for name, candidate in sel.models.items()}
     scores["prior_rate"] = PriorRate().fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])

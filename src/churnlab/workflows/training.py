@@ -154,8 +154,9 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
             raise ValueError(f"the {k} period ({[str(c.date()) for c in split[k]]}) has no rows or a single class")
     names = ts.feature_names
     m = cfg.model
+    groups = ts.builder.feature_dictionary().set_index("feature")["group"].to_dict()
     cmp = fit_and_compare(make_candidates(m, cfg.seed, names), part["train"], part["validation"], part["test"], names, events,
-                          **selection_options(cfg))
+                          groups=groups, **selection_options(cfg))
     model = cmp.selection.model
     tiers = base_rate_thresholds(model.churn_probability(part["validation"][names]), float(part["train"]["churned"].mean()))
     if m.explanation_cache_mb > 0:
