@@ -24,7 +24,8 @@ from churnlab.scoring import ScoringModel, check_thresholds, risk_tiers
 
 __all__ = ["build_report", "write_report", "SECTIONS"]
 
-SECTIONS = ["headline", "risk-distribution", "global-drivers", "riskiest-customers", "customer-waterfall", "segments"]
+# always present (for a model trained by this churnlab); "campaign" and "backtest" follow when asked for
+SECTIONS = ["headline", "risk-distribution", "drift", "global-drivers", "riskiest-customers", "customer-waterfall", "segments"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
