@@ -107,11 +107,15 @@ def shap_figure(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
     ex = shap.Explanation(
         values=feats.to_numpy(), base_values=sv["expected_value"].to_numpy(), data=_numeric(X[feats.columns]).to_numpy(), feature_names=list(feats.columns)
     )
+    before = set(plt.get_fignums())
     plt.figure()
     if kind == "beeswarm":
         shap.plots.beeswarm(ex, max_display=kw.get("max_display", 12), show=False)
     elif kind == "waterfall":
         shap.plots.waterfall(ex[kw["row"]], max_display=kw.get("max_display", 12), show=False)
     elif kind == "dependence":
-        shap.plots.scatter(ex[:, kw["feature"]], show=False)
-    return figure_png(plt.gcf())
+        shap.plots.scatter(ex[:, kw["feature"]], show=False)  # opens a figure of its own
+    png = figure_png(plt.gcf())
+    for number in set(plt.get_fignums()) - before:  # none left open: a report makes dozens
+        plt.close(number)
+    return png
