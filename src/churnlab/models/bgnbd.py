@@ -59,10 +59,14 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
     if before.empty:
         raise ValueError(f"no purchase before as_of={t}")
     # one DuckDB query (about twice as fast as the pandas groupbys on 3M purchases; see
-    # benchmarks/README.md): same-day purchases merged, then per customer
+    # benchmarks/README.md): same-day purchases merged, then per customer. Amounts are summed
+    # as exact integers of 1/10,000 unit, as the features are: a float sum over DuckDB's
+    # threads would depend on their scheduling, and the fitted models with it.
     query = """
         WITH days AS (
-            SELECT customer_id, date_trunc('day', ts) AS day, sum(amount) AS amount FROM before GROUP BY ALL
+            SELECT customer_id, date_trunc('day', ts) AS day,
+                   sum(CASE WHEN isfinite(amount) THEN round(amount * 10000)::HUGEINT END) AS amount
+            FROM before GROUP BY ALL
         ), per AS (
             SELECT customer_id, count(*) - 1 AS x, min(day) AS first, max(day) AS last,
                    sum(amount) AS total, arg_min(amount, day) AS first_amount
@@ -71,7 +75,7 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
         SELECT customer_id, x::DOUBLE AS x,
                date_diff('second', first, last) / $per AS t_x,
                date_diff('second', first, $end::TIMESTAMP) / $per AS T,
-               CASE WHEN x > 0 THEN (total - first_amount) / x ELSE 0.0 END AS monetary
+               CASE WHEN x > 0 THEN (total - first_amount)::DOUBLE / 10000 / x ELSE 0.0 END AS monetary
         FROM per ORDER BY customer_id
     """
     with duckdb_connection(None) as (con, register):
