@@ -165,18 +165,12 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
         newest_first = f.sort_values("cutoff", ascending=False, kind="stable")
         model.cache_explanations(newest_first[names], m.explanation_cache_mb)
     test = part["test"]
-    value_model, value_note = None, []
-    if events.purchases is not None and "amount" in events.purchases.columns:
-        try:  # unsupervised, from purchases before the test cutoff: used for customer value at scoring
-            value_model = fit_value_model(events, split["test"][0])
-        except ValueError as exc:
-            value_note = [f"customer value: no spend model ({exc})"]
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **cmp.scores})
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection) + value_note,
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection),
                        risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
-                       search=cmp.selection.search, screening=cmp.selection.screening, value_model=value_model)
+                       search=cmp.selection.search, screening=cmp.selection.screening)
 
 
 def selection_options(cfg: TrainConfig) -> dict:
@@ -276,6 +270,12 @@ def train(
         events = events if events is not None else load_data(cfg.data)
         result = fit_and_evaluate(cfg, events)
         fingerprint = events.fingerprint()
+        # for customer value at scoring, with the shipped model only (a backtest fold has no use for it)
+        if events.purchases is not None and "amount" in events.purchases.columns:
+            try:  # unsupervised, from purchases before the test cutoff
+                result.value_model = fit_value_model(events, result.split["test"][0])
+            except ValueError as exc:
+                result.notes.append(f"customer value: no spend model ({exc})")
     if not track:
         return result
     mlflow.set_tracking_uri(tracking_uri)
