@@ -92,3 +92,19 @@ def test_cli_backtest_and_the_report_section(tmp_path, trained, demo_events):
     assert r.exit_code == 0, r.output
     text = html.read_text()
     assert "Backtest over time" in text and "Drift since training" in text
+
+
+def test_an_unusable_tracking_store_fails_before_any_fold_is_trained(tmp_path, demo_events, monkeypatch):
+    import churnlab.workflows.training as training
+    from churnlab.tracking import TrackingError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    cfg = parse_config(small_config(**{"mlflow.tracking_uri": f"sqlite:///{blocker}/sub/mlflow.db"}))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a fold was trained before the tracking store was checked")
+
+    monkeypatch.setattr(training, "fit_and_evaluate", no_training)
+    with pytest.raises(TrackingError, match="cannot create the folder of the tracking database"):
+        backtest(cfg, events=demo_events, folds=2, n_boot=10, workdir=tmp_path)

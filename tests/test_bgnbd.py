@@ -132,3 +132,62 @@ def test_p_alive_properties():
     assert np.all(m.expected_purchases(10, [0, 3], [0, 35], [40, 40]) > 0)
     with pytest.raises(ValueError, match="t_x <= T"):
         BGNBD().fit([1], [50], [40])
+
+
+def _rfm_by_pandas(p: pd.DataFrame, as_of: str, period_days: float) -> pd.DataFrame:
+    """The calibration summary written with pandas groupbys, one customer at a time."""
+    t = pd.Timestamp(as_of)
+    b = p[p["ts"] < t].assign(day=lambda d: d["ts"].dt.floor("D"))
+    days = b.groupby(["customer_id", "day"])["amount"].sum(min_count=1)  # NaN: no known amount that day
+    rows = {}
+    for cid, g in days.groupby(level=0):
+        d = g.index.get_level_values(1)
+        repeat = g.iloc[1:].dropna()  # the days after the first, with a known amount
+        rows[cid] = (len(g) - 1, (d.max() - d.min()).days / period_days,
+                     (t.floor("s") - d.min()).total_seconds() / 86400 / period_days, repeat.mean() if len(repeat) else 0.0)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["x", "t_x", "T", "monetary"]).rename_axis("customer_id")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rfm_summary_equals_a_pandas_groupby_with_missing_amounts_and_unsorted_rows(seed):
+    rng = np.random.default_rng(seed)
+    n = 600
+    p = pd.DataFrame({
+        "customer_id": rng.choice([f"c{i}" for i in range(80)], n),
+        # some same-day purchases, times of day, a few before 1970
+        "ts": pd.Timestamp("1969-12-20") + pd.to_timedelta(rng.integers(0, 200 * 86400, n), unit="s"),
+        "amount": np.round(rng.gamma(2.0, 30.0, n), 2),
+    })
+    p.loc[rng.random(n) < 0.2, "amount"] = np.nan
+    as_of = "1970-05-01 13:30:00.25"
+    got = rfm_summary(p, as_of, period_days=7.0)
+    want = _rfm_by_pandas(p, as_of, 7.0)
+    assert got.index.tolist() == sorted(want.index)
+    np.testing.assert_allclose(got.to_numpy(), want.loc[got.index].to_numpy(dtype=float), rtol=1e-12, atol=0)
+    # the same rows already grouped by customer in time order, in another customer order
+    grouped = p.sort_values(["ts"]).sort_values("customer_id", key=lambda c: c.str[1:].astype(int), kind="stable")
+    again = rfm_summary(grouped, as_of, period_days=7.0, grouped=True)
+    pd.testing.assert_frame_equal(again.loc[got.index], got)  # bit for bit
+
+
+def test_rfm_summary_refuses_amounts_too_large_to_sum_exactly():
+    p = pd.DataFrame({"customer_id": [1, 1], "ts": pd.to_datetime(["2024-01-01", "2024-01-02"]), "amount": [1e15, 1.0]})
+    with pytest.raises(ValueError, match=r"purchases.amount: values up to 1e\+15 are too large to sum exactly"):
+        rfm_summary(p, "2024-02-01")
+
+
+def test_expected_purchases_alive_times_p_alive_by_numerical_integration():
+    """E[purchases in (T, T+t] | alive] of a customer with x repeats in T, by integrating the
+    Poisson rate over its Gamma posterior and the drop-out chain over Beta(a, b + x)."""
+    m = BGNBD()
+    m.r_, m.alpha_, m.a_, m.b_ = 0.25, 4.4, 0.8, 2.4
+    x, T, t = 2.0, 30.0, 12.0
+    shape, rate = m.r_ + x, m.alpha_ + T  # posterior of the purchase rate
+
+    def given(lam, p):  # purchases in t while alive at T: Poisson(lam) until the geometric drop-out
+        return (1 - np.exp(-lam * p * t)) / p
+
+    from scipy.stats import beta, gamma
+    inner = lambda p: integrate.quad(lambda lam: given(lam, p) * gamma.pdf(lam, shape, scale=1 / rate), 0, np.inf)[0]
+    want = integrate.quad(lambda p: inner(p) * beta.pdf(p, m.a_, m.b_ + x), 0, 1)[0]
+    assert m.expected_purchases_alive(t, x, T) == pytest.approx(want, rel=1e-6)

@@ -217,3 +217,49 @@ def test_a_training_run_stores_the_value_model(trained):
     vm = result.metadata["value_model"]
     assert set(vm) == {"bgnbd", "gamma_gamma", "fitted_as_of", "period_days"}
     assert vm["fitted_as_of"] == str(result.split["test"][0].date())
+
+
+def test_scoring_computes_the_stored_value_chunk_by_chunk_with_the_whole_lists_numbers(trained, demo_events):
+    """`churnlab score --campaign` values each chunk beside its features: the same bits as
+    customer_value over every customer, whatever the chunk size."""
+    from churnlab.scoring import ScoringModel, score_customers
+    from churnlab.scoring.campaign import value_source
+
+    result, _ = trained
+    sm = ScoringModel.load(result.model_uri)
+    plan = load_campaign("configs/campaign.yaml")
+    per_chunk, values = value_source(plan, demo_events, AS_OF, sm.value_model)
+    assert values is None and per_chunk is not None
+    whole = customer_value(demo_events, AS_OF, plan.horizon_days, margin=plan.margin, discount_rate=plan.discount_rate,
+                           value_model=sm.value_model)
+    for size in (400, 5000):
+        scored = pd.concat(list(add_campaign(score_customers(sm, demo_events, AS_OF, k=0, chunk_size=size, value=per_chunk),
+                                             None, plan)), ignore_index=True)
+        want = whole.reindex(scored["customer_id"]).to_numpy()
+        assert np.array_equal(scored["customer_value"].to_numpy(), want, equal_nan=True)
+        reference = pd.concat(list(add_campaign(score_customers(sm, demo_events, AS_OF, k=0, chunk_size=size), whole, plan)),
+                              ignore_index=True)
+        pd.testing.assert_frame_equal(scored, reference)
+    assert scored["target"].sum() == plan.budget  # the budget ranks the whole list across chunks
+
+
+def test_value_source_refuses_purchases_without_amounts(trained, demo_events):
+    from churnlab.events import EventTables
+    from churnlab.scoring.campaign import value_source
+
+    plan = load_campaign("configs/campaign.yaml")
+    ev = EventTables(**{**demo_events.tables(), "purchases": demo_events.purchases.drop(columns="amount")})
+    with pytest.raises(ValueError, match="purchases.amount: customer value method 'bgnbd_gg' needs order values"):
+        value_source(plan, ev, AS_OF, trained[0].metadata["value_model"])
+
+
+def test_add_campaign_with_a_budget_keeps_the_chunks_and_targets_across_them():
+    c = CampaignConfig(contact_cost=1, incentive_cost=10, acceptance=0.3, budget=2)
+    chunks = [pd.DataFrame({"customer_id": [1, 2], "churn_probability": [0.9, 0.1], "customer_value": [100.0, 100.0]}),
+              pd.DataFrame({"customer_id": [3, 4], "churn_probability": [0.5, 0.8], "customer_value": [300.0, 10.0]})]
+    out = list(add_campaign(iter(chunks), None, c))
+    # profits 0.9*0.3*90-1-1 = 22.3, 0.1*0.3*90-9-1 < 0, 0.5*0.3*290-5-1 = 37.5, 0.8*0.3*0-2-1 < 0
+    assert [len(o) for o in out] == [2, 2]
+    assert [o["target"].tolist() for o in out] == [[True, False], [True, False]]
+    with pytest.raises(ValueError, match="no `values` given and the scored chunks have no customer_value column"):
+        list(add_campaign([chunks[0].drop(columns="customer_value")], None, c))

@@ -83,6 +83,8 @@ _WHERE = {
     "write_scores": "churnlab.scoring",
     "customer_value": "churnlab.scoring.value",
     "expected_profit": "churnlab.scoring.campaign",
+    "add_campaign": "churnlab.scoring.campaign",
+    "value_source": "churnlab.scoring.campaign",
     # monitoring
     "feature_drift": "churnlab.monitor",
     "realized_performance": "churnlab.monitor",

@@ -244,14 +244,15 @@ def _after_demo(result, events, workdir: Path, plan=None) -> None:
     write the driver report."""
     from churnlab.report import build_report, write_report
     from churnlab.scoring import ScoringModel, score_customers, write_scores
-    from churnlab.scoring.campaign import add_campaign, campaign_values
+    from churnlab.scoring.campaign import add_campaign, value_source
 
     sm = ScoringModel.load(result.model_uri)
     as_of = events.date_range()[1].normalize() + pd.Timedelta(days=1)
-    chunks = score_customers(sm, events, as_of)
+    per_chunk, values = value_source(plan, events, as_of, sm.value_model) if plan is not None else (None, None)
+    chunks = score_customers(sm, events, as_of, value=per_chunk)
     tally = {"target": 0, "profit": 0.0}
     if plan is not None:
-        chunks = _tally_campaign(add_campaign(chunks, campaign_values(plan, events, as_of, value_model=sm.value_model), plan, sort=True), tally)
+        chunks = _tally_campaign(add_campaign(chunks, values, plan, sort=True), tally)
     counts = write_scores(chunks, workdir / "demo-scores.parquet")
     console.print(f"scored {sum(counts.values()):,} customers at {as_of.date()} -> {workdir / 'demo-scores.parquet'}")
     _print_campaign(plan, tally)
@@ -389,7 +390,7 @@ def score(
     from churnlab.atomic import check_output_path
     from churnlab.config import load_campaign
     from churnlab.scoring import score_customers, score_table, write_scores
-    from churnlab.scoring.campaign import add_campaign, campaign_values
+    from churnlab.scoring.campaign import add_campaign, campaign_values, value_source
 
     def go():
         check_output_path(out, (".parquet", ".csv"))
@@ -424,14 +425,14 @@ def score(
         ids = _read_customer_list(customers) if customers is not None else None
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
-        values = campaign_values(plan, ev, t, value_model=sm.value_model) if plan is not None else None
+        per_chunk, values = value_source(plan, ev, t, sm.value_model) if plan is not None else (None, None)
         drift = _drift_counter(sm)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("score", total=total)
             chunks = score_customers(
                 sm, ev, t, ids, k=top_k, thresholds=None if top_decile else thresholds,
                 top_share=0.1 if top_decile else None, chunk_size=chunk_size,
-                progress=lambda n: bar.advance(task, n), reason_tiers=reason_tiers, drift=drift,
+                progress=lambda n: bar.advance(task, n), reason_tiers=reason_tiers, drift=drift, value=per_chunk,
             )
             if plan is not None:
                 chunks = _tally_campaign(add_campaign(chunks, values, plan, sort=sort is not None), tally)

@@ -36,6 +36,8 @@ __all__ = [
     "default_tracking_uri",
     "load_model_bundle",
     "log_churn_model",
+    "tracking_store",
+    "use_experiment",
 ]
 
 PROBA_COLUMN = "churn_probability"
@@ -121,6 +123,21 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise TrackingError(f"cannot create the tracking folder {path}: {exc}") from exc
+
+
+def tracking_store(tracking_uri: str | None, workdir: str | Path) -> str:
+    """The tracking URI to log to (``tracking_uri``, or the SQLite store under ``workdir``),
+    checked with :func:`check_tracking_uri` before any work is done."""
+    uri = tracking_uri or default_tracking_uri(workdir)
+    check_tracking_uri(uri)
+    return uri
+
+
+def use_experiment(name: str, tracking_uri: str, workdir: str | Path | None) -> str:
+    """Point MLflow at ``tracking_uri`` and return the id of experiment ``name`` (created when
+    missing, its artifacts under ``workdir`` for a local store)."""
+    mlflow.set_tracking_uri(tracking_uri)
+    return experiment_id(name, tracking_uri, Path(workdir) if workdir is not None else None)
 
 
 def experiment_id(name: str, tracking_uri: str, workdir: Path | None) -> str:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from churnlab.config import CampaignConfig
 
-__all__ = ["CAMPAIGN_COLUMNS", "add_campaign", "campaign_values", "expected_profit", "mark_targets"]
+__all__ = ["CAMPAIGN_COLUMNS", "add_campaign", "campaign_values", "value_source", "expected_profit", "mark_targets"]
 
 CAMPAIGN_COLUMNS = ["customer_value", "value_at_risk", "expected_profit", "target"]
 
@@ -80,6 +80,30 @@ def campaign_values(campaign: CampaignConfig, events=None, as_of=None, table: pd
                           value_model=value_model if campaign.value_method == "bgnbd_gg" else None)
 
 
+def value_source(campaign: CampaignConfig, events, as_of, value_model: dict | None = None):
+    """Where a scored list's customer values come from: ``(per_chunk, values)``, one of them None.
+
+    With ``value_method: bgnbd_gg`` and a stored value model (a churn model trained on
+    purchases with amounts), ``per_chunk`` is a :class:`~churnlab.scoring.value.StoredValue`
+    for :func:`churnlab.scoring.score_customers`'s ``value``: each chunk computes its own
+    customers' values beside their features. Otherwise ``values`` holds the whole list's,
+    from :func:`campaign_values`. Either goes to :func:`add_campaign`.
+
+    >>> from churnlab.config import CampaignConfig
+    >>> from churnlab.datasets import make_demo_events
+    >>> c = CampaignConfig(contact_cost=1, incentive_cost=10, acceptance=0.3)
+    >>> per_chunk, values = value_source(c, make_demo_events(300, random_state=0), "2024-07-01")
+    >>> per_chunk is None, len(values) > 0
+    (True, True)
+    """
+    from churnlab.scoring.value import StoredValue, check_value_inputs
+
+    if campaign.value_method == "bgnbd_gg" and value_model is not None:
+        check_value_inputs(events, campaign.value_method)
+        return StoredValue(value_model, campaign.horizon_days, campaign.margin, campaign.discount_rate), None
+    return None, campaign_values(campaign, events, as_of, value_model=value_model)
+
+
 def mark_targets(profit: np.ndarray, budget: int | None) -> np.ndarray:
     """True for the customers to contact: positive expected profit, highest first, at most
     ``budget`` (ties at the budget's edge go to the earlier row).
@@ -97,21 +121,22 @@ def mark_targets(profit: np.ndarray, budget: int | None) -> np.ndarray:
     return out
 
 
-def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series, campaign: CampaignConfig,
+def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series | None, campaign: CampaignConfig,
                  sort: bool = False) -> Iterator[pd.DataFrame]:
     """The scored chunks with :data:`CAMPAIGN_COLUMNS` added.
 
-    Without a budget each chunk is completed as it comes; with a budget (or ``sort``) the
-    targets are chosen over the whole list, so the chunks are gathered first and one frame is
-    returned (sorted by expected profit, highest first, when ``sort``).
+    Without a budget each chunk is completed as it comes; with a budget the targets are
+    chosen over the whole list, so every chunk is held until the last one is scored. With
+    ``sort`` one frame is returned, sorted by expected profit, highest first.
 
     Parameters
     ----------
     chunks : iterable of DataFrame
         From :func:`churnlab.scoring.score_customers` or ``score_table``.
-    values : Series
+    values : Series or None
         Customer value by customer_id (:func:`churnlab.scoring.value.customer_value`);
-        customers without one get NaN value and profit, and are not targeted.
+        customers without one get NaN value and profit, and are not targeted. None: the
+        chunks' own ``customer_value`` column (scored with :func:`value_source`'s ``per_chunk``).
     campaign : CampaignConfig
     sort : bool
 
@@ -129,20 +154,29 @@ def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series, campaign: Ca
     [[1, 22.5, True], [2, 11.2, False], [3, nan, False]]
     """
 
-    def complete(frame: pd.DataFrame, with_targets: bool) -> pd.DataFrame:
-        v = values.reindex(frame["customer_id"].to_numpy()).to_numpy(dtype=float)
+    def complete(frame: pd.DataFrame) -> pd.DataFrame:
+        if values is None:
+            if "customer_value" not in frame.columns:
+                raise ValueError("add_campaign: no `values` given and the scored chunks have no customer_value column")
+            v = frame["customer_value"].to_numpy(dtype=float)
+        else:
+            v = values.reindex(frame["customer_id"].to_numpy()).to_numpy(dtype=float)
         p = frame["churn_probability"].to_numpy(dtype=float)
-        profit = expected_profit(p, v, campaign)
-        out = frame.assign(customer_value=v, value_at_risk=p * v, expected_profit=profit)
-        if with_targets:
-            out["target"] = mark_targets(profit, campaign.budget)
-        return out
+        return frame.assign(customer_value=v, value_at_risk=p * v, expected_profit=expected_profit(p, v, campaign))
 
     if campaign.budget is None and not sort:
         for chunk in chunks:
-            yield complete(chunk, True)
+            out = complete(chunk)
+            out["target"] = mark_targets(out["expected_profit"].to_numpy(), None)
+            yield out
         return
-    whole = complete(pd.concat(list(chunks), ignore_index=True), True)
-    if sort:
-        whole = whole.sort_values("expected_profit", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
-    yield whole
+    # the budget ranks the whole list: every chunk's profits first, then the targets
+    done = [complete(chunk) for chunk in chunks]
+    profit = np.concatenate([d["expected_profit"].to_numpy() for d in done]) if done else np.array([])
+    targets = np.split(mark_targets(profit, campaign.budget), np.cumsum([len(d) for d in done])[:-1])
+    done = [d.assign(target=t) for d, t in zip(done, targets)]
+    if not sort:
+        yield from done
+        return
+    whole = pd.concat(done, ignore_index=True) if done else pd.DataFrame()
+    yield whole.sort_values("expected_profit", ascending=False, kind="stable", na_position="last").reset_index(drop=True)

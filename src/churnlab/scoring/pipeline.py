@@ -14,6 +14,7 @@ into place only when complete, so a crash or Ctrl-C never leaves a partial outpu
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -98,6 +99,7 @@ def score_customers(
     progress=None,
     reason_tiers: Collection[str] | None = None,
     drift=None,
+    value: Callable | None = None,
 ):
     """Scored chunks (DataFrames) for the requested customers, in customer order.
 
@@ -144,12 +146,18 @@ def score_customers(
     drift : DriftCounter, optional
         Counts each chunk's scored customers (features and probability) for
         :class:`churnlab.monitor.DriftCounter`'s drift table.
+    value : callable, optional
+        ``value(events, as_of, customer_ids, row_index, threads=...) -> Series`` of customer
+        value by id, e.g. :class:`churnlab.scoring.value.StoredValue`: called per chunk with
+        the chunk's listed customers, beside its features; adds ``customer_value`` (NaN for
+        customers it leaves out).
 
     Returns
     -------
     iterator of DataFrame
         One frame per chunk: ``customer_id, as_of, churn_probability, risk_tier,
-        reason_1..k, driver_1..k, status, horizon_days, model_version``.
+        reason_1..k, driver_1..k, status, horizon_days, model_version`` (and
+        ``customer_value`` with ``value``).
 
     Examples
     --------
@@ -161,9 +169,9 @@ def score_customers(
         raise TypeError(f"`model` must be a ScoringModel (ScoringModel.load(uri)), got {type(sm).__name__}")
     if not isinstance(events, EventTables):
         raise TypeError(f"`events` must be EventTables (see churnlab.load_events), got {type(events).__name__}")
-    for name, value in (("chunk_size", chunk_size), ("k", k)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise TypeError(f"`{name}` must be an integer, got {plain(value)!r}")
+    for name, number in (("chunk_size", chunk_size), ("k", k)):
+        if isinstance(number, bool) or not isinstance(number, (int, np.integer)):
+            raise TypeError(f"`{name}` must be an integer, got {plain(number)!r}")
     if chunk_size <= 0:
         raise ValueError(f"`chunk_size` must be > 0, got {chunk_size}")
     if k < 0:
@@ -190,7 +198,9 @@ def score_customers(
     if customer_ids is not None:
         requested = _requested_ids(customer_ids, events.id_dtype)
     sm.check_tables(events)
-    return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers, drift)
+    if value is not None and not callable(value):
+        raise TypeError(f"`value` must be a function of (events, as_of, customer_ids, row_index), got {type(value).__name__}")
+    return _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers, drift, value)
 
 
 def score_table(
@@ -336,7 +346,8 @@ def prefetch(fn: Callable[[T], R], items: Iterable[T], depth: int = AHEAD) -> It
 _END = object()
 
 
-def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers, drift=None):
+def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size, progress, reason_tiers, drift=None,
+                  value=None):
     """The generator behind :func:`score_customers` (arguments already checked).
 
     Chunk by chunk: features (on a worker thread, up to :data:`AHEAD` chunks ahead, so
@@ -377,25 +388,33 @@ def _score_stream(sm, events, t, requested, k, thresholds, top_share, chunk_size
             status = pd.concat([status[~status.index.isin(gone_for_good)], pd.Series("cancelled", index=gone_for_good, dtype=object)])
         return listed, X[status.reindex(X.index) == "scored"], status
 
-    def each_chunk(warm_up: bool = False):
-        """``(ids, features, status, is_last)`` per chunk, features built ahead."""
+    def chunk_inputs(bound, with_value: bool):
+        ids, X, status = chunk_features(bound)
+        worth = value(events, t, ids, index[0] if index else None, threads=sql_threads) if with_value else None
+        return ids, X, status, worth
+
+    def each_chunk(warm_up: bool = False, with_value: bool = False):
+        """``(ids, features, status, value, is_last)`` per chunk, features built ahead."""
         # every chunk's query on one DuckDB database, closed after the last one
-        with shared_databases(), prefetch(chunk_features, bounds, AHEAD if pipelined else 0) as built:
+        build = functools.partial(chunk_inputs, with_value=with_value)
+        with shared_databases(), prefetch(build, bounds, AHEAD if pipelined else 0) as built:
             if warm_up:  # SHAP kernels (and the model's training patterns) load meanwhile
                 sm.model.warm_up()
-            for i, (ids, X, status) in enumerate(built):
-                yield ids, X, status, i == len(bounds) - 1
+            for i, (ids, X, status, worth) in enumerate(built):
+                yield ids, X, status, worth, i == len(bounds) - 1
 
     if top_share is not None:
         # one cut for the whole list, not per chunk: a first pass for probabilities only
-        proba = [sm.model.churn_probability(X) for _, X, _, _ in each_chunk() if len(X)]
+        proba = [sm.model.churn_probability(X) for _, X, _, _, _ in each_chunk() if len(X)]
         tiers = _tiers(None, np.quantile(np.concatenate(proba), 1 - top_share) if proba else np.inf)
     else:
         tiers = _tiers(thresholds)
 
-    for ids, X, status, last in each_chunk(warm_up=k > 0):
+    for ids, X, status, worth, last in each_chunk(warm_up=k > 0, with_value=value is not None):
         with engine_threads(None if last else kernel_threads):
             part = score_block(sm, X, status, ids, t, k, tiers, reason_tiers)
+        if worth is not None:
+            part["customer_value"] = worth.reindex(ids).to_numpy(dtype=float)
         if drift is not None:
             _count_drift(drift, X, part)
         if progress is not None:

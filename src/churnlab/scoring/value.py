@@ -24,6 +24,7 @@ Methods:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ import pandas as pd
 from churnlab.checks import check_number, to_timestamp
 from churnlab.events import EventTables
 
-__all__ = ["METHODS", "MIN_REPEAT_CUSTOMERS", "customer_value", "fit_value_model"]
+__all__ = ["METHODS", "MIN_REPEAT_CUSTOMERS", "StoredValue", "check_value_inputs", "customer_value", "fit_value_model"]
 
 METHODS = ("bgnbd_gg", "simple", "subscription")
 MIN_REPEAT_CUSTOMERS = 20  # fewer cannot pin down the Gamma-Gamma spend model's three parameters
@@ -84,13 +85,23 @@ def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, meth
     if method == "subscription":
         value = _subscription_value(events, t, horizon_days, discount_rate)
     else:
-        if events.purchases is None:
-            raise ValueError(f"customer value method {method!r} needs purchases; these events have none (use 'subscription')")
-        if "amount" not in events.purchases.columns:
-            raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none")
+        check_value_inputs(events, method)
         value = _bgnbd_gg_value(events, t, horizon_days, discount_rate, value_model) if method == "bgnbd_gg" else \
             _simple_value(events, t, horizon_days)
     return (value * margin).rename("customer_value").rename_axis("customer_id")
+
+
+def check_value_inputs(events: EventTables, method: str) -> None:
+    """Raise a one-line ValueError if ``events`` cannot give customer values by ``method``
+    (purchases with amounts for ``bgnbd_gg`` and ``simple``)."""
+    if method == "subscription":
+        if events.subscriptions is None:
+            raise ValueError("customer value method 'subscription' needs a subscriptions table; these events have none")
+        return
+    if events.purchases is None:
+        raise ValueError(f"customer value method {method!r} needs purchases; these events have none (use 'subscription')")
+    if "amount" not in events.purchases.columns:
+        raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none")
 
 
 def _month_ends(horizon_days: float) -> np.ndarray:
@@ -139,19 +150,88 @@ def fit_value_model(events: EventTables, as_of) -> dict:
 
 def _bgnbd_gg_value(events: EventTables, t: pd.Timestamp, horizon_days: float, rate: float,
                     value_model: dict | None = None) -> pd.Series:
-    from churnlab.models import BGNBD, GammaGamma, rfm_summary
+    from churnlab.models import rfm_summary
 
     params = value_model if value_model is not None else fit_value_model(events, t)
-    s = rfm_summary(events, t, period_days=PERIOD_DAYS)
+    return _value_of_histories(rfm_summary(events, t, period_days=PERIOD_DAYS), params, horizon_days, rate)
+
+
+def _value_of_histories(s: pd.DataFrame, params: dict, horizon_days: float, rate: float) -> pd.Series:
+    """BG/NBD x Gamma-Gamma value of each row of an :func:`rfm_summary` (in weeks), customer
+    by customer: a customer's value depends on their own history alone, whichever customers
+    are computed with them."""
+    from churnlab.models import BGNBD, GammaGamma
+
     bg, gg = BGNBD(), GammaGamma()
     bg.r_, bg.alpha_, bg.a_, bg.b_ = (params["bgnbd"][k] for k in ("r", "alpha", "a", "b"))
     gg.p_, gg.q_, gg.v_ = (params["gamma_gamma"][k] for k in ("p", "q", "v"))
     spend = gg.conditional_expected_average_value(s["x"], s["monetary"])
+    # expected purchases = P(alive | x, t_x, T) x those of a living customer, which depend on
+    # (x, T) only: x is a count and T whole days to as_of, so far fewer pairs than customers
+    x, t_x, T = (s[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
+    pairs, which = np.unique(x + 1j * T, return_inverse=True)
     ends = _month_ends(horizon_days)
-    cumulative = np.column_stack([bg.expected_purchases(e / PERIOD_DAYS, s["x"], s["t_x"], s["T"]) for e in ends])
-    per_month = np.diff(np.column_stack([np.zeros(len(s)), cumulative]), axis=1)
     discount = (1.0 + rate) ** (-ends / 365.0)
-    return pd.Series(spend * (per_month @ discount), index=s.index)
+    alive_value, before = np.zeros(len(pairs)), np.zeros(len(pairs))
+    for end, d in zip(ends, discount):  # month by month, summed in the same order for every customer
+        cumulative = bg.expected_purchases_alive(end / PERIOD_DAYS, pairs.real, pairs.imag)
+        alive_value += (cumulative - before) * d
+        before = cumulative
+    return pd.Series(spend * alive_value[which.ravel()] * bg.p_alive(x, t_x, T), index=s.index)
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    """Customer value (``bgnbd_gg``) with a stored value model, for any subset of customers:
+    ``StoredValue(...)(events, as_of, customer_ids)`` equals :func:`customer_value` on every
+    customer, restricted to ``customer_ids``, without a pass over everyone's purchases.
+
+    Batch scoring calls it per chunk of the list (``score_customers(..., value=...)``), on the
+    thread that builds the chunk's features, with the chunk's purchases gathered through the
+    :class:`~churnlab.features.CustomerRowIndex`.
+
+    Parameters
+    ----------
+    value_model : dict
+        From :func:`fit_value_model` (a trained model's ``value_model``).
+    horizon_days, margin, discount_rate : float
+        As for :func:`customer_value`.
+
+    Examples
+    --------
+    >>> from churnlab.datasets import make_demo_events
+    >>> ev = make_demo_events(800, random_state=0)
+    >>> vm = fit_value_model(ev, "2024-07-01")
+    >>> whole = customer_value(ev, "2024-07-01", margin=0.3, value_model=vm)
+    >>> some = StoredValue(vm, 365.0, margin=0.3)(ev, "2024-07-01", whole.index[:50])
+    >>> bool((some == whole.iloc[:50]).all())
+    True
+    """
+
+    value_model: dict
+    horizon_days: float = 365.0
+    margin: float = 1.0
+    discount_rate: float = 0.0
+
+    def __call__(self, events: EventTables, as_of, customer_ids, row_index=None, threads: int | None = None) -> pd.Series:
+        """Values of ``customer_ids`` at ``as_of`` (those with a purchase before it); ``threads``
+        is accepted for :func:`~churnlab.scoring.score_customers` and unused (numpy only)."""
+        from churnlab.models import rfm_summary
+
+        check_value_inputs(events, "bgnbd_gg")
+        t = to_timestamp(as_of)
+        purchases = events.purchases
+        ids = np.asarray(customer_ids)
+        if row_index is not None:  # the chunk's rows, grouped by customer in time order
+            at = row_index.positions("purchases", purchases, ids, grouped=True)
+        else:
+            at = np.flatnonzero(purchases["customer_id"].isin(ids).to_numpy())
+        rows = pd.DataFrame({c: purchases[c].to_numpy()[at] for c in ("customer_id", "ts", "amount")})
+        if not (rows["ts"] < t).any():
+            return pd.Series(np.array([], dtype=float), index=pd.Index(ids[:0], name="customer_id"), name="customer_value")
+        s = rfm_summary(rows, t, period_days=PERIOD_DAYS, grouped=row_index is not None)
+        value = _value_of_histories(s, self.value_model, self.horizon_days, self.discount_rate) * self.margin
+        return value.rename("customer_value").rename_axis("customer_id")
 
 
 def _simple_value(events: EventTables, t: pd.Timestamp, horizon_days: float) -> pd.Series:

@@ -146,12 +146,14 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
     ['2024-09-01', '2024-10-01']
     """
     from churnlab.explain import global_drivers, shap_values
+    from churnlab.tracking import tracking_store
     from churnlab.workflows.training import fit_and_evaluate, load_data
 
     if cfg.data.source == "table":
         raise ValueError("backtest: data.source 'table' has no cutoffs to roll; backtests need event data")
-    events = events if events is not None else load_data(cfg.data)
     plan = fold_cutoffs(cfg.cutoffs.resolve(), cfg.label.horizon_days, folds)
+    uri = tracking_store(cfg.mlflow.tracking_uri, workdir) if track else None  # before any fold is trained
+    events = events if events is not None else load_data(cfg.data)
     rows, driver_rows, results = [], [], []
     for i, cuts in enumerate(plan, start=1):
         fold_cfg = cfg.model_copy(update={"cutoffs": cfg.cutoffs.model_copy(update={"dates": [c.date() for c in cuts],
@@ -182,19 +184,16 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
     ], columns=["from_fold", "to_fold", "spearman"])
     result = BacktestResult(table, summary, drivers, stability)
     if track:
-        result.run_id = _log_backtest(cfg, result, results, Path(workdir))
+        result.run_id = _log_backtest(cfg, result, results, uri, Path(workdir))
     return result
 
 
-def _log_backtest(cfg: TrainConfig, bt: BacktestResult, results: list, workdir: Path) -> str:
+def _log_backtest(cfg: TrainConfig, bt: BacktestResult, results: list, uri: str, workdir: Path) -> str:
     import mlflow
 
-    from churnlab.tracking import check_tracking_uri, default_tracking_uri, experiment_id, log_frame_artifact, log_png_artifacts
+    from churnlab.tracking import log_frame_artifact, log_png_artifacts, use_experiment
 
-    uri = cfg.mlflow.tracking_uri or default_tracking_uri(workdir)
-    check_tracking_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    exp = experiment_id(cfg.mlflow.experiment, uri, workdir)
+    exp = use_experiment(cfg.mlflow.experiment, uri, workdir)
     with mlflow.start_run(experiment_id=exp, run_name=f"{cfg.name}-backtest") as parent:
         mlflow.set_tag("churnlab.kind", "backtest")
         mlflow.log_param("folds", int(bt.folds["fold"].max()))

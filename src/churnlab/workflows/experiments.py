@@ -66,6 +66,9 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
     --------
     >>> evaluation, details = cdnow_benchmark()  # doctest: +SKIP
     """
+    from churnlab.tracking import tracking_store
+
+    uri = tracking_store(tracking_uri, workdir) if track else None  # before any work
     events, ts, train, val, test, label = _cdnow_split()
     names = ts.feature_names
     p = CDNOW_PROTOCOL
@@ -85,7 +88,7 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
                "selected": cmp.selection.selected, "validation": cmp.selection.validation, "builder": ts.builder,
                "label": label}
     if track:
-        details["run_id"] = _log(evaluation, details, Path(workdir), tracking_uri)
+        details["run_id"] = _log(evaluation, details, Path(workdir), uri)
     return evaluation, details
 
 
@@ -150,21 +153,11 @@ def cdnow_ablation(seed: int = 0) -> pd.DataFrame:
     return compare_models(test["churned"], scores)
 
 
-def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, tracking_uri: str | None) -> str:
+def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, uri: str) -> str:
     from churnlab.plots import evaluation_figures, importance_figure
-    from churnlab.tracking import (
-        experiment_id,
-        check_tracking_uri,
-        default_tracking_uri,
-        log_dict_artifact,
-        log_frame_artifact,
-        log_png_artifacts,
-    )
+    from churnlab.tracking import log_dict_artifact, log_frame_artifact, log_png_artifacts, use_experiment
 
-    uri = tracking_uri or default_tracking_uri(workdir)
-    check_tracking_uri(uri)
-    mlflow.set_tracking_uri(uri)
-    with mlflow.start_run(experiment_id=experiment_id("churnlab-cdnow-benchmark", uri, workdir), run_name="cdnow-39w") as run:
+    with mlflow.start_run(experiment_id=use_experiment("churnlab-cdnow-benchmark", uri, workdir), run_name="cdnow-39w") as run:
         mlflow.log_params({k: str(v) for k, v in CDNOW_PROTOCOL.items()})
         mlflow.log_params({f"lgbm.{k}": v for k, v in CDNOW_PARAMS.items()})
         for name, row in evaluation.iterrows():

@@ -21,14 +21,13 @@ from churnlab.models.linear import LinearChurnModel
 from churnlab.plots import evaluation_figures, importance_figure, shap_figure
 from churnlab.scoring.tiers import base_rate_thresholds
 from churnlab.tracking import (
-    check_tracking_uri,
-    default_tracking_uri,
-    experiment_id,
     flatten,
     log_churn_model,
     log_dict_artifact,
     log_frame_artifact,
     log_png_artifacts,
+    tracking_store,
+    use_experiment,
 )
 from churnlab.workflows.compare import fit_and_compare, make_candidates
 
@@ -256,9 +255,7 @@ def train(
     True
     """
     workdir = Path(workdir)
-    tracking_uri = cfg.mlflow.tracking_uri or default_tracking_uri(workdir)
-    if track:
-        check_tracking_uri(tracking_uri)
+    tracking_uri = tracking_store(cfg.mlflow.tracking_uri, workdir) if track else None
     np.random.seed(cfg.seed)
     if cfg.data.source == "table":
         from churnlab.workflows.table import fit_table, load_table, table_fingerprint
@@ -278,8 +275,7 @@ def train(
                 result.notes.append(f"customer value: no spend model ({exc})")
     if not track:
         return result
-    mlflow.set_tracking_uri(tracking_uri)
-    exp_id = experiment_id(cfg.mlflow.experiment, tracking_uri, workdir)
+    exp_id = use_experiment(cfg.mlflow.experiment, tracking_uri, workdir)
     run = mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name)
     try:
         with run:
