@@ -95,6 +95,27 @@ def test_value_needs_amounts_and_enough_repeat_customers(small_events):
     few = load_events(small_events.purchases[small_events.purchases["customer_id"] < 15])
     with pytest.raises(ValueError, match=r"repeat customers with spend; the spend model needs at least 20"):
         customer_value(few, "2024-07-01")
+    with pytest.raises(ValueError, match=r"`order_value` must be > 0, got -5"):
+        customer_value(no_amounts, "2024-07-01", order_value=-5)
+
+
+def test_a_log_without_amounts_is_valued_with_an_order_value(small_events):
+    """Expected purchases (BG/NBD fitted here independently) x the given spend per purchase."""
+    from churnlab.scoring.value import StoredValue, fit_value_model
+
+    t = pd.Timestamp("2024-07-01")
+    no_amounts = load_events(small_events.purchases.drop(columns="amount"))
+    v = customer_value(no_amounts, t, horizon_days=180, margin=0.5, order_value=40.0)
+    s = rfm_summary(no_amounts, t, period_days=7.0)
+    bg = BGNBD().fit(s["x"], s["t_x"], s["T"])
+    np.testing.assert_allclose(v.reindex(s.index), 0.5 * 40.0 * bg.expected_purchases(180 / 7, s["x"], s["t_x"], s["T"]), rtol=1e-9)
+    vm = fit_value_model(no_amounts, t)
+    assert vm["gamma_gamma"] is None
+    chunk = StoredValue(vm, 180.0, 0.5, order_value=40.0)(no_amounts, t, v.index[:40])
+    np.testing.assert_array_equal(chunk.to_numpy(), customer_value(no_amounts, t, 180, margin=0.5, value_model=vm,
+                                                                   order_value=40.0).iloc[:40].to_numpy())
+    with pytest.raises(ValueError, match=r"the value model has no spend model .* give an average order value \(campaign.order_value\)"):
+        customer_value(small_events, t, value_model=vm)  # amounts now, but the stored model has no spend part
 
 
 # ---- campaign economics ----------------------------------------------------------------

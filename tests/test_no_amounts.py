@@ -4,6 +4,7 @@ import dataclasses
 
 import pandas as pd
 import pytest
+import yaml
 from conftest import small_config, train_from_cli
 from typer.testing import CliRunner
 
@@ -51,6 +52,20 @@ def test_train_score_report_from_the_cli_without_amounts(no_amounts, tmp_path):
     assert not scored["reason_1"].str.contains("spend|average order").any()
     res = runner.invoke(app, ["report", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01", "--out", str(tmp_path / "r.html")])
     assert res.exit_code == 0, res.output
+    # a campaign: valued by expected purchases x a given order value, or refused naming the key
+    plan = yaml.safe_load(open("configs/campaign.yaml"))
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump(plan))
+    args = ["score", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01", "--out", str(tmp_path / "c.parquet"),
+            "--campaign", str(tmp_path / "campaign.yaml")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "campaign.order_value" in res.output and not (tmp_path / "c.parquet").exists()
+    plan["campaign"]["order_value"] = 30.0
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump(plan))
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    c = pd.read_parquet(tmp_path / "c.parquet")
+    assert c["customer_value"].notna().sum() > 100 and (c["customer_value"].dropna() >= 0).all()
+    assert 0 < c["target"].sum() <= plan["campaign"]["budget"]
 
 
 def test_a_model_with_amounts_refuses_events_without(trained, no_amounts):

@@ -4,6 +4,7 @@ contractual label, and a subscription business through train -> score -> report.
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import small_config, train_from_cli
 from typer.testing import CliRunner
 
@@ -130,3 +131,22 @@ def test_a_subscription_business_with_activity_trains_scores_and_reports(tmp_pat
                               "--out", str(tmp_path / "r.html")])
     assert res.exit_code == 0, res.output
     assert "not_active" in (tmp_path / "r.html").read_text()
+    # whom to contact: valued by their recurring amounts
+    from churnlab.scoring.value import customer_value
+
+    plan = {"contact_cost": 1.0, "incentive_cost": 5.0, "acceptance": 0.3, "margin": 0.6, "value_method": "subscription",
+            "horizon_days": 365}
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump({"campaign": plan}))
+    out = tmp_path / "campaign.parquet"
+    args = ["score", "--model", uri, *tracking, "--events", str(folder), "--as-of", "2024-12-01", "--out", str(out),
+            "--chunk-size", "300", "--campaign", str(tmp_path / "campaign.yaml")]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    c = pd.read_parquet(out).set_index("customer_id")
+    want = customer_value(events, "2024-12-01", 365, "subscription", margin=0.6)
+    np.testing.assert_allclose(c.loc[want.index, "customer_value"], want, rtol=1e-12)
+    assert c.loc[c["status"] == "scored", "expected_profit"].notna().all()
+    plan["value_method"] = "bgnbd_gg"  # no purchases here
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump({"campaign": plan}))
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "customer value method 'bgnbd_gg' needs purchases; these events have none" in res.output

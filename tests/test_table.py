@@ -154,3 +154,34 @@ def test_table_config_errors_name_the_key(data, fragment):
 
     with pytest.raises(ConfigError, match=fragment.replace(".", r"\.")):
         parse_config({"data": data, "cutoffs": {"dates": ["2024-01-01", "2024-02-01", "2024-03-01"]}})
+
+
+@pytest.mark.slow
+def test_cli_scores_a_table_with_a_campaign_valued_by_its_own_column(trained_table, tmp_path):
+    tmp, table, uri, tracking = trained_table
+    new = make_demo_table(300, random_state=7).drop(columns="Churn")
+    new.to_csv(tmp_path / "new.csv", index=False)
+    plan = {"contact_cost": 2.0, "incentive_cost": 15.0, "acceptance": 0.4, "budget": 25, "value_column": "MonthlyCharges"}
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump({"campaign": plan}))
+    out = tmp_path / "scores.csv"
+    args = ["score", "--model", uri, "--tracking-uri", tracking, "--table", str(tmp_path / "new.csv"), "--out", str(out)]
+    res = runner.invoke(app, [*args, "--campaign", str(tmp_path / "campaign.yaml"), "--sort", "expected_profit"])
+    assert res.exit_code == 0, res.output
+    s = pd.read_csv(out)
+    value = new.set_index("customerID")["MonthlyCharges"].reindex(s["customer_id"]).to_numpy()
+    np.testing.assert_array_equal(s["customer_value"].to_numpy(), value)
+    p = s["churn_probability"].to_numpy()
+    np.testing.assert_allclose(s["expected_profit"], p * 0.4 * (value - 15.0) - (1 - p) * 15.0 - 2.0, rtol=1e-12)
+    assert (np.diff(s["expected_profit"]) <= 0).all()
+    assert s["target"].sum() == min(25, int((s["expected_profit"] > 0).sum()))
+    written = out.read_bytes()
+    # the value column must be named, and exist; a refused run leaves the earlier file alone
+    del plan["value_column"]
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump({"campaign": plan}))
+    res = runner.invoke(app, [*args, "--campaign", str(tmp_path / "campaign.yaml")])
+    assert res.exit_code == 2 and "campaign.value_column: required to score a customer table" in res.output
+    plan["value_column"] = "Revenue"
+    (tmp_path / "campaign.yaml").write_text(yaml.safe_dump({"campaign": plan}))
+    res = runner.invoke(app, [*args, "--campaign", str(tmp_path / "campaign.yaml")])
+    assert res.exit_code == 2 and "campaign.value_column: 'Revenue' is not a column of the table" in res.output
+    assert out.read_bytes() == written

@@ -257,6 +257,9 @@ class CampaignConfig(_Strict):
     value_column: str | None = Field(
         None, description="for a model trained on a customer table: the table's column holding each customer's value",
     )
+    order_value: float | None = Field(
+        None, gt=0, description="bgnbd_gg: spend per purchase for every customer instead of Gamma-Gamma's (purchases without amounts)",
+    )
 
     @field_validator("acceptance")
     @classmethod

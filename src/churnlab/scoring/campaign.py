@@ -76,8 +76,9 @@ def campaign_values(campaign: CampaignConfig, events=None, as_of=None, table: pd
         return pd.Series(v.to_numpy(dtype=float), index=table[id_column].to_numpy()).groupby(level=0).last()
     from churnlab.scoring.value import customer_value
 
+    bgnbd = campaign.value_method == "bgnbd_gg"
     return customer_value(events, as_of, campaign.horizon_days, campaign.value_method, campaign.margin, campaign.discount_rate,
-                          value_model=value_model if campaign.value_method == "bgnbd_gg" else None)
+                          value_model=value_model if bgnbd else None, order_value=campaign.order_value if bgnbd else None)
 
 
 def value_source(campaign: CampaignConfig, events, as_of, value_model: dict | None = None):
@@ -89,6 +90,21 @@ def value_source(campaign: CampaignConfig, events, as_of, value_model: dict | No
     customers' values beside their features. Otherwise ``values`` holds the whole list's,
     from :func:`campaign_values`. Either goes to :func:`add_campaign`.
 
+    Parameters
+    ----------
+    campaign : CampaignConfig
+    events : EventTables
+    as_of : date-like
+        Values use purchases strictly before it.
+    value_model : dict, optional
+        The churn model's stored value model (:attr:`ScoringModel.value_model`).
+
+    Returns
+    -------
+    (StoredValue or None, Series or None)
+
+    Examples
+    --------
     >>> from churnlab.config import CampaignConfig
     >>> from churnlab.datasets import make_demo_events
     >>> c = CampaignConfig(contact_cost=1, incentive_cost=10, acceptance=0.3)
@@ -99,8 +115,11 @@ def value_source(campaign: CampaignConfig, events, as_of, value_model: dict | No
     from churnlab.scoring.value import StoredValue, check_value_inputs
 
     if campaign.value_method == "bgnbd_gg" and value_model is not None:
-        check_value_inputs(events, campaign.value_method)
-        return StoredValue(value_model, campaign.horizon_days, campaign.margin, campaign.discount_rate), None
+        check_value_inputs(events, campaign.value_method, campaign.order_value)
+        if value_model.get("gamma_gamma") is None and campaign.order_value is None:
+            raise ValueError("campaign.order_value: required to value customers with this model "
+                             "(trained on purchases without amounts, so without a spend model)")
+        return StoredValue(value_model, campaign.horizon_days, campaign.margin, campaign.discount_rate, campaign.order_value), None
     return None, campaign_values(campaign, events, as_of, value_model=value_model)
 
 

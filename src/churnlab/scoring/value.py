@@ -12,6 +12,8 @@ Methods:
   with ``t_m`` the end of month ``m`` in days (months of 365/12 days; the last one ends at the
   horizon). Both models are fitted on every customer's purchases before ``as_of``, or taken
   from the trained model (:func:`fit_value_model` at its test cutoff, stored as ``value_model``).
+  For purchase logs without amounts, ``order_value`` (an average order value) replaces
+  Gamma-Gamma's expected spend: value = margin x order_value x discounted expected purchases.
 * ``"simple"``: the seed formula, :func:`churnlab.metrics.predictive_clv` with a period of
   ``horizon_days``: margin x average order value x purchases per period x expected lifetime in
   periods, capped at one period (the horizon).
@@ -40,7 +42,8 @@ MONTH_DAYS = 365.0 / 12
 
 
 def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, method: str = "bgnbd_gg",
-                   margin: float = 1.0, discount_rate: float = 0.0, value_model: dict | None = None) -> pd.Series:
+                   margin: float = 1.0, discount_rate: float = 0.0, value_model: dict | None = None,
+                   order_value: float | None = None) -> pd.Series:
     """Expected value of each customer over ``horizon_days`` after ``as_of``.
 
     Parameters
@@ -60,6 +63,9 @@ def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, meth
         For ``bgnbd_gg``: parameters from :func:`fit_value_model` (a trained model stores
         them as ``value_model``); the customers' histories at ``as_of`` are then scored with
         them instead of refitting both models on every customer.
+    order_value : float, optional
+        For ``bgnbd_gg``: the spend per purchase for every customer, instead of Gamma-Gamma's
+        (purchase logs without amounts need it).
 
     Returns
     -------
@@ -80,28 +86,32 @@ def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, meth
     if not 0 < check_number(margin, "margin", above=0) <= 1:
         raise ValueError(f"`margin` must be in (0, 1], got {margin!r}")
     check_number(discount_rate, "discount_rate", at_least=0)
+    if order_value is not None:
+        check_number(order_value, "order_value", above=0)
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
     if method == "subscription":
         value = _subscription_value(events, t, horizon_days, discount_rate)
     else:
-        check_value_inputs(events, method)
-        value = _bgnbd_gg_value(events, t, horizon_days, discount_rate, value_model) if method == "bgnbd_gg" else \
-            _simple_value(events, t, horizon_days)
+        check_value_inputs(events, method, order_value)
+        value = _bgnbd_gg_value(events, t, horizon_days, discount_rate, value_model, order_value) if method == "bgnbd_gg" \
+            else _simple_value(events, t, horizon_days)
     return (value * margin).rename("customer_value").rename_axis("customer_id")
 
 
-def check_value_inputs(events: EventTables, method: str) -> None:
+def check_value_inputs(events: EventTables, method: str, order_value: float | None = None) -> None:
     """Raise a one-line ValueError if ``events`` cannot give customer values by ``method``
-    (purchases with amounts for ``bgnbd_gg`` and ``simple``)."""
+    (purchases with amounts for ``bgnbd_gg`` and ``simple``; purchases for ``bgnbd_gg``
+    with an ``order_value``)."""
     if method == "subscription":
         if events.subscriptions is None:
             raise ValueError("customer value method 'subscription' needs a subscriptions table; these events have none")
         return
     if events.purchases is None:
         raise ValueError(f"customer value method {method!r} needs purchases; these events have none (use 'subscription')")
-    if "amount" not in events.purchases.columns:
-        raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none")
+    if "amount" not in events.purchases.columns and not (method == "bgnbd_gg" and order_value is not None):
+        hint = " (or an average order value: campaign.order_value)" if method == "bgnbd_gg" else ""
+        raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none{hint}")
 
 
 def _month_ends(horizon_days: float) -> np.ndarray:
@@ -118,13 +128,15 @@ def fit_value_model(events: EventTables, as_of) -> dict:
     Parameters
     ----------
     events : EventTables
-        Purchases with ``amount``.
+        Purchases; without ``amount`` only BG/NBD is fitted (``gamma_gamma`` is None, and
+        values need an ``order_value``).
     as_of : date-like
 
     Returns
     -------
     dict
-        ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}, "fitted_as_of": str, "period_days": 7.0}``.
+        ``{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v} or None, "fitted_as_of": str,
+        "period_days": 7.0}``.
 
     Examples
     --------
@@ -135,37 +147,47 @@ def fit_value_model(events: EventTables, as_of) -> dict:
     from churnlab.models import BGNBD, GammaGamma, rfm_summary
 
     t = to_timestamp(as_of)
-    if events.purchases is None or "amount" not in events.purchases.columns:
-        raise ValueError("purchases.amount: the spend model needs order values; these events have none")
+    if events.purchases is None:
+        raise ValueError("customer value: the purchase model needs purchases; these events have none")
     s = rfm_summary(events, t, period_days=PERIOD_DAYS)
-    repeat = s[(s["x"] > 0) & (s["monetary"] > 0)]
-    if len(repeat) < MIN_REPEAT_CUSTOMERS:
-        raise ValueError(f"purchases before {t.date()}: {len(repeat)} repeat customers with spend; "
-                         f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}")
+    spend = None
+    if "amount" in events.purchases.columns:
+        repeat = s[(s["x"] > 0) & (s["monetary"] > 0)]
+        if len(repeat) < MIN_REPEAT_CUSTOMERS:
+            raise ValueError(f"purchases before {t.date()}: {len(repeat)} repeat customers with spend; "
+                             f"the spend model needs at least {MIN_REPEAT_CUSTOMERS}")
+        gg = GammaGamma().fit(repeat["x"], repeat["monetary"])
+        spend = {"p": gg.p_, "q": gg.q_, "v": gg.v_}
     bg = BGNBD().fit(s["x"], s["t_x"], s["T"])
-    gg = GammaGamma().fit(repeat["x"], repeat["monetary"])
-    return {"bgnbd": bg.params_, "gamma_gamma": {"p": gg.p_, "q": gg.q_, "v": gg.v_},
-            "fitted_as_of": str(t.date()), "period_days": PERIOD_DAYS}
+    return {"bgnbd": bg.params_, "gamma_gamma": spend, "fitted_as_of": str(t.date()), "period_days": PERIOD_DAYS}
 
 
 def _bgnbd_gg_value(events: EventTables, t: pd.Timestamp, horizon_days: float, rate: float,
-                    value_model: dict | None = None) -> pd.Series:
+                    value_model: dict | None = None, order_value: float | None = None) -> pd.Series:
     from churnlab.models import rfm_summary
 
     params = value_model if value_model is not None else fit_value_model(events, t)
-    return _value_of_histories(rfm_summary(events, t, period_days=PERIOD_DAYS), params, horizon_days, rate)
+    return _value_of_histories(rfm_summary(events, t, period_days=PERIOD_DAYS), params, horizon_days, rate, order_value)
 
 
-def _value_of_histories(s: pd.DataFrame, params: dict, horizon_days: float, rate: float) -> pd.Series:
-    """BG/NBD x Gamma-Gamma value of each row of an :func:`rfm_summary` (in weeks), customer
-    by customer: a customer's value depends on their own history alone, whichever customers
-    are computed with them."""
+def _value_of_histories(s: pd.DataFrame, params: dict, horizon_days: float, rate: float,
+                        order_value: float | None = None) -> pd.Series:
+    """BG/NBD x Gamma-Gamma (or ``order_value``) value of each row of an :func:`rfm_summary`
+    (in weeks), customer by customer: a customer's value depends on their own history alone,
+    whichever customers are computed with them."""
     from churnlab.models import BGNBD, GammaGamma
 
-    bg, gg = BGNBD(), GammaGamma()
+    bg = BGNBD()
     bg.r_, bg.alpha_, bg.a_, bg.b_ = (params["bgnbd"][k] for k in ("r", "alpha", "a", "b"))
-    gg.p_, gg.q_, gg.v_ = (params["gamma_gamma"][k] for k in ("p", "q", "v"))
-    spend = gg.conditional_expected_average_value(s["x"], s["monetary"])
+    if order_value is not None:
+        spend = np.full(len(s), float(order_value))
+    elif params.get("gamma_gamma") is None:
+        raise ValueError("customer value: the value model has no spend model (its purchases had no amounts); "
+                         "give an average order value (campaign.order_value)")
+    else:
+        gg = GammaGamma()
+        gg.p_, gg.q_, gg.v_ = (params["gamma_gamma"][k] for k in ("p", "q", "v"))
+        spend = gg.conditional_expected_average_value(s["x"], s["monetary"])
     # expected purchases = P(alive | x, t_x, T) x those of a living customer, which depend on
     # (x, T) only: x is a count and T whole days to as_of, so far fewer pairs than customers
     x, t_x, T = (s[c].to_numpy(dtype=float) for c in ("x", "t_x", "T"))
@@ -196,6 +218,8 @@ class StoredValue:
         From :func:`fit_value_model` (a trained model's ``value_model``).
     horizon_days, margin, discount_rate : float
         As for :func:`customer_value`.
+    order_value : float, optional
+        As for :func:`customer_value`.
 
     Examples
     --------
@@ -212,13 +236,14 @@ class StoredValue:
     horizon_days: float = 365.0
     margin: float = 1.0
     discount_rate: float = 0.0
+    order_value: float | None = None
 
     def __call__(self, events: EventTables, as_of, customer_ids, row_index=None, threads: int | None = None) -> pd.Series:
         """Values of ``customer_ids`` at ``as_of`` (those with a purchase before it); ``threads``
         is accepted for :func:`~churnlab.scoring.score_customers` and unused (numpy only)."""
         from churnlab.models import rfm_summary
 
-        check_value_inputs(events, "bgnbd_gg")
+        check_value_inputs(events, "bgnbd_gg", self.order_value)
         t = to_timestamp(as_of)
         purchases = events.purchases
         ids = np.asarray(customer_ids)
@@ -226,11 +251,11 @@ class StoredValue:
             at = row_index.positions("purchases", purchases, ids, grouped=True)
         else:
             at = np.flatnonzero(purchases["customer_id"].isin(ids).to_numpy())
-        rows = pd.DataFrame({c: purchases[c].to_numpy()[at] for c in ("customer_id", "ts", "amount")})
+        rows = pd.DataFrame({c: purchases[c].to_numpy()[at] for c in ("customer_id", "ts", "amount") if c in purchases.columns})
         if not (rows["ts"] < t).any():
             return pd.Series(np.array([], dtype=float), index=pd.Index(ids[:0], name="customer_id"), name="customer_value")
         s = rfm_summary(rows, t, period_days=PERIOD_DAYS, grouped=row_index is not None)
-        value = _value_of_histories(s, self.value_model, self.horizon_days, self.discount_rate) * self.margin
+        value = _value_of_histories(s, self.value_model, self.horizon_days, self.discount_rate, self.order_value) * self.margin
         return value.rename("customer_value").rename_axis("customer_id")
 
 

@@ -268,8 +268,8 @@ def train(
         result = fit_and_evaluate(cfg, events)
         fingerprint = events.fingerprint()
         # for customer value at scoring, with the shipped model only (a backtest fold has no use for it)
-        if events.purchases is not None and "amount" in events.purchases.columns:
-            try:  # unsupervised, from purchases before the test cutoff
+        if events.purchases is not None:
+            try:  # unsupervised, from purchases before the test cutoff (without amounts: BG/NBD only)
                 result.value_model = fit_value_model(events, result.split["test"][0])
             except ValueError as exc:
                 result.notes.append(f"customer value: no spend model ({exc})")
