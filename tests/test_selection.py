@@ -74,3 +74,18 @@ def test_lightgbm_search_is_deterministic_and_never_worse_than_the_configured_pa
     assert len(a.search) == 4 and a.search["score"].iloc[0] <= a.search["score"].max()
     assert a.search.loc[a.search["best"], "score"].iloc[0] == a.search["score"].max()
     np.testing.assert_array_equal(a.test_scores["lightgbm"], b.test_scores["lightgbm"])
+
+
+def test_a_model_beating_the_shipped_one_on_the_test_period_is_said():
+    from churnlab.workflows.training import holdout_notes
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(2000) < 0.3).astype(float)
+    good = (0.5 * y + rng.random(2000)) / 1.5
+    noise = rng.random(2000)
+    near = np.clip(good + rng.normal(0, 0.01, 2000), 0, 1)  # the same ranking, up to noise
+    notes = holdout_notes(y, {"lightgbm": noise, "recency_rule": good, "prior_rate": np.full(2000, 0.3)}, "lightgbm", "pr_auc")
+    assert len(notes) == 1 and notes[0].startswith("WARNING: on the test period recency_rule beats the shipped lightgbm")
+    assert "pr_auc" in notes[0] and "churnlab backtest" in notes[0]
+    assert holdout_notes(y, {"lightgbm": good, "recency_rule": noise}, "lightgbm", "pr_auc") == []
+    assert holdout_notes(y, {"lightgbm": good, "logistic_regression": near}, "lightgbm", "roc_auc") == []

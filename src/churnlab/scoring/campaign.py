@@ -85,7 +85,7 @@ def value_source(campaign: CampaignConfig, events, as_of, value_model: dict | No
     """Where a scored list's customer values come from: ``(per_chunk, values)``, one of them None.
 
     With ``value_method: bgnbd_gg`` and a stored value model (a churn model trained on
-    purchases with amounts), ``per_chunk`` is a :class:`~churnlab.scoring.value.StoredValue`
+    purchases; without amounts it needs ``campaign.order_value``), ``per_chunk`` is a :class:`~churnlab.scoring.value.StoredValue`
     for :func:`churnlab.scoring.score_customers`'s ``value``: each chunk computes its own
     customers' values beside their features. Otherwise ``values`` holds the whole list's,
     from :func:`campaign_values`. Either goes to :func:`add_campaign`.
@@ -191,11 +191,13 @@ def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series | None, campa
         return
     # the budget ranks the whole list: every chunk's profits first, then the targets
     done = [complete(chunk) for chunk in chunks]
-    profit = np.concatenate([d["expected_profit"].to_numpy() for d in done]) if done else np.array([])
+    if not done:
+        return
+    profit = np.concatenate([d["expected_profit"].to_numpy() for d in done])
     targets = np.split(mark_targets(profit, campaign.budget), np.cumsum([len(d) for d in done])[:-1])
     done = [d.assign(target=t) for d, t in zip(done, targets)]
     if not sort:
         yield from done
         return
-    whole = pd.concat(done, ignore_index=True) if done else pd.DataFrame()
+    whole = pd.concat(done, ignore_index=True)
     yield whole.sort_values("expected_profit", ascending=False, kind="stable", na_position="last").reset_index(drop=True)

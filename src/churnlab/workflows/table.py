@@ -83,7 +83,7 @@ def split_table(df: pd.DataFrame, y: np.ndarray, time: str | None, test_size: fl
 
 def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     """Fit the candidate models and the prior rate on the split of ``df``, select one on validation; return a TrainResult."""
-    from churnlab.workflows.training import TrainResult, selection_notes, selection_options
+    from churnlab.workflows.training import TrainResult, holdout_notes, selection_notes, selection_options
 
     d, s, m = cfg.data, cfg.split, cfg.model
     features = TableFeatures(d.id, d.label, d.time, table=d.path.name if d.path else "table")
@@ -114,5 +114,6 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     test_scores = pd.DataFrame({"customer_id": X["test"].index, "churned": y["test"], **scores})
     split = {k: [f"{len(at)} rows"] for k, at in parts.items()}
     return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"],
-                       notes=[f"split: {how}", *selection_notes(sel)], risk_tiers=tiers, selected=sel.selected,
+                       notes=[f"split: {how}", *selection_notes(sel), *holdout_notes(y["test"], scores, sel.selected, sel.select_by, cfg.seed)],
+                       risk_tiers=tiers, selected=sel.selected,
                        validation=sel.validation, search=sel.search, screening=sel.screening)

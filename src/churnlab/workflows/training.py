@@ -31,7 +31,7 @@ from churnlab.tracking import (
 )
 from churnlab.workflows.compare import fit_and_compare, make_candidates
 
-__all__ = ["TrainResult", "fit_and_evaluate", "load_data", "train"]
+__all__ = ["TrainResult", "fit_and_evaluate", "holdout_notes", "load_data", "train"]
 
 
 def load_data(data: DataConfig) -> EventTables:
@@ -167,7 +167,8 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **cmp.scores})
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection),
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection)
+                       + holdout_notes(test["churned"], cmp.scores, cmp.selection.selected, cmp.selection.select_by, cfg.seed),
                        risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
                        search=cmp.selection.search, screening=cmp.selection.screening)
 
@@ -192,6 +193,28 @@ def selection_notes(sel) -> list[str]:
     if sel.search is not None:
         notes.append(f"LightGBM search: {len(sel.search)} parameter sets on validation, best {sel.search['score'].max():.4f}")
     return notes
+
+
+def holdout_notes(y_test, scores: dict, selected: str, metric: str, seed: int = 0) -> list[str]:
+    """A warning for each printed model that beats the shipped one on the test period by more
+    than one paired-bootstrap standard error of the gap in ``metric``: the selection is made
+    on validation, and a later period that disagrees beyond noise is said, not hidden."""
+    from churnlab.models.evaluate import validation_metric
+    from churnlab.workflows.compare import paired_bootstrap_se
+
+    y = np.asarray(y_test, dtype=float)
+    proba = {n: np.asarray(p, dtype=float) for n, p in scores.items() if np.isfinite(np.asarray(p, dtype=float)).all()}
+    if selected not in proba or len(np.unique(y)) < 2:
+        return []
+    score = {n: validation_metric(metric, y, p) for n, p in proba.items()}
+    better = {n: proba[n] for n in proba if score[n] > score[selected]}
+    if not better:
+        return []
+    se = paired_bootstrap_se(y, {selected: proba[selected], **better}, selected, metric, seed=seed)
+    return [f"WARNING: on the test period {n} beats the shipped {selected} by more than one standard error "
+            f"({metric} {score[n]:.4f} vs {score[selected]:.4f}, gap s.e. {se[n]:.4f}); validation chose "
+            f"{selected}: check the periods with `churnlab backtest`"
+            for n in better if score[n] - score[selected] > se[n]]
 
 
 def split_notes(cutoffs, split: dict, frame: pd.DataFrame, horizon_days: float) -> list[str]:
