@@ -108,7 +108,8 @@ def check_value_inputs(events: EventTables, method: str, order_value: float | No
             raise ValueError("customer value method 'subscription' needs a subscriptions table; these events have none")
         return
     if events.purchases is None:
-        raise ValueError(f"customer value method {method!r} needs purchases; these events have none (use 'subscription')")
+        raise ValueError(f"customer value method {method!r} needs purchases; these events have none "
+                         "(for subscriptions: campaign.value_method: subscription)")
     if "amount" not in events.purchases.columns and not (method == "bgnbd_gg" and order_value is not None):
         hint = " (or an average order value: campaign.order_value)" if method == "bgnbd_gg" else ""
         raise ValueError(f"purchases.amount: customer value method {method!r} needs order values; these purchases have none{hint}")
