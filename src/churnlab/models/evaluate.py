@@ -8,7 +8,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from churnlab.models.profit import empc
 
-__all__ = ["METRICS_HIGHER_IS_BETTER", "validation_metric", "evaluate_scores", "calibration_table", "gains_table", "compare_models"]
+__all__ = ["METRICS_HIGHER_IS_BETTER", "stratified_bootstrap", "validation_metric", "evaluate_scores", "calibration_table", "gains_table", "compare_models"]
 
 
 def _arrays(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
@@ -29,6 +29,22 @@ def _arrays(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
 
 #: the metrics a model can be selected by (higher is better)
 METRICS_HIGHER_IS_BETTER = ("pr_auc", "roc_auc", "neg_log_loss", "neg_brier")
+
+
+def stratified_bootstrap(y, n_boot: int = 200, seed: int = 0):
+    """``n_boot`` resamples of the rows of 0/1 labels ``y`` (row positions), positives and
+    negatives resampled apart so that each holds both classes as often as ``y`` does.
+
+    >>> import numpy as np
+    >>> y = np.array([0, 0, 0, 1])
+    >>> [int(y[at].sum()) for at in stratified_bootstrap(y, n_boot=3)]
+    [1, 1, 1]
+    """
+    y = np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    for _ in range(n_boot):
+        yield np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
 
 
 def validation_metric(name: str, y_true, proba) -> float:

@@ -22,7 +22,7 @@ import pandas as pd
 from churnlab.config import TrainConfig
 from churnlab.events import EventTables
 from churnlab.models import time_split
-from churnlab.models.evaluate import validation_metric
+from churnlab.models.evaluate import stratified_bootstrap, validation_metric
 
 __all__ = ["BacktestResult", "backtest", "bootstrap_interval"]
 
@@ -83,10 +83,7 @@ def bootstrap_interval(y, proba, metric: str, n_boot: int = 200, seed: int = 0, 
     """
     y = np.asarray(y, dtype=float)
     p = np.asarray(proba, dtype=float)
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    values = [validation_metric(metric, y[at], p[at])
-              for at in (np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))]) for _ in range(n_boot))]
+    values = [validation_metric(metric, y[at], p[at]) for at in stratified_bootstrap(y, n_boot, seed)]
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)

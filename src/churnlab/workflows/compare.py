@@ -12,7 +12,7 @@ import pandas as pd
 from churnlab.events import EventTables
 from churnlab.models import BGNBDAlive, ChurnModel, RecencyRule, RFMLogistic, compare_models
 from churnlab.models.baselines import PriorRate, SnapshotBaseline, rfm_columns
-from churnlab.models.evaluate import validation_metric
+from churnlab.models.evaluate import stratified_bootstrap, validation_metric
 from churnlab.models.linear import LinearChurnModel
 from churnlab.models.screening import permutation_screen
 from churnlab.models.search import search_lightgbm
@@ -61,11 +61,8 @@ def paired_bootstrap_se(y, proba: dict, best: str, metric: str, n_boot: int = 20
     """Standard error of ``metric(best) - metric(other)`` per model, over ``n_boot`` resamples of
     the rows (positives and negatives resampled apart, so each resample holds both classes)."""
     y = np.asarray(y, dtype=float)
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     diffs = {name: [] for name in proba}
-    for _ in range(n_boot):
-        at = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
+    for at in stratified_bootstrap(y, n_boot, seed):
         top = validation_metric(metric, y[at], proba[best][at])
         for name, p in proba.items():
             diffs[name].append(top - validation_metric(metric, y[at], p[at]) if name != best else 0.0)
