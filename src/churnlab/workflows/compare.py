@@ -17,7 +17,8 @@ from churnlab.models.linear import LinearChurnModel
 from churnlab.models.screening import permutation_screen
 from churnlab.models.search import search_lightgbm
 
-__all__ = ["Comparison", "OnFeatures", "SIMPLICITY", "Selection", "default_baselines", "fit_and_compare", "make_candidates", "select_model"]
+__all__ = ["Comparison", "OnFeatures", "SIMPLICITY", "Selection", "default_baselines", "driver_groups", "fit_and_compare", "make_candidates",
+           "select_model"]
 
 
 #: simplest first: the one-standard-error rule ships the simplest candidate within reach of the best
@@ -38,6 +39,12 @@ def make_candidates(model_cfg, seed: int = 0, features: list[str] | None = None)
         "rfm_logistic": lambda: LinearChurnModel(metric=m.select_by, columns=rfm),
     }
     return {name: made[name]() for name in m.candidates if name != "rfm_logistic" or rfm}
+
+
+def driver_groups(builder) -> dict:
+    """Feature -> driver group from a fitted builder's feature dictionary: the features that
+    :func:`select_model`'s screening judges together (counts over several windows of one thing)."""
+    return builder.feature_dictionary().set_index("feature")["group"].to_dict()
 
 
 @dataclasses.dataclass

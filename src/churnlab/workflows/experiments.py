@@ -28,7 +28,7 @@ from churnlab.features import FeatureConfig, build_training_set
 from churnlab.labels import churn_labels
 from churnlab.models.lightgbm import ChurnModel
 from churnlab.models.linear import LinearChurnModel
-from churnlab.workflows.compare import default_baselines, fit_and_compare, select_model
+from churnlab.workflows.compare import default_baselines, driver_groups, fit_and_compare, select_model
 
 __all__ = ["cdnow_benchmark", "cdnow_ablation", "CDNOW_PROTOCOL"]
 
@@ -81,7 +81,7 @@ def cdnow_benchmark(track: bool = False, workdir: str | Path = "models", trackin
             output="no_purchase", horizon_days=p["train_horizon_days"], score_horizon_days=p["test_horizon_days"]
         ),
     }
-    groups = ts.builder.feature_dictionary().set_index("feature")["group"].to_dict()
+    groups = driver_groups(ts.builder)
     cmp = fit_and_compare(candidates, train, val, test, names, events, baselines, seed=seed, groups=groups)
     evaluation = cmp.evaluation
     details = {"test": test.copy(), "scores": pd.DataFrame(cmp.scores), "model": cmp.selection.model,
@@ -144,9 +144,9 @@ def cdnow_ablation(seed: int = 0) -> pd.DataFrame:
         "bgnbd_inputs_only": (["p_recency_days", "p_count_total", "p_aov", "p_first_purchase_days"], CDNOW_PARAMS),
     }
     scores = {}
+    groups = driver_groups(ts.builder)
     for name, (cols, params) in variants.items():
         # as in the benchmark: fitted, screened on validation and refitted (select_model)
-        groups = ts.builder.feature_dictionary().set_index("feature")["group"].to_dict()
         m = select_model({"lightgbm": ChurnModel(params=params, seed=seed)}, train[cols], train["churned"], val[cols],
                          val["churned"], seed=seed, groups=groups).model
         scores[name] = m.churn_probability(test[cols])

@@ -20,7 +20,7 @@ from churnlab.features.snapshots import TrainingSet
 from churnlab.features.table import TableFeatures
 from churnlab.models import compare_models
 from churnlab.models.baselines import PriorRate
-from churnlab.workflows.compare import make_candidates, select_model
+from churnlab.workflows.compare import driver_groups, make_candidates, select_model
 from churnlab.scoring.tiers import base_rate_thresholds
 
 __all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
@@ -92,7 +92,7 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     features.fit(df.iloc[parts["train"]])
     X = {k: features.transform(df.iloc[at]) for k, at in parts.items()}
     y = {k: y_all[at] for k, at in parts.items()}
-    groups = features.feature_dictionary().set_index("feature")["group"].to_dict()
+    groups = driver_groups(features)
     sel = select_model(make_candidates(m, cfg.seed, list(X["train"].columns)), X["train"], y["train"], X["validation"], y["validation"],
                        groups=groups, **selection_options(cfg))
     model = sel.model

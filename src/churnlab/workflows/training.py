@@ -29,7 +29,7 @@ from churnlab.tracking import (
     tracking_store,
     use_experiment,
 )
-from churnlab.workflows.compare import fit_and_compare, make_candidates
+from churnlab.workflows.compare import driver_groups, fit_and_compare, make_candidates
 
 __all__ = ["TrainResult", "fit_and_evaluate", "holdout_notes", "load_data", "train"]
 
@@ -153,7 +153,7 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
             raise ValueError(f"the {k} period ({[str(c.date()) for c in split[k]]}) has no rows or a single class")
     names = ts.feature_names
     m = cfg.model
-    groups = ts.builder.feature_dictionary().set_index("feature")["group"].to_dict()
+    groups = driver_groups(ts.builder)
     cmp = fit_and_compare(make_candidates(m, cfg.seed, names), part["train"], part["validation"], part["test"], names, events,
                           groups=groups, **selection_options(cfg))
     model = cmp.selection.model
