@@ -10,7 +10,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_fitted", "check_number", "plain", "to_timestamp"]
+__all__ = ["check_fitted", "check_number", "is_text_dtype", "plain", "to_timestamp"]
+
+
+def is_text_dtype(dtype) -> bool:
+    """Whether a column of this dtype holds categories or text (pandas categorical, object or
+    string) rather than numbers.
+
+    >>> is_text_dtype(pd.CategoricalDtype(["a"])), is_text_dtype(np.dtype(float))
+    (True, False)
+    """
+    return isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype)
 
 
 def check_number(

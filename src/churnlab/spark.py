@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from churnlab.checks import check_fitted
+from churnlab.checks import check_fitted, is_text_dtype
 from churnlab.events import TABLE_SCHEMAS, EventTables, to_timestamp
 from churnlab.features import SPARK, FeatureBuilder
 from churnlab.scoring import ScoringModel, check_thresholds, risk_tiers
@@ -120,7 +120,7 @@ def to_spark_tables(spark: "SparkSession", events: EventTables) -> dict[str, "Da
         pdf = df.copy()
         for col in pdf.columns:
             dtype = pdf[col].dtype
-            if isinstance(dtype, pd.CategoricalDtype) or dtype == object or pd.api.types.is_string_dtype(dtype):
+            if is_text_dtype(dtype):
                 # categories and strings travel as plain Python strings (Spark STRING), nulls as None
                 pdf[col] = [None if pd.isna(v) else str(v) for v in pdf[col].astype(object)]
             elif pd.api.types.is_datetime64_any_dtype(dtype):

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from churnlab.checks import binary_labels, check_feature_frame, check_fitted
+from churnlab.checks import binary_labels, check_feature_frame, check_fitted, is_text_dtype
 from churnlab.models.evaluate import METRICS_HIGHER_IS_BETTER, validation_metric
 
 __all__ = ["LinearChurnModel"]
@@ -104,7 +104,7 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
         spec = []
         for col in used:
             s = X[col]
-            if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+            if is_text_dtype(s.dtype):
                 counts = s.astype(object).dropna().astype(str).value_counts()
                 levels = sorted(counts.index[counts >= self.min_category_count])
                 spec.append({"feature": col, "kind": "category", "levels": levels,

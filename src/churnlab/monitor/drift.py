@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from churnlab.checks import is_text_dtype
+
 __all__ = ["PSI_MAJOR", "PSI_MODERATE", "DriftCounter", "feature_drift", "psi", "reference_profile"]
 
 PSI_MODERATE, PSI_MAJOR = 0.1, 0.2
@@ -42,12 +44,8 @@ def psi(reference_counts, current_counts) -> float:
     return float(np.sum((c - r) * np.log(c / r)))
 
 
-def _is_category(s: pd.Series) -> bool:
-    return isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object or pd.api.types.is_string_dtype(s.dtype)
-
-
 def _profile(values: pd.Series) -> dict:
-    if _is_category(values):
+    if is_text_dtype(values.dtype):
         text = values.astype(object).where(values.notna(), None)
         counts = text.dropna().astype(str).value_counts()
         levels = sorted(counts.index[:_LEVELS])
