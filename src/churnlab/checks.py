@@ -10,7 +10,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_fitted", "check_number", "is_text_dtype", "plain", "to_timestamp"]
+__all__ = ["check_fitted", "check_number", "is_text_dtype", "microseconds", "plain", "to_timestamp"]
+
+
+def microseconds(t: pd.Timestamp) -> int:
+    """A timestamp as integer microseconds since 1970, as ``ts`` columns read with
+    ``to_numpy("datetime64[us]").view(np.int64)`` (the same numpy cast).
+
+    >>> microseconds(pd.Timestamp("1970-01-02"))
+    86400000000
+    """
+    return int(np.datetime64(t.to_datetime64(), "us").astype(np.int64))
 
 
 def is_text_dtype(dtype) -> bool:

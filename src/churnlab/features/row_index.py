@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from churnlab.checks import to_timestamp
+from churnlab.checks import microseconds, to_timestamp
 from churnlab.events import EventTables
 
 __all__ = ["CustomerRowIndex", "with_gaps"]
@@ -104,7 +104,7 @@ class CustomerRowIndex:
         if not len(lo):
             return out
         ts = purchases["ts"].to_numpy("datetime64[us]").view(np.int64)[self._sorted_positions("purchases", lo, hi)]
-        t_us = int(np.datetime64(t.as_unit("us").to_datetime64(), "us").astype(np.int64))
+        t_us = microseconds(t)
         # each customer's purchases are in time order: those before as_of come first
         before = np.add.reduceat((ts < t_us).astype(np.int64), np.cumsum(hi - lo) - (hi - lo))
         last = ts[np.maximum(np.cumsum(hi - lo) - (hi - lo) + before - 1, 0)]

@@ -13,6 +13,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import betaln, gammaln, hyp2f1
 
+from churnlab.checks import microseconds
 from churnlab.events import EventTables, to_timestamp
 
 __all__ = ["BGNBD", "rfm_summary"]
@@ -61,7 +62,7 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
     if period_days <= 0:
         raise ValueError(f"`period_days` must be > 0, got {period_days}")
     ts = p["ts"].to_numpy("datetime64[us]").view(np.int64)
-    keep = ts < _us(t)
+    keep = ts < microseconds(t)
     if not keep.any():
         raise ValueError(f"no purchase before as_of={t}")
     ids, ts = p["customer_id"].to_numpy()[keep], ts[keep]
@@ -72,15 +73,11 @@ def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None
         if (np.diff(ts[order]) < 0)[codes[order][1:] == codes[order][:-1]].any():  # not already in time order
             order = np.lexsort((ts, codes))
         ids, ts, amount = ids[order], ts[order], amount[order]
-    return _summarise_grouped(ids, ts, amount, _us(end), period_days)
+    return _summarise_grouped(ids, ts, amount, microseconds(end), period_days)
 
 
 DAY_US = 86_400_000_000
 UNIT = 10_000  # amounts are summed as exact integers of 1/UNIT
-
-
-def _us(t: pd.Timestamp) -> int:
-    return int(np.datetime64(t.to_datetime64(), "us").astype(np.int64))
 
 
 def _summarise_grouped(ids: np.ndarray, ts: np.ndarray, amount: np.ndarray, end_us: int, period_days: float) -> pd.DataFrame:

@@ -90,10 +90,10 @@ def customer_value(events: EventTables, as_of, horizon_days: float = 365.0, meth
         check_number(order_value, "order_value", above=0)
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+    check_value_inputs(events, method, order_value)
     if method == "subscription":
         value = _subscription_value(events, t, horizon_days, discount_rate)
     else:
-        check_value_inputs(events, method, order_value)
         value = _bgnbd_gg_value(events, t, horizon_days, discount_rate, value_model, order_value) if method == "bgnbd_gg" \
             else _simple_value(events, t, horizon_days)
     return (value * margin).rename("customer_value").rename_axis("customer_id")
@@ -272,8 +272,6 @@ def _subscription_value(events: EventTables, t: pd.Timestamp, horizon_days: floa
     from churnlab.labels import active_at
 
     subs = events.subscriptions
-    if subs is None:
-        raise ValueError("customer value method 'subscription' needs a subscriptions table; these events have none")
     before = subs[subs["start_ts"] < t]
     end = before["end_ts"] if "end_ts" in before.columns else pd.Series(pd.NaT, index=before.index)
     active = end.isna() | (end >= t)
