@@ -56,6 +56,18 @@ def trained(tmp_path_factory, demo_events):
 _TRAINED_STORE: list[str] = []
 
 
+def load_trained(result):
+    """The shared trained model as a ScoringModel, read from its own store: module-scoped
+    fixtures are set up before the per-test reset below, while the process may still point
+    at the store of a test that ran before."""
+    import mlflow
+
+    from churnlab.scoring import ScoringModel
+
+    mlflow.set_tracking_uri(result.tracking_uri)
+    return ScoringModel.load(result.model_uri)
+
+
 @pytest.fixture(autouse=True)
 def _tracking_store_of_the_trained_model():
     """Tests that train or score through the CLI point the process's MLflow client at their

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import load_trained
 from sklearn.metrics import average_precision_score, roc_auc_score
 from typer.testing import CliRunner
 
@@ -10,7 +11,7 @@ from churnlab.cli import app
 from churnlab.events import save_events_dir
 from churnlab.labels import churn_labels
 from churnlab.monitor import DriftCounter, feature_drift, psi, realized_performance, reference_profile
-from churnlab.scoring import ScoringModel, score_customers
+from churnlab.scoring import score_customers
 
 PAST = "2024-09-01"  # its 90-day horizon ends 2024-11-30, inside the demo data (to 2024-12-31)
 
@@ -23,7 +24,7 @@ def test_psi_by_hand():
 
 def test_drift_flags_the_shifted_feature_and_not_the_untouched_ones(trained):
     result, _ = trained
-    sm = ScoringModel.load(result.model_uri)
+    sm = load_trained(result)
     X = result.test_features
     same = feature_drift(sm, X)  # the reference rows themselves: no drift at all
     assert (same["psi"] == 0).all() and set(same["flag"]) == {"none"}
@@ -55,7 +56,7 @@ def test_drift_counts_add_up_over_chunks_and_missing_shares_are_reported():
 @pytest.fixture(scope="module")
 def past_scores(trained, demo_events):
     result, _ = trained
-    sm = ScoringModel.load(result.model_uri)
+    sm = load_trained(result)
     return sm, pd.concat(score_customers(sm, demo_events, PAST, k=0))
 
 

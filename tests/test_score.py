@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from conftest import load_trained
 from typer.testing import CliRunner
 
 from churnlab.cli import app
@@ -21,7 +22,7 @@ AS_OF = "2024-12-01"
 @pytest.fixture(scope="module")
 def scoring(trained):
     result, _ = trained
-    return ScoringModel.load(result.model_uri), result
+    return load_trained(result), result
 
 
 @pytest.fixture(scope="module")
