@@ -150,6 +150,14 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
             groups += [index[s["feature"]]] * width
         return np.asarray(groups, dtype=int)
 
+    def _set_inputs(self, names: list[str]) -> None:
+        """The fitted attributes that describe the inputs and classes (fit and from_files)."""
+        self.feature_names_ = list(names)
+        self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
+        self.n_features_in_ = len(self.feature_names_)
+        self.classes_ = np.array([0, 1])
+        self.calibrator_ = None
+
     def _standardised(self, X: pd.DataFrame) -> np.ndarray:
         check_fitted(self, "coef_")
         check_feature_frame(self, X)
@@ -170,11 +178,7 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
         y_val = binary_labels(y_val, "validation[1]", len(X_val))
         if len(np.unique(y)) < 2:
             raise ValueError("training labels hold a single class; churn cannot be learned")
-        self.feature_names_ = list(X.columns)
-        self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
-        self.n_features_in_ = len(self.feature_names_)
-        self.classes_ = np.array([0, 1])
-        self.calibrator_ = None
+        self._set_inputs(list(X.columns))
         self.spec_ = self._learn_spec(X)
         D = self._design(X)
         self.mean_ = D.mean(axis=0)
@@ -269,11 +273,7 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
         with open(model_path) as fh:
             state = json.load(fh)
         model = cls(**{**meta["init_params"], "C_grid": tuple(meta["init_params"]["C_grid"])})
-        model.feature_names_ = meta["feature_names"]
-        model.feature_names_in_ = np.asarray(model.feature_names_, dtype=object)
-        model.n_features_in_ = len(model.feature_names_)
-        model.classes_ = np.array([0, 1])
-        model.calibrator_ = None
+        model._set_inputs(meta["feature_names"])
         model.spec_ = state["spec"]
         model.mean_, model.scale_ = np.asarray(state["mean"]), np.asarray(state["scale"])
         model.coef_, model.intercept_, model.C_ = np.asarray(state["coef"]), float(state["intercept"]), float(state["C"])

@@ -126,12 +126,15 @@ class DriftCounter:
         self.now = {name: None for name in [*profile["features"], SCORE]}
         self.n = 0
 
+    def _reference(self, name: str) -> dict:
+        return self.profile["score"] if name == SCORE else self.profile["features"][name]
+
     def add(self, features: pd.DataFrame, scores) -> "DriftCounter":
         """Count one chunk's features and churn probabilities (the scored customers)."""
         columns = {**{c: features[c] for c in self.profile["features"] if c in features.columns},
                    SCORE: pd.Series(np.asarray(scores, dtype=float))}
         for name, values in columns.items():
-            prof = self.profile["score"] if name == SCORE else self.profile["features"][name]
+            prof = self._reference(name)
             counts = _bins(_count(values, prof))
             self.now[name] = counts if self.now[name] is None else [a + b for a, b in zip(self.now[name], counts)]
         self.n += len(features)
@@ -142,7 +145,7 @@ class DriftCounter:
         missing_share_now, flag`` (``none`` < 0.1 <= ``moderate`` <= 0.2 < ``major``), largest PSI first."""
         rows = []
         for name, now in self.now.items():
-            prof = self.profile["score"] if name == SCORE else self.profile["features"][name]
+            prof = self._reference(name)
             ref = _bins(prof)
             value = psi(ref, now) if now is not None else float("nan")
             flag = "none" if value < PSI_MODERATE else ("moderate" if value <= PSI_MAJOR else "major")
