@@ -1,30 +1,38 @@
-# One-command entry points. Each target creates .venv and installs the package if needed.
+# One-command entry points. Each target creates .venv and installs what it needs:
+# `make demo` the package alone, `make test` / `make test-fast` / `make bench` the [dev] extra too.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+BASE := $(VENV)/.installed-base
+DEV := $(VENV)/.installed-dev
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup setup-dev demo test test-fast bench clean
 
-$(STAMP): pyproject.toml
+$(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
-	touch $(STAMP)
+	$(BIN)/python -m pip install -q -e .
+	touch $(BASE)
 
-setup: $(STAMP)
+$(DEV): $(BASE)
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(DEV)
+
+setup: $(BASE)
+
+setup-dev: $(DEV)
 
 demo: setup
 	$(BIN)/churnlab demo --workdir models
 
-test: setup
+test: setup-dev
 	$(BIN)/python -m pytest -q
 
 # the inner loop: unit tests and doctests, without Spark, notebooks, CDNOW and a real server
-test-fast: setup
+test-fast: setup-dev
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench: setup
+bench: setup-dev
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
