@@ -152,7 +152,7 @@ def test_campaign_file_errors_name_the_key(tmp_path):
         f"{path}: campaign.budget: Input should be greater than 0 (got 0)",
     ]
     path.write_text(yaml.safe_dump({"campaign": {"contact_cost": 1, "incentive_cost": 10, "acceptance": {"alpha": -1, "beta": 2}}}))
-    with pytest.raises(ConfigError, match=r"campaign.acceptance.beta.alpha: Input should be greater than 0 \(got -1\)"):
+    with pytest.raises(ConfigError, match=r"campaign.acceptance.alpha: Input should be greater than 0 \(got -1\)"):
         load_campaign(path)
     assert load_campaign("configs/campaign.yaml").mean_acceptance == pytest.approx(0.3)
 

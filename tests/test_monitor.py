@@ -78,8 +78,8 @@ def test_realized_performance_equals_metrics_from_churn_labels(past_scores, demo
 def test_realized_performance_refuses_what_it_cannot_measure(past_scores, demo_events, trained):
     sm, scores = past_scores
     early = scores.assign(as_of=pd.Timestamp("2024-12-01"))
-    with pytest.raises(ValueError, match=r"the 90-day horizon ends 2025-03-01, and the events end 2024-12-3\d; "
-                                         r"measure it once events up to 2025-03-01 are in"):
+    with pytest.raises(ValueError, match=r"the 90-day horizon ends 2025-03-01, and purchases \(the table the label is defined by\) "
+                                         r"are observed until 2024-12-3\d; measure it once purchases up to 2025-03-01 are in"):
         realized_performance(sm, early, demo_events)
     with pytest.raises(ValueError, match=r"scores.model_version: \['runs:/other/model'\] is not this model"):
         realized_performance(sm, scores.assign(model_version="runs:/other/model"), demo_events)

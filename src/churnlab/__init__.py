@@ -46,6 +46,7 @@ _WHERE = {
     "retention_rate_between": "churnlab.metrics",
     "LabelResult": "churnlab.labels",
     "churn_labels": "churnlab.labels",
+    "label_data_end": "churnlab.labels",
     # features
     "FeatureBuilder": "churnlab.features",
     "FeatureConfig": "churnlab.features",

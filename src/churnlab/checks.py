@@ -4,13 +4,23 @@ or a ValueError (right kind, wrong value)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import numbers
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_fitted", "check_number", "is_text_dtype", "microseconds", "plain", "to_timestamp"]
+__all__ = ["ISO_TIMESTAMP", "check_fitted", "check_number", "is_text_dtype", "microseconds", "plain", "to_timestamp"]
+
+#: Text timestamps churnlab reads without a ``date_format``: ISO 8601, ``YYYY-MM-DD``, optionally
+#: a time (``T`` or a space, ``HH:MM[:SS[.fraction]]``) and a UTC offset (``Z``, ``+HH``,
+#: ``+HH:MM``, ``+HHMM``); surrounding spaces are ignored. Day-first or month-first text such
+#: as ``01/07/2025`` is ambiguous and needs an explicit format.
+ISO_TIMESTAMP = re.compile(
+    r"\s*\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:\s?(?:Z|[+-]\d{2}(?::?\d{2})?))?)?\s*"
+)
 
 
 def microseconds(t: pd.Timestamp) -> int:
@@ -71,11 +81,28 @@ def plain(value: Any) -> Any:
 def to_timestamp(value: Any, name: str = "as_of") -> pd.Timestamp:
     """Parse one point in time the way table timestamps are parsed (naive UTC).
 
+    Accepted: ISO 8601 text (:data:`ISO_TIMESTAMP`), ``pd.Timestamp``, ``datetime.datetime``,
+    ``datetime.date`` and ``numpy.datetime64``. Other text (``01/07/2025``, ``now``), numbers
+    and booleans raise ValueError naming ``name`` and the value.
+
     >>> to_timestamp("2024-03-01")
     Timestamp('2024-03-01 00:00:00')
+    >>> to_timestamp("01/07/2025")
+    Traceback (most recent call last):
+    ...
+    ValueError: `as_of` must be a date in ISO form YYYY-MM-DD (optionally with a time and UTC offset), got '01/07/2025'
     """
     if value is None:
         raise ValueError(f"`{name}` is required, got None")
+    if isinstance(value, str):
+        if value.strip().lower() in ("now", "today", "yesterday", "tomorrow"):
+            raise ValueError(f"`{name}` must be a date in ISO form YYYY-MM-DD, got {value!r}: give the date itself, e.g. "
+                             f"{dt.date.today().isoformat()}")
+        if not ISO_TIMESTAMP.fullmatch(value):
+            raise ValueError(f"`{name}` must be a date in ISO form YYYY-MM-DD (optionally with a time and UTC offset), got {value!r}")
+        value = value.strip()
+    elif not isinstance(value, (pd.Timestamp, dt.date, np.datetime64)):  # dt.datetime is a dt.date
+        raise ValueError(f"`{name}` must be a date or timestamp, got {plain(value)!r}")
     try:
         ts = pd.Timestamp(value)
     except (ValueError, TypeError) as exc:

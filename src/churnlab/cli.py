@@ -3,12 +3,14 @@
 Exit codes: 0 success; 1 unexpected error; 2 bad usage or bad input (config, data, dates,
 customer list, output path, a file that cannot be written); 3 model or tracking store
 missing or unreachable; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). Every error is
-printed as one line per problem, ``error: <message>``, whatever the terminal width.
+printed as one line per problem, ``error: <message>``, whatever the terminal width. Everything
+printed is shown as given: control characters, line breaks and bidi overrides in user text
+become visible escapes (:func:`churnlab.escaping.printable`), and Rich markup or emoji codes in
+it are not interpreted.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import sys
@@ -20,6 +22,10 @@ import pandas as pd
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from churnlab.escaping import csv_restored, printable, to_csv
+from churnlab.library_logs import LibraryLog
 
 app = typer.Typer(
     help="churnlab: point-in-time correct churn prediction.",
@@ -27,7 +33,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(stderr=True, soft_wrap=True)
+
+
+class PlainConsole(Console):
+    """A Rich console that prints text as given: no markup or emoji codes are read from it
+    (``cust[/]no`` and ``[i]d`` print as they are) and control characters become visible
+    escapes (:func:`printable`). Styles come from ``style=`` or :class:`rich.text.Text`, whose
+    text must be passed through :func:`printable` by the caller."""
+
+    def __init__(self, **kwargs):
+        super().__init__(markup=False, emoji=False, **kwargs)
+
+    def render_str(self, text: str, **kwargs) -> Text:
+        return super().render_str(printable(text), **kwargs)
+
+
+console = PlainConsole(stderr=True, soft_wrap=True)
 
 EXIT_UNEXPECTED = 1
 EXIT_BAD_INPUT = 2
@@ -40,15 +61,17 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: partial files removed."""
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
+def _one_line(text) -> str:
+    """``text`` on one line: a line break, tab or control character in it shows as an escape."""
+    text = str(text)
+    return printable(text) if text.strip() else "(no message)"
 
 
-def _fail(message: str, code: int) -> None:
-    """Print ``error: ...``, one line per problem (never wrapped), and exit with ``code``."""
-    lines = [line for line in str(message).splitlines() if line.strip()] or ["(no message)"]
-    if code not in (EXIT_BAD_INPUT,) or len(lines) == 1:
-        lines = [_one_line(message)]
+def _fail(message: str, code: int, problems: list[str] | None = None) -> None:
+    """Print ``error: <message>`` on one line (never wrapped; line breaks inside it shown as
+    ``\\n``), or one such line per entry of ``problems`` when there are several, and exit with
+    ``code``."""
+    lines = problems if problems and len(problems) > 1 else [message]
     sys.stderr.write("".join(f"error: {_one_line(line)}\n" for line in lines))
     sys.stderr.flush()
     raise typer.Exit(code)
@@ -69,14 +92,20 @@ def _guard(fn):
     from churnlab.events import EventValidationError
     from churnlab.tracking import TrackingError
 
-    # MLflow's INFO lines (database migrations, registrations) are not the CLI's output
+    # MLflow's INFO lines (database migrations, registrations) are not the CLI's output, and
+    # its, alembic's and SQLAlchemy's log records go through LibraryLog (imported later,
+    # MLflow leaves the loggers as they are; imported already, they are set here)
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    library_log = LibraryLog(lambda message: _warn(message, UserWarning, "", 0))
+    loggers = library_log.install()
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     shown = warnings.showwarning
     warnings.showwarning = _warn
     try:
-        return fn()
+        result = fn()
+        library_log.report_held()
+        return result
     except typer.Exit:
         raise
     except KeyboardInterrupt as exc:
@@ -86,7 +115,7 @@ def _guard(fn):
     except TrackingError as exc:
         _fail(_with_note(exc), EXIT_UNAVAILABLE)
     except (ConfigError, EventValidationError, ValueError, OSError) as exc:
-        _fail(_with_note(exc), EXIT_BAD_INPUT)
+        _fail(_with_note(exc), EXIT_BAD_INPUT, getattr(exc, "problems", None))
     except Exception as exc:
         mlflow_error = sys.modules.get("mlflow.exceptions")
         if mlflow_error is not None and isinstance(exc, mlflow_error.MlflowException):
@@ -95,6 +124,7 @@ def _guard(fn):
     finally:
         warnings.showwarning = shown
         signal.signal(signal.SIGTERM, previous)
+        library_log.uninstall(loggers)
 
 
 def _outcome(exc: BaseException) -> str:
@@ -145,10 +175,10 @@ def train(
         cfg = load_config(config, overrides)
         with console.status("training (features, LightGBM, baselines)..."):
             result = run_train(cfg, workdir=workdir)
-        Console(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
+        PlainConsole(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
         for note in result.notes:
             console.print(note)
-        console.print(f"model: [bold]{result.model_uri}[/]")
+        console.print("model:", Text(printable(result.model_uri), style="bold"))
         console.print(f"tracking: {result.tracking_uri}")
         return result
 
@@ -180,13 +210,13 @@ def demo(
         console.print(f"demo data: {sizes} -> {data_dir}")
         with console.status("training (features, LightGBM, baselines)..."):
             result = run_train(cfg, events=events, workdir=workdir)
-        Console(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
+        PlainConsole(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
         for note in result.notes:
             console.print(note)
         _after_demo(result, events, workdir, plan)
         store = result.tracking_uri
         console.print(f"MLflow run {result.run_id}; model {result.model_uri}")
-        console.print(f"look at it with:  [bold]mlflow ui --backend-store-uri {store}[/]")
+        console.print("look at it with: ", Text(printable(f"mlflow ui --backend-store-uri {store}"), style="bold"))
         return result
 
     _guard(go)
@@ -229,7 +259,7 @@ def cdnow(
             evaluation, details = cdnow_benchmark(track=track, workdir=workdir, tracking_uri=tracking_uri)
         p = CDNOW_PROTOCOL
         title = f"CDNOW: churn = no purchase in {p['test_horizon_days']} days from {p['test_cutoff']}"
-        Console(width=120).print(evaluation_table(evaluation, title, selected=details["selected"]))
+        PlainConsole(width=120).print(evaluation_table(evaluation, title, selected=details["selected"]))
         console.print(f"selected on the validation cutoff {p['validation_cutoff']}: {details['selected']} "
                       "(the simplest candidate within one standard error of the best PR-AUC)")
         if track:
@@ -261,10 +291,11 @@ def _after_demo(result, events, workdir: Path, plan=None) -> None:
     console.print(f"driver-review report -> {path}")
 
 
-def _read_events(events: list[Path], on_duplicates: str = "raise", timestamp_unit: str | None = None):
+def _read_events(events: list[Path], on_duplicates: str = "raise", timestamp_unit: str | None = None,
+                 date_format: str | None = None):
     from churnlab.events import TABLE_SCHEMAS, load_events, load_events_dir
 
-    options = {"on_duplicates": on_duplicates, "timestamp_unit": timestamp_unit}
+    options = {"on_duplicates": on_duplicates, "timestamp_unit": timestamp_unit, "date_format": date_format}
     for p in events:
         if not p.exists():
             raise ValueError(f"--events: not found: {p}")
@@ -328,19 +359,16 @@ def _model_and_table(model: str, table: Path, events, as_of, tracking_uri: str |
     sm = ScoringModel.load(model)
     if sm.kind != "table":
         raise ValueError("--table: this model was trained on event tables; score it with --events and --as-of")
-    return sm, read_table(table, "table")
+    return sm, read_table(table, "table", id_column=sm.builder.id_column)
 
 
-def _read_customer_list(path: Path) -> list:
-    from churnlab.events import read_table
+def _read_customer_list(path: Path, id_dtype):
+    """The listed ids (each once, as written); its warnings printed."""
+    from churnlab.scoring.customers import read_customer_list
 
-    if not path.is_file():
-        raise ValueError(f"--customers: file not found: {path}")
-    df = read_table(path, "customers list")
-    col = "customer_id" if "customer_id" in df.columns else df.columns[0]
-    ids = df[col].dropna()
-    if ids.empty:
-        raise ValueError(f"--customers {path}: column {col!r} holds no customer id")
+    ids, notes = read_customer_list(path, id_dtype=id_dtype)
+    for note in notes:
+        _warn(note, UserWarning, "", 0)
     return ids
 
 
@@ -359,6 +387,7 @@ def _thresholds(high: float | None, medium: float | None) -> dict[str, float] | 
 
 _ON_DUPLICATES = typer.Option("raise", "--on-duplicates", help="Exact duplicate event rows: raise, drop or keep.")
 _TS_UNIT = typer.Option(None, "--timestamp-unit", help="Unit of numeric (epoch) timestamps: s, ms, us, ns, D...")
+_DATE_FORMAT = typer.Option(None, "--date-format", help="strftime format of text timestamps, e.g. '%d/%m/%Y' (default: ISO 8601 only).")
 
 
 @app.command()
@@ -380,6 +409,7 @@ def score(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
     on_duplicates: str = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
+    date_format: Optional[str] = _DATE_FORMAT,
     campaign: Optional[Path] = typer.Option(
         None, help="Campaign YAML (see configs/campaign.yaml): adds customer_value, value_at_risk, expected_profit, target."),
     sort: Optional[str] = typer.Option(None, help="'expected_profit': rows by expected profit, highest first (needs --campaign)."),
@@ -411,7 +441,7 @@ def score(
             drift = _drift_counter(sm)
             chunks = score_table(sm, df, k=top_k, thresholds=None if top_decile else thresholds,
                                  top_share=0.1 if top_decile else None, chunk_size=chunk_size, reason_tiers=reason_tiers,
-                                 drift=drift)
+                                 drift=drift, date_format=date_format)
             if plan is not None:
                 values = campaign_values(plan, table=df, id_column=sm.builder.id_column)
                 chunks = _tally_campaign(add_campaign(chunks, values, plan, sort=sort is not None), tally)
@@ -421,8 +451,9 @@ def score(
             _write_drift(drift, out)
             return
         _need_events(events, as_of)
-        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
-        ids = _read_customer_list(customers) if customers is not None else None
+        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
+                                      date_format=date_format)
+        ids = _read_customer_list(customers, ev.id_dtype) if customers is not None else None
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
         per_chunk, values = value_source(plan, ev, t, sm.value_model) if plan is not None else (None, None)
@@ -449,7 +480,7 @@ def score(
 def _read_backtest(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise ValueError(f"--backtest: not found: {path}")
-    folds = pd.read_csv(path, parse_dates=["test_cutoff"])
+    folds = csv_restored(pd.read_csv(path, parse_dates=["test_cutoff"]))
     need = {"fold", "test_cutoff", "model", "shipped", "roc_auc", "roc_auc_low", "roc_auc_high", "pr_auc"}
     if not need <= set(folds.columns):
         raise ValueError(f"--backtest {path}: not a churnlab backtest table (missing {sorted(need - set(folds.columns))})")
@@ -477,7 +508,7 @@ def _write_drift(drift, out: Path) -> None:
     table = drift.result()
     path = drift_path(out)
     with atomic_output(path) as tmp:
-        table.to_csv(tmp, index=False)
+        to_csv(table, tmp, index=False)
     major = table[table["psi"] > PSI_MAJOR]
     moderate = int((table["flag"] == "moderate").sum())
     console.print(f"drift vs the test period: {len(major)} major, {moderate} moderate of {len(table)} "
@@ -530,17 +561,19 @@ def backtest(
             table.add_row(str(r.fold), str(r.test_cutoff.date()), f"{r.model}{' (shipped)' if r.shipped else ''}",
                           f"{r.roc_auc:.3f} [{r.roc_auc_low:.3f}, {r.roc_auc_high:.3f}]",
                           f"{r.pr_auc:.3f} [{r.pr_auc_low:.3f}, {r.pr_auc_high:.3f}]", style="bold" if r.shipped else None)
-        Console(width=120).print(table)
+        PlainConsole(width=120).print(table)
         for r in bt.summary.itertuples():
             console.print(f"{r.model} {r.metric}: mean {r.mean:.3f}, sd {0.0 if pd.isna(r.std) else r.std:.3f} over {r.folds} fold(s)")
         for r in bt.stability.itertuples():
             console.print(f"driver shares, fold {r.from_fold} -> {r.to_fold}: Spearman {r.spearman:.2f}")
+        for note in bt.notes:
+            console.print(note)
         tops = bt.drivers[bt.drivers["rank"] <= 3].groupby("fold")["driver"].apply(", ".join)
         for fold, names in tops.items():
             console.print(f"fold {fold} top drivers: {names}")
         if out is not None:
             with atomic_output(out) as tmp:
-                bt.folds.to_csv(tmp, index=False)
+                to_csv(bt.folds, tmp, index=False)
             console.print(f"per-fold table -> {out}")
         if bt.run_id:
             console.print(f"MLflow run {bt.run_id} (one nested run per fold)")
@@ -557,20 +590,27 @@ def monitor(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
     on_duplicates: str = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
+    date_format: Optional[str] = _DATE_FORMAT,
+    observed_until: Optional[str] = typer.Option(
+        None, help="The date the events are complete to, when later than the last event of the table the label reads "
+        "(default: that event; other tables never count)."),
 ) -> None:
     """Realized performance of a past score file once its horizon has passed."""
-    from churnlab.events import read_table
+    from churnlab.events import read_table, to_timestamp
     from churnlab.monitor import realized_performance
     from churnlab.scoring import ScoringModel
 
     def go():
+        until = to_timestamp(observed_until, "--observed-until") if observed_until is not None else None
         if not scores.is_file():
             raise ValueError(f"--scores: not found: {scores}")
         past = read_table(scores, "scores")
+        if scores.suffix.lower() == ".csv":  # churnlab's CSV: text as written, before the formula quotes
+            past = csv_restored(past)
         _use_tracking(model, tracking_uri)
         sm = ScoringModel.load(model)
-        ev = _read_events(events, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
-        r = realized_performance(sm, past, ev)
+        ev = _read_events(events, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit, date_format=date_format)
+        r = realized_performance(sm, past, ev, observed_until=until)
         m = r.metrics
         console.print(f"scores as of {r.as_of.date()}: {r.labelled:,} scored customers labelled "
                       f"({r.unlabelled:,} outside the label rule); churn rate {m['base_rate']:.1%}")
@@ -581,7 +621,7 @@ def monitor(
             table.add_column(col, justify="right" if col != "risk_tier" else "left")
         for tier, row in r.tiers.iterrows():
             table.add_row(str(tier), f"{int(row.customers):,}", f"{int(row.churned):,}", f"{row.churn_rate:.1%}", f"{row.lift:.2f}")
-        Console(width=120).print(table)
+        PlainConsole(width=120).print(table)
         return r
 
     _guard(go)
@@ -599,12 +639,14 @@ def report(
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
     on_duplicates: str = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
+    date_format: Optional[str] = _DATE_FORMAT,
     campaign: Optional[Path] = typer.Option(None, help="Campaign YAML: adds the section on whom to contact."),
     backtest: Optional[Path] = typer.Option(None, help="Per-fold CSV from churnlab backtest --out: adds the backtest section."),
 ) -> None:
     """Write the static HTML driver-review report."""
     from churnlab.atomic import check_output_path
     from churnlab.config import load_campaign
+    from churnlab.events.ids import is_canonical_integer
     from churnlab.report import build_report, write_report
 
     def go():
@@ -615,18 +657,19 @@ def report(
             sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
             who = customer
             if customer is not None and pd.api.types.is_integer_dtype(sm.builder.ids(df).dtype):
-                who = int(customer) if customer.strip().lstrip("+-").isdigit() else customer
+                who = int(customer) if is_canonical_integer(customer) else customer
             with console.status("building the report..."):
                 path = write_report(build_report(sm, table=df, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
             console.print(f"report -> {path}")
             return
         _need_events(events, as_of)
-        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit)
+        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
+                                      date_format=date_format)
         who = None
         if customer is not None:
             who = customer
             if pd.api.types.is_integer_dtype(ev.purchases["customer_id"].dtype):
-                if not customer.strip().lstrip("+-").isdigit():
+                if not is_canonical_integer(customer):  # '007' or '+7' is not the integer 7 as written
                     raise ValueError(f"--customer: ids are integers like the events', got {customer!r}")
                 who = int(customer)
         with console.status("building the report..."):

@@ -9,19 +9,33 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from churnlab.features import FeatureConfig, make_cutoffs
+from churnlab.strict import SHOWN, StrictModel, clip, show
+from churnlab.yamlfile import load_yaml, yaml_problem
+from churnlab.features import FeatureConfig
+from churnlab.features.snapshots import count_cutoffs, make_cutoffs
+
+# a YAML file larger than this is refused unread (churnlab.yamlfile bounds what its aliases expand to)
+MAX_YAML_BYTES = 1 << 20
 
 __all__ = ["TrainConfig", "ConfigError", "load_config"]
 
 
 class ConfigError(ValueError):
-    """A configuration file or value that cannot be used; the message names the key."""
+    """A configuration file or value that cannot be used; the message names the key.
+
+    ``problems`` holds one message per bad key; the message joins them, one per line.
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = list(problems) if problems else [str(message)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Strict(StrictModel):
+    """Unknown keys, ``.inf``/``.nan``, booleans for numbers and numbers for dates refused."""
 
 
 class DataConfig(_Strict):
@@ -44,6 +58,13 @@ class DataConfig(_Strict):
         None, description="unit of numeric (epoch) timestamps (D, h, m, s, ms, us, ns), for all tables or per table"
     )
     time_range: tuple[dt.date, dt.date] | None = Field(None, description="accepted timestamps; default 1900-01-01 to 2200-01-01")
+    date_format: str | dict[str, str] | None = Field(
+        None, description="strftime format of text timestamps (e.g. '%d/%m/%Y'), for all tables or per table; default: ISO 8601 only"
+    )
+    observed_until: dt.date | None = Field(
+        None, description="the date the data is complete to (label windows must end by the day after); "
+        "default: the last event of the table the label rule reads (purchases, subscriptions or customers)",
+    )
     demo_customers: int = Field(3000, gt=0)
     demo_seed: int = 0
 
@@ -57,6 +78,18 @@ class DataConfig(_Strict):
                 raise ValueError(f"unknown table {table!r}; tables are {sorted(TABLE_SCHEMAS)}")
             if unit not in TIMESTAMP_UNITS:
                 raise ValueError(f"unit must be one of {list(TIMESTAMP_UNITS)}, got {unit!r}")
+        return value
+
+    @field_validator("date_format")
+    @classmethod
+    def _formats(cls, value):
+        from churnlab.events import TABLE_SCHEMAS
+        from churnlab.events.dates import check_date_format
+
+        for table, fmt in (value.items() if isinstance(value, dict) else [(None, value)]):
+            if table is not None and table not in TABLE_SCHEMAS:
+                raise ValueError(f"unknown table {table!r}; tables are {sorted(TABLE_SCHEMAS)}")
+            check_date_format(fmt, "date_format")
         return value
 
     @model_validator(mode="after")
@@ -73,7 +106,7 @@ class DataConfig(_Strict):
 
 
 class CutoffConfig(_Strict):
-    dates: list[dt.date] | None = None
+    dates: list[dt.date] | None = Field(None, min_length=1)
     start: dt.date | None = None
     end: dt.date | None = None
     freq: str = "MS"
@@ -81,6 +114,33 @@ class CutoffConfig(_Strict):
         None, gt=0, description="also snapshot the training period every this many days (e.g. 7 or 14): "
         "more training rows when the cutoffs are few; validation and test cutoffs stay as configured",
     )
+    max_cutoffs: int = Field(
+        100, gt=0, description="most snapshot dates one run builds (the cutoffs and those train_every_days adds); "
+        "more are refused before any work",
+    )
+
+    @field_validator("dates")
+    @classmethod
+    def _distinct(cls, dates: list[dt.date] | None) -> list[dt.date] | None:
+        seen: set[dt.date] = set()
+        for d in dates or []:
+            if d in seen:
+                raise PydanticCustomError(SHOWN, "{date} is listed twice", {"date": d.isoformat()})
+            seen.add(d)
+        return dates
+
+    @field_validator("freq")
+    @classmethod
+    def _forward(cls, freq: str) -> str:
+        from pandas.tseries.frequencies import to_offset
+
+        try:
+            steps = to_offset(freq).n
+        except (TypeError, ValueError):
+            raise PydanticCustomError(SHOWN, "not a pandas frequency (e.g. MS, W, 14D), got {got}", {"got": show(freq)}) from None
+        if steps <= 0:
+            raise PydanticCustomError(SHOWN, "must step forward in time (e.g. MS, W, 14D), got {got}", {"got": show(freq)})
+        return freq
 
     @model_validator(mode="after")
     def _one_way(self) -> "CutoffConfig":
@@ -88,6 +148,22 @@ class CutoffConfig(_Strict):
             raise ValueError("give cutoffs.dates, or both cutoffs.start and cutoffs.end")
         if self.dates is not None and (self.start is not None or self.end is not None):
             raise ValueError("give cutoffs.dates or cutoffs.start/end, not both")
+        bound = f"more than max_cutoffs ({self.max_cutoffs})"
+        if self.dates is not None:
+            if len(self.dates) > self.max_cutoffs:
+                raise ValueError(f"dates lists {len(self.dates):,} dates, {bound}: raise cutoffs.max_cutoffs")
+            return self
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        n, exact = count_cutoffs(self.start, self.end, self.freq, exact_up_to=self.max_cutoffs)
+        span = f"freq {self.freq!r} from {self.start} to {self.end}"
+        if n == 0:
+            raise ValueError(f"{span} makes no cutoff")
+        if n > self.max_cutoffs:
+            raise ValueError(
+                f"{span} makes {'' if exact else 'about '}{n:,} cutoffs, {bound}: "
+                "use a coarser cutoffs.freq or raise cutoffs.max_cutoffs"
+            )
         return self
 
     def resolve(self):
@@ -95,7 +171,7 @@ class CutoffConfig(_Strict):
 
         if self.dates is not None:
             return sorted(pd.Timestamp(d) for d in self.dates)
-        return make_cutoffs(self.start, self.end, self.freq)
+        return make_cutoffs(self.start, self.end, self.freq, max_cutoffs=self.max_cutoffs)
 
 
 class SplitConfig(_Strict):
@@ -192,7 +268,7 @@ class TrainConfig(_Strict):
         ``source`` (files, demo, cdnow), ``path`` or per-table files, ``mapping``,
         ``on_duplicates``, ``timestamp_unit``, ``time_range``.
     cutoffs : CutoffConfig
-        ``dates``, or ``start``/``end``/``freq``.
+        ``dates``, or ``start``/``end``/``freq``; ``train_every_days``, ``max_cutoffs``.
     label : LabelConfig
         ``rule``, ``horizon_days``, ``k``, ``min_window_days``, ``single_purchase``, ``active_days``.
     features : FeatureConfig
@@ -223,13 +299,39 @@ class TrainConfig(_Strict):
 
     @model_validator(mode="after")
     def _mode(self) -> "TrainConfig":
-        return _check_mode(self)
+        return _check_snapshot_count(_check_mode(self))
+
+
+def _check_snapshot_count(cfg: "TrainConfig") -> "TrainConfig":
+    """The cutoffs plus those ``train_every_days`` adds stay within ``cutoffs.max_cutoffs``."""
+    c = cfg.cutoffs
+    if c is None or not c.train_every_days:
+        return cfg
+    from churnlab.models.split import densify_training, time_split
+
+    cuts = c.resolve()
+    try:
+        split = densify_training(time_split(cuts, cfg.label.horizon_days), cfg.label.horizon_days, c.train_every_days)
+    except ValueError:  # too few cutoffs for a split: training refuses them, naming them
+        return cfg
+    n = len(set(cuts) | set(split["train"]))
+    if n > c.max_cutoffs:
+        raise ValueError(
+            f"cutoffs.train_every_days {c.train_every_days} adds {n - len(cuts):,} training cutoffs to the {len(cuts)} "
+            f"configured: {n:,} snapshot dates, more than cutoffs.max_cutoffs ({c.max_cutoffs}): "
+            "raise cutoffs.train_every_days or cutoffs.max_cutoffs"
+        )
+    return cfg
 
 
 def _check_mode(cfg: "TrainConfig") -> "TrainConfig":
     if cfg.data.source != "table" and cfg.cutoffs is None:
         raise ValueError("cutoffs: required for event data (dates, or start and end)")
     return cfg
+
+
+# the branches of a union, in error locations but no key of the file: left out of messages
+_TAG_BETA, _TAG_RATE = "(alpha, beta)", "(rate)"
 
 
 class AcceptanceBeta(_Strict):
@@ -246,8 +348,8 @@ class CampaignConfig(_Strict):
     contact_cost: float = Field(ge=0, description="cost of contacting one customer (f)")
     incentive_cost: float = Field(ge=0, description="cost of the incentive, paid by each contacted customer who accepts (d)")
     acceptance: Annotated[
-        Annotated[AcceptanceBeta, Tag("beta")] | Annotated[float, Tag("rate")],
-        Discriminator(lambda v: "beta" if isinstance(v, (dict, AcceptanceBeta)) else "rate"),
+        Annotated[AcceptanceBeta, Tag(_TAG_BETA)] | Annotated[float, Tag(_TAG_RATE)],
+        Discriminator(lambda v: _TAG_BETA if isinstance(v, (dict, AcceptanceBeta)) else _TAG_RATE),
     ] = Field(description="a churner's acceptance rate: a number in [0, 1] or {alpha, beta}")
     margin: float = Field(1.0, gt=0, le=1, description="share of revenue that is profit")
     budget: int | None = Field(None, gt=0, description="most customers to contact (none: every one with a positive expected profit)")
@@ -303,33 +405,45 @@ def load_campaign(path: str | Path) -> CampaignConfig:
     p = Path(path)
     data = _read_yaml(p, "campaign file")
     if not isinstance(data, dict) or set(data) != {"campaign"}:
-        raise ConfigError(f"{p}: expected one top-level key 'campaign', got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
+        got = clip(sorted(map(str, data))) if isinstance(data, dict) else type(data).__name__
+        raise ConfigError(f"{p}: expected one top-level key 'campaign', got {got}")
+    if not isinstance(data["campaign"] or {}, dict):
+        raise ConfigError(f"{p}: campaign: expected a mapping of keys, got {show(data['campaign'])}")
     try:
         return CampaignConfig.model_validate(data["campaign"] or {})
     except ValidationError as err:
-        lines = _format(err, str(p)).splitlines()
-        raise ConfigError("\n".join(line.replace(f"{p}: ", f"{p}: campaign.", 1) for line in lines)) from None
+        lines = [line.replace(f"{p}: ", f"{p}: campaign.", 1) for line in _format(err, str(p))]
+        raise ConfigError("\n".join(lines), lines) from None
 
 
 def _read_yaml(p: Path, what: str):
-    """A YAML file's content; ConfigError when it is missing or not YAML."""
+    """A YAML file's content (None for an empty file: ``{}``); ConfigError, one line, when it
+    is missing, larger than ``MAX_YAML_BYTES``, not YAML, or expands past ``MAX_YAML_VALUES``."""
     if not p.is_file():
         raise ConfigError(f"{what} not found: {p}")
+    size = p.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{p}: {size:,} bytes, more than the {MAX_YAML_BYTES:,} a {what} may have")
+    with p.open("rb") as f:
+        raw = f.read(MAX_YAML_BYTES + 1)
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{p}: more than the {MAX_YAML_BYTES:,} bytes a {what} may have")
     try:
-        return yaml.safe_load(p.read_text()) or {}
+        data = load_yaml(raw)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{p}: {yaml_problem(exc)}") from None
+    return {} if data is None else data
 
 
-def _format(err: ValidationError, origin: str) -> str:
+def _format(err: ValidationError, origin: str) -> list[str]:
     lines = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = e["msg"].replace("Value error, ", "")
+        key = ".".join(clip(p) for p in e["loc"] if p not in (_TAG_BETA, _TAG_RATE))
+        msg = clip(e["msg"].replace("Value error, ", ""), 240)
         got = e.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"{origin}: {key}: {msg}{shown}")
-    return "\n".join(lines)
+        shown = "" if isinstance(got, dict) or e["type"] == SHOWN else f" (got {clip(repr(got))})"
+        lines.append(f"{origin}: {key}: {msg}{shown}" if key else f"{origin}: {msg}{shown}")
+    return lines
 
 
 def parse_config(data: dict, origin: str = "config") -> TrainConfig:
@@ -362,7 +476,8 @@ def parse_config(data: dict, origin: str = "config") -> TrainConfig:
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format(err, origin)) from None
+        lines = _format(err, origin)
+        raise ConfigError("\n".join(lines), lines) from None
 
 
 def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
@@ -393,10 +508,14 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
     p = Path(path)
     data = _read_yaml(p, "config file")
     for key, value in (overrides or {}).items():
-        node = data
+        node, path = data, []
         *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
+        for part in [*parents, None]:
+            if not isinstance(node, dict):
+                where = ".".join(path) or "(top level)"
+                raise ConfigError(f"{p}: {where}: expected a mapping of keys, got {show(node)}")
+            if part is not None:
+                node, path = node.setdefault(part, {}), [*path, part]
         node[last] = value
     cfg = parse_config(data, str(p))
     base = p.resolve().parent.parent if p.resolve().parent.name == "configs" else p.resolve().parent

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from churnlab.escaping import printable
 from churnlab.events import TABLE_SCHEMAS, read_table
 
 __all__ = ["guess_config", "render_config"]
@@ -150,15 +151,40 @@ def guess_config(path: str | Path) -> tuple[dict, list[str]]:
     return cfg, notes
 
 
+class _Quoted(str):
+    """A text value written double-quoted, with escapes: never read back as another type or key."""
+
+
+class _ConfigDumper(yaml.SafeDumper):
+    pass
+
+
+_ConfigDumper.add_representer(_Quoted, lambda dumper, s: dumper.represent_scalar("tag:yaml.org,2002:str", s, style='"'))
+
+
+def _quoted(value):
+    if isinstance(value, dict):
+        return {k: _quoted(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_quoted(v) for v in value]
+    return _Quoted(value) if isinstance(value, str) else value
+
+
 def render_config(cfg: dict, notes: list[str]) -> str:
     """The config as YAML, headed by the notes as comments.
 
-    >>> print(render_config({"name": "x"}, ["a guess"]))
+    Every text value is double-quoted (file and column names with line breaks, ``: ``, ``#``
+    or quotes read back as the same text), and each note is one comment line, its control
+    characters and line breaks shown as escapes (:func:`churnlab.escaping.printable`).
+
+    >>> print(render_config({"name": "x", "model": {"rounds": 10}}, ["a guess\\nmodel: 1"]))
     # Written by `churnlab init`. Check every guess below, then: churnlab train --config <this file>
-    # - a guess
-    name: x
+    # - a guess\\nmodel: 1
+    name: "x"
+    model:
+      rounds: 10
     <BLANKLINE>
     """
     head = ["# Written by `churnlab init`. Check every guess below, then: churnlab train --config <this file>"]
-    head += [f"# - {n}" for n in notes]
-    return "\n".join(head) + "\n" + yaml.safe_dump(cfg, sort_keys=False)
+    head += [f"# - {printable(n)}" for n in notes]
+    return "\n".join(head) + "\n" + yaml.dump(_quoted(cfg), Dumper=_ConfigDumper, sort_keys=False, width=10_000)

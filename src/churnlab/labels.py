@@ -35,7 +35,7 @@ import pandas as pd
 from churnlab.checks import check_number
 from churnlab.events import EventTables, as_events, to_timestamp
 
-__all__ = ["LABEL_RULES", "LabelResult", "active_at", "cancelled_before", "churn_labels"]
+__all__ = ["LABEL_RULES", "LabelResult", "active_at", "cancelled_before", "churn_labels", "label_data_end", "label_table"]
 
 LABEL_RULES = ("fixed", "adaptive", "contractual")
 _DAY = pd.Timedelta(days=1)
@@ -91,9 +91,12 @@ def churn_labels(
         If given, customers whose last purchase is more than ``active_days`` before
         ``as_of`` count as already churned and are excluded (reason ``inactive``).
     observed_until : date-like, optional
-        End of the observed data; defaults to the last purchase timestamp. Windows that
-        end after it are not observable: for the fixed and contractual rules that is an
-        error, for the adaptive rule those customers are excluded (``window_not_observed``).
+        The date the data is complete to (may be after the label table's last event);
+        default :func:`label_data_end`: the last event of the table the rule reads
+        (purchases; for ``contractual`` subscriptions, else ``customers``). Windows that
+        end after the day after it are not observed: for the fixed and contractual rules
+        that is an error, for the adaptive rule those customers are excluded
+        (``window_not_observed``). Other tables never extend it.
 
     Returns
     -------
@@ -127,9 +130,11 @@ def churn_labels(
     p = ev.purchases
     if p is None and rule != "contractual":
         raise ValueError(f"rule={rule!r} labels by purchases, and these events have none; use rule='contractual' with subscriptions")
-    end = to_timestamp(observed_until, "observed_until") if observed_until is not None else ev.date_range()[1]
+    end = label_data_end(ev, rule, observed_until=observed_until)
+    source = label_table(ev, rule)
     if t > end + _DAY:
-        raise ValueError(f"`as_of` ({t}) is after the end of the data ({end}); no label window can be observed")
+        raise ValueError(f"`as_of` ({t}) is after the end of the data: {source} are observed until {end}; "
+                         "no label window can be observed (pass observed_until if the data is complete to a later date)")
     definition = {
         "rule": rule,
         "horizon_days": float(horizon_days),
@@ -143,7 +148,7 @@ def churn_labels(
         raise ValueError(f"`as_of` ({t}) is at or before the first purchase ({p['ts'].min()}); nobody can be labelled")
 
     if rule == "contractual":
-        return _contractual(ev, t, float(horizon_days), end, definition)
+        return _contractual(ev, t, float(horizon_days), end, definition, source)
 
     known = _known_customers(ev)
     before = p[p["ts"] < t]
@@ -163,8 +168,8 @@ def churn_labels(
     if rule == "fixed":
         if t + pd.Timedelta(days=horizon_days) > end + _DAY:
             raise ValueError(
-                f"label window [{t}, {t + pd.Timedelta(days=horizon_days)}) ends after the data "
-                f"(observed_until={end}); use an earlier as_of, a shorter horizon_days, or pass "
+                f"label window [{t}, {t + pd.Timedelta(days=horizon_days)}) ends after the data: {source} are "
+                f"observed until {end}; use an earlier as_of, a shorter horizon_days, or pass "
                 "observed_until if the data is complete to a later date"
             )
         window = pd.Series(float(horizon_days), index=eligible)
@@ -193,6 +198,81 @@ def churn_labels(
         index=pd.Index(window.index, name="customer_id"),
     )
     return LabelResult(labels.sort_index(), _excluded_frame(reasons), definition)
+
+
+def label_table(events: EventTables | pd.DataFrame, rule: str = "fixed") -> str:
+    """The table a label rule reads, whose last event ends the observed label windows.
+
+    Parameters
+    ----------
+    events : EventTables or purchases DataFrame
+    rule : {"fixed", "adaptive", "contractual"}
+
+    Returns
+    -------
+    str
+        ``"purchases"`` for the fixed and adaptive rules; for ``contractual``
+        ``"subscriptions"`` when that table is present, else ``"customers.cancel_ts"``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> label_table(pd.DataFrame({"customer_id": [1], "ts": ["2024-01-01"], "amount": [5.0]}))
+    'purchases'
+    """
+    if rule not in LABEL_RULES:
+        raise ValueError(f"`rule` must be one of {LABEL_RULES}, got {rule!r}")
+    ev = as_events(events)
+    if rule != "contractual":
+        if ev.purchases is None:
+            raise ValueError(f"rule={rule!r} labels by purchases, and these events have none; use rule='contractual' with subscriptions")
+        return "purchases"
+    if ev.subscriptions is not None:
+        return "subscriptions"
+    if ev.customers is None or "cancel_ts" not in ev.customers.columns:
+        raise ValueError("rule='contractual' needs a subscriptions table, or a customers table with a `cancel_ts` column (customers.cancel_ts)")
+    return "customers.cancel_ts"
+
+
+def label_data_end(events: EventTables | pd.DataFrame, rule: str = "fixed", *, observed_until=None) -> pd.Timestamp:
+    """Until when the label table of ``rule`` is observed: the end that decides whether a
+    label window ``[as_of, as_of + window)`` can be labelled (it must end by the day after).
+
+    Only the table the rule reads counts (see :func:`label_table`): a late support ticket
+    or survey answer never makes a purchase window observed.
+
+    Parameters
+    ----------
+    events : EventTables or purchases DataFrame
+    rule : {"fixed", "adaptive", "contractual"}
+    observed_until : date-like, optional
+        The date the data is complete to, returned as given: it may be after the label
+        table's last event (nobody bought in the last days) or before it.
+
+    Returns
+    -------
+    Timestamp
+        ``observed_until``, or the day of the last timestamp of purchases (``ts``),
+        subscriptions (``start_ts``, ``end_ts``) or customers (``signup_ts``, ``cancel_ts``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnlab.events import load_events
+    >>> ev = load_events(pd.DataFrame({"customer_id": [1], "ts": ["2024-05-30"], "amount": [5.0]}),
+    ...                  support=pd.DataFrame({"customer_id": [1], "ts": ["2024-12-01"], "category": ["billing"],
+    ...                                        "channel": ["email"], "resolution_hours": [2.0]}))
+    >>> str(label_data_end(ev).date()), str(label_data_end(ev, observed_until="2024-06-30").date())
+    ('2024-05-30', '2024-06-30')
+    """
+    source = label_table(events, rule)
+    if observed_until is not None:
+        return to_timestamp(observed_until, "observed_until")
+    ev = as_events(events)
+    df, cols = {"purchases": (ev.purchases, ("ts",)), "subscriptions": (ev.subscriptions, ("start_ts", "end_ts")),
+                "customers.cancel_ts": (ev.customers, ("signup_ts", "cancel_ts"))}[source]
+    # term_end_ts is a scheduled date, not an observation; the day of the last event is observed whole
+    return max(df[c].max() for c in cols if c in df.columns and df[c].notna().any()).normalize()
 
 
 def _known_customers(ev: EventTables) -> pd.Index:
@@ -239,10 +319,15 @@ def active_at(subscriptions: pd.DataFrame, t: pd.Timestamp) -> pd.Index:
     return pd.Index(subscriptions.loc[started & ~ended, "customer_id"].unique(), name="customer_id")
 
 
+def _window_observed(t: pd.Timestamp, t_end: pd.Timestamp, end: pd.Timestamp, source: str) -> None:
+    if t_end > end + _DAY:
+        raise ValueError(f"label window [{t}, {t_end}) ends after the data: {source} are observed until {end}; "
+                         "use an earlier as_of, a shorter horizon_days, or pass observed_until if the data is complete to a later date")
+
+
 def _by_subscriptions(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Timestamp, definition: dict) -> LabelResult:
     t_end = t + pd.Timedelta(days=horizon)
-    if t_end > end + _DAY:
-        raise ValueError(f"label window [{t}, {t_end}) ends after the data (observed_until={end})")
+    _window_observed(t, t_end, end, "subscriptions")
     now, later = active_at(ev.subscriptions, t), active_at(ev.subscriptions, t_end)
     known = _known_customers(ev)
     reasons = pd.Series("not_active_at_as_of", index=known.difference(now), dtype=object)
@@ -253,15 +338,14 @@ def _by_subscriptions(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.
     return LabelResult(labels.sort_index(), _excluded_frame(reasons), {**definition, "source": "subscriptions"})
 
 
-def _contractual(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Timestamp, definition: dict) -> LabelResult:
+def _contractual(ev: EventTables, t: pd.Timestamp, horizon: float, end: pd.Timestamp, definition: dict, source: str) -> LabelResult:
     if ev.subscriptions is not None:
         return _by_subscriptions(ev, t, horizon, end, definition)
     if ev.customers is None or "cancel_ts" not in ev.customers.columns:
         raise ValueError("rule='contractual' needs a subscriptions table, or a customers table with a `cancel_ts` column (customers.cancel_ts)")
     c = ev.customers.set_index("customer_id")
     t_end = t + pd.Timedelta(days=horizon)
-    if t_end > end + _DAY:
-        raise ValueError(f"label window [{t}, {t_end}) ends after the data (observed_until={end})")
+    _window_observed(t, t_end, end, source)
     reasons = pd.Series(dtype=object)
     not_yet = c.index[c["signup_ts"] >= t]
     gone = cancelled_before(ev, t)

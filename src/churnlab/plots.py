@@ -17,7 +17,17 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from churnlab.models.evaluate import calibration_table, gains_table
 from churnlab.models.profit import profit_curve
 
-__all__ = ["evaluation_figures", "importance_figure", "figure_png", "shap_figure"]
+__all__ = ["evaluation_figures", "importance_figure", "figure_png", "plain_label", "shap_figure"]
+
+
+def plain_label(text) -> str:
+    """``text`` shown as it is in a figure: its dollar signs escaped, so that matplotlib never
+    reads a user's name such as ``$\\frac{a}$`` as mathtext (which fails or renders math).
+
+    >>> plain_label("price $ [EUR]")
+    'price \\\\$ [EUR]'
+    """
+    return str(text).replace("$", r"\$")
 
 
 def figure_png(fig) -> bytes:
@@ -88,7 +98,7 @@ def importance_figure(values: pd.Series, title: str, xlabel: str, top: int = 15)
     """Horizontal bar chart of the largest values of a Series."""
     v = values.sort_values(ascending=False).head(top)[::-1]
     fig, ax = plt.subplots(figsize=(6, 0.3 * len(v) + 1))
-    ax.barh(v.index.astype(str), v.to_numpy(), color="#3b6ea8")
+    ax.barh([plain_label(x) for x in v.index], v.to_numpy(), color="#3b6ea8")
     ax.set(title=title, xlabel=xlabel)
     return figure_png(fig)
 
@@ -105,7 +115,8 @@ def shap_figure(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
     """A SHAP beeswarm, waterfall (``row=``) or dependence (``feature=``) plot as PNG bytes."""
     feats = sv.drop(columns="expected_value")
     ex = shap.Explanation(
-        values=feats.to_numpy(), base_values=sv["expected_value"].to_numpy(), data=_numeric(X[feats.columns]).to_numpy(), feature_names=list(feats.columns)
+        values=feats.to_numpy(), base_values=sv["expected_value"].to_numpy(), data=_numeric(X[feats.columns]).to_numpy(),
+        feature_names=[plain_label(c) for c in feats.columns],
     )
     before = set(plt.get_fignums())
     plt.figure()
@@ -114,7 +125,8 @@ def shap_figure(kind: str, sv: pd.DataFrame, X: pd.DataFrame, **kw) -> bytes:
     elif kind == "waterfall":
         shap.plots.waterfall(ex[kw["row"]], max_display=kw.get("max_display", 12), show=False)
     elif kind == "dependence":
-        shap.plots.scatter(ex[:, kw["feature"]], show=False)  # opens a figure of its own
+        # by position: the figure's names are the escaped labels
+        shap.plots.scatter(ex[:, list(feats.columns).index(kw["feature"])], show=False)  # opens a figure of its own
     png = figure_png(plt.gcf())
     for number in set(plt.get_fignums()) - before:  # none left open: a report makes dozens
         plt.close(number)

@@ -173,23 +173,38 @@ def spark_features(spark: "SparkSession", builder: FeatureBuilder, tables: dict[
 
         cust = tables["customers"]
         cols = [F.col("customer_id")]
+        feature = builder.static_features()  # column -> feature name
         for col in builder.static_numeric_:
-            cols.append(F.col(col).cast("double").alias(f"static_{col}"))
+            cols.append(cust[col].cast("double").alias(feature[col]))
         for col, cats in builder.static_categories_.items():
             # unseen categories become missing, as in FeatureBuilder._finish
-            value = F.col(col).cast("string")
-            cols.append(F.when(value.isin(list(cats)), value).alias(f"static_{col}"))
+            value = cust[col].cast("string")
+            cols.append(F.when(value.isin(list(cats)), value).alias(feature[col]))
         feats = feats.join(cust.select(*cols), on="customer_id", how="left")
     return feats.select("customer_id", *builder.feature_names_).orderBy("customer_id")
 
 
+_DOWNLOADS: dict[tuple[str, str], str] = {}
+
+
 def _local_model_dir(model_uri: str) -> str:
-    """MLflow URI -> local folder, downloaded once on the driver and shipped by path."""
+    """MLflow URI -> local folder, downloaded once per process on the driver and shipped by
+    path. Spark reads the folder whenever a DataFrame that uses the model is evaluated, so the
+    copy lives in one folder of churnlab's that is removed when the process exits."""
+    import atexit
+    import shutil
+    import tempfile
+
     import mlflow
 
     if Path(model_uri).is_dir():
         return str(Path(model_uri).resolve())
-    return mlflow.artifacts.download_artifacts(model_uri)
+    key = (mlflow.get_tracking_uri(), model_uri)  # models:/churn/1 differs from store to store
+    if key not in _DOWNLOADS:
+        folder = tempfile.mkdtemp(prefix="churnlab-spark-model-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _DOWNLOADS[key] = mlflow.artifacts.download_artifacts(model_uri, dst_path=folder)
+    return _DOWNLOADS[key]
 
 
 def spark_predict(spark: "SparkSession", model_uri: str, features: "DataFrame", column: str = "churn_probability") -> "DataFrame":

@@ -8,10 +8,13 @@ path, so ``mlflow.pyfunc.load_model(uri).predict(features)`` works in a fresh pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 import tempfile
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,9 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from churnlab.escaping import to_csv  # noqa: E402
 from churnlab.models import MODEL_TYPES, load_model_files  # noqa: E402
+from churnlab.models.files import ModelFileError  # noqa: E402
 from churnlab.models.lightgbm import PATTERNS_FILE  # noqa: E402
 
 __all__ = [
@@ -86,6 +91,94 @@ def _check_database_driver(uri: str) -> None:
         raise TrackingError(f"tracking URI {uri} is not usable: {exc}") from None
 
 
+#: Tables every MLflow SQLite store holds: its schema version, its experiments and runs.
+MLFLOW_TABLES = ("alembic_version", "experiments", "runs")
+
+
+def _short(exc: BaseException) -> str:
+    """The driver's own message of a (SQLAlchemy-wrapped) database error, on one line."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())[:300]
+
+
+def _check_sqlite_store(path: Path) -> None:
+    """A store to read from: a non-empty SQLite database holding MLflow's tables. It is opened
+    read-only (``mode=ro``): MLflow would turn an empty or foreign database into a new store."""
+    if path.stat().st_size == 0:
+        raise TrackingError(f"tracking store {path} is an empty file (0 bytes), not an MLflow store; "
+                            "give the database that churnlab train wrote")
+    read_only = f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(read_only, uri=True, timeout=5)) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.Error as exc:
+        raise TrackingError(f"tracking store {path} cannot be read as an SQLite database ({_short(exc)})") from None
+    missing = [t for t in MLFLOW_TABLES if t not in tables]
+    if missing:
+        raise TrackingError(f"tracking store {path} is an SQLite database without MLflow's tables "
+                            f"({', '.join(missing)} missing), not an MLflow store")
+
+
+@contextlib.contextmanager
+def _creation_lock(path: Path):
+    """Hold an exclusive ``flock`` while the SQLite store at ``path`` is created: MLflow's schema
+    creation fails in the second of two processes creating one store at once ("table ...
+    already exists"). The lock is taken on the store's folder, which leaves no file behind;
+    on ``<db>.lock`` beside the store where a folder cannot be locked. No lock without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            os.close(fd)
+            raise
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def create_sqlite_store(uri: str) -> None:
+    """Create the SQLite tracking store at ``uri`` (MLflow's schema), or open an existing one,
+    one process at a time.
+
+    Parameters
+    ----------
+    uri : str
+        ``sqlite:///<path>``; its folder exists and is writable (:func:`check_tracking_uri`).
+
+    Raises
+    ------
+    TrackingError
+        The database cannot be created or opened (a full disk, a file that is not a database),
+        naming it. A store this call began to create is removed again: a half-created schema
+        would fail every later run.
+    """
+    path = Path(uri[len("sqlite:///") :])
+    try:
+        with _creation_lock(path):
+            fresh = not path.exists()
+            try:
+                mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+            except Exception as exc:  # every failure becomes a TrackingError: an OSError below is the lock's
+                if fresh:
+                    for part in (path, path.with_name(path.name + "-journal")):
+                        with contextlib.suppress(OSError):
+                            part.unlink()
+                doing = "create" if fresh else "open"
+                raise TrackingError(f"cannot {doing} the tracking database {path}: {_short(exc)}") from None
+    except OSError as exc:
+        raise TrackingError(f"cannot lock the folder of the tracking database {path} to create it: {exc}") from None
+
+
 def check_tracking_readable(uri: str, timeout: float = 5.0) -> None:
     """Before reading a model from the store at ``uri``: a server answers, a database or folder
     exists. Never creates a store (MLflow would create an empty SQLite file by opening it)."""
@@ -95,6 +188,7 @@ def check_tracking_readable(uri: str, timeout: float = 5.0) -> None:
         path = Path(uri[len("sqlite:///") :])
         if not path.is_file():
             raise TrackingError(f"tracking store {uri} does not exist (give --tracking-uri, or MLFLOW_TRACKING_URI)")
+        _check_sqlite_store(path)
     elif uri.startswith("file:") or "://" not in uri:
         path = Path(uri[len("file:") :] if uri.startswith("file:") else uri)
         if not path.is_dir():
@@ -104,7 +198,8 @@ def check_tracking_readable(uri: str, timeout: float = 5.0) -> None:
 
 
 def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any training, if the tracking store cannot be reached or written."""
+    """Fail fast, before any training, if the tracking store cannot be reached or written; an
+    SQLite store is created here (:func:`create_sqlite_store`)."""
     if uri.startswith(("http://", "https://")):
         _check_server(uri, timeout, "training not started")
     elif uri.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "mysql", "mssql"):
@@ -117,6 +212,7 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
             raise TrackingError(f"cannot create the folder of the tracking database {path}: {exc}") from exc
         if not os.access(path.parent, os.W_OK):
             raise TrackingError(f"the tracking database folder {path.parent} is not writable")
+        create_sqlite_store(uri)
     elif uri.startswith("file:") or "://" not in uri:
         path = Path(uri[len("file:") :] if uri.startswith("file:") else uri)
         try:
@@ -136,6 +232,8 @@ def tracking_store(tracking_uri: str | None, workdir: str | Path) -> str:
 def use_experiment(name: str, tracking_uri: str, workdir: str | Path | None) -> str:
     """Point MLflow at ``tracking_uri`` and return the id of experiment ``name`` (created when
     missing, its artifacts under ``workdir`` for a local store)."""
+    if tracking_uri.startswith("sqlite:///"):
+        create_sqlite_store(tracking_uri)  # one process at a time; opening an existing store is quick
     mlflow.set_tracking_uri(tracking_uri)
     return experiment_id(name, tracking_uri, Path(workdir) if workdir is not None else None)
 
@@ -147,7 +245,14 @@ def experiment_id(name: str, tracking_uri: str, workdir: Path | None) -> str:
     location = None
     if workdir is not None and not tracking_uri.startswith(("http://", "https://")):
         location = (workdir.resolve() / "mlartifacts").as_uri()
-    return mlflow.create_experiment(name, artifact_location=location)
+    try:
+        return mlflow.create_experiment(name, artifact_location=location)
+    except mlflow.exceptions.MlflowException as exc:
+        # another process (a second training started at once) created it meanwhile
+        exp = mlflow.get_experiment_by_name(name) if exc.error_code == "RESOURCE_ALREADY_EXISTS" else None
+        if exp is None:
+            raise
+        return exp.experiment_id
 
 
 class ChurnPyfunc(mlflow.pyfunc.PythonModel):
@@ -234,6 +339,25 @@ def load_model_bundle(model_uri: str) -> tuple[object, dict]:
     --------
     >>> model, meta = load_model_bundle("runs:/<run id>/model")  # doctest: +SKIP
     """
+    # A run's or the registry's model (code included) is downloaded into a folder of
+    # churnlab's own, removed once the model is in memory, whether it loaded or not.
+    with tempfile.TemporaryDirectory(prefix="churnlab-model-", ignore_cleanup_errors=True) as tmp:
+        model, meta = _load_bundle(model_uri, Path(tmp))
+        _hold_in_memory(model, Path(tmp), str(model_uri))
+    return model, meta
+
+
+def _hold_in_memory(model, folder: Path, model_uri: str) -> None:
+    """Read now what a model would read lazily from ``folder``, which is about to be removed:
+    the SHAP patterns cached at training (``from_files`` has read every other file)."""
+    saved = getattr(model, "_patterns_file", None)
+    if saved is None or not Path(saved).resolve().is_relative_to(folder.resolve()):
+        return
+    model._patterns_data = Path(saved).read_bytes() if Path(saved).is_file() else None
+    model._patterns_file = f"{model_uri.rstrip('/')}/{PATTERNS_FILE}"  # names it in warnings
+
+
+def _load_bundle(model_uri: str, download_to: Path) -> tuple[object, dict]:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if not isinstance(model_uri, (str, Path)):
         raise TypeError(f"`model_uri` must be an MLflow model URI or a folder, got {type(model_uri).__name__}")
@@ -245,7 +369,7 @@ def load_model_bundle(model_uri: str) -> tuple[object, dict]:
         if model_uri.startswith(("runs:", "models:")):
             check_tracking_readable(mlflow.get_tracking_uri())
         try:
-            local = Path(mlflow.artifacts.download_artifacts(model_uri))
+            local = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=str(download_to)))
         except Exception as exc:
             detail = " ".join(str(exc).split())[:300]
             raise TrackingError(f"model not found or unreadable: {model_uri} ({detail})") from None
@@ -260,6 +384,12 @@ def load_model_bundle(model_uri: str) -> tuple[object, dict]:
         raise TrackingError(f"{model_uri} is not a churnlab model (no churnlab.json beside {' or '.join(sorted(files))})")
     try:
         return load_model_files(metas[0].parent)
+    except ModelFileError as exc:  # checked before any parser read it: named within the model
+        try:
+            name = exc.path.relative_to(local).as_posix()
+        except ValueError:
+            name = exc.path.name
+        raise TrackingError(f"model {model_uri}: {name} {exc.problem}; the model cannot be used") from None
     except (OSError, ValueError, KeyError) as exc:
         raise TrackingError(f"{model_uri} is not a readable churnlab model ({exc})") from None
 
@@ -269,7 +399,7 @@ def log_dict_artifact(data: Any, name: str) -> None:
 
 
 def log_frame_artifact(df: pd.DataFrame, name: str) -> None:
-    mlflow.log_text(df.to_csv(index=df.index.name is not None or not isinstance(df.index, pd.RangeIndex)), name)
+    mlflow.log_text(to_csv(df, index=df.index.name is not None or not isinstance(df.index, pd.RangeIndex)), name)
 
 
 def log_png_artifacts(figs: dict[str, bytes], folder: str) -> None:

@@ -18,7 +18,9 @@ customers       customer_id, signup_ts; optional cancel_ts; every other column i
 
 Timestamps are normalised to timezone-naive UTC at microsecond resolution: tz-aware
 columns are converted to UTC, naive ones are taken to be UTC already, and a column that
-mixes the two is rejected (its meaning would be ambiguous). Numbers are not timestamps
+mixes the two is rejected (its meaning would be ambiguous). Text timestamps are ISO 8601
+(``YYYY-MM-DD``, optionally with a time and UTC offset) unless a ``date_format`` is given:
+day-first or month-first text is refused, never guessed. Numbers are not timestamps
 unless their unit is given (``timestamp_unit``, e.g. ``"s"`` for epoch seconds): read as
 nanoseconds, epoch seconds would all fall in January 1970. Timestamps outside
 ``time_range`` (default 1900-01-01 to 2200-01-01) are rejected as data errors.
@@ -39,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.checks import plain, to_timestamp
+from churnlab.events.dates import check_date_format, parse_text_timestamps
 
 __all__ = [
     "DEFAULT_TIME_RANGE",
@@ -48,6 +51,7 @@ __all__ = [
     "TABLE_SCHEMAS",
     "TIMESTAMP_UNITS",
     "TableSchema",
+    "snapshot_times",
     "table_error",
     "validate_table",
 ]
@@ -153,7 +157,7 @@ def _example(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, values
 
 def _parse_timestamps(
     df: pd.DataFrame, table: str, column: str, allow_null: bool, unit: str | None = None,
-    time_range: tuple[pd.Timestamp, pd.Timestamp] = DEFAULT_TIME_RANGE,
+    time_range: tuple[pd.Timestamp, pd.Timestamp] = DEFAULT_TIME_RANGE, date_format: str | None = None,
 ) -> pd.Series:
     s = df[column]
     numeric = pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_datetime64_any_dtype(s.dtype)
@@ -180,27 +184,11 @@ def _parse_timestamps(
         out = s.dt.tz_convert("UTC").dt.tz_localize(None)
     elif pd.api.types.is_datetime64_dtype(s.dtype):
         out = s
-    else:
-        nonnull = s.dropna()
-        aware = nonnull.map(_is_tz_aware)
-        if aware.any() and not aware.all():
-            a = nonnull[aware].iloc[0]
-            b = nonnull[~aware].iloc[0]
-            raise table_error(
-                table,
-                column,
-                f"mixes timezone-aware and naive timestamps, e.g. {a!r} and {b!r}; "
-                "give every value an offset or none",
-            )
-        try:
-            out = pd.to_datetime(s, errors="coerce", utc=bool(aware.any()), format="mixed")
-        except (ValueError, TypeError) as exc:
-            raise table_error(table, column, f"cannot parse timestamps ({exc})") from exc
-        if aware.any():
-            out = out.dt.tz_localize(None)
-        bad = out.isna() & s.notna()
-        if bad.any():
-            raise table_error(table, column, "unparseable timestamp; " + _example(df, bad, column))
+    else:  # text: ISO 8601, or the one date_format given; never guessed per value
+        out, problem = parse_text_timestamps(s, date_format)
+        if problem is not None:
+            why, bad = problem
+            raise table_error(table, column, why + (_example(df, bad, column) if bad is not None else ""))
     outside = ((out < time_range[0]) | (out >= time_range[1])).to_numpy()
     if outside.any():
         raise table_error(table, column, _range_message(time_range) + _example(df, outside, column))
@@ -210,20 +198,39 @@ def _parse_timestamps(
     return out
 
 
+def snapshot_times(s: pd.Series, column: str, date_format: str | None = None) -> pd.Series:
+    """A labelled table's snapshot-date column as naive UTC timestamps: datetimes as they are,
+    text in ISO 8601 or ``date_format``, never guessed value by value.
+
+    Raises
+    ------
+    EventValidationError
+        Naming ``table.<column>``, the first offending row and its value.
+
+    Examples
+    --------
+    >>> snapshot_times(pd.Series(["2024-01-01", "2024-02-01"]), "snapshot").dt.month.tolist()
+    [1, 2]
+    >>> snapshot_times(pd.Series(["2024-01-01", "01/02/2024"]), "snapshot")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    churnlab.events.contract.EventValidationError: table.snapshot: not an ISO date ...first at row 1: '01/02/2024'
+    """
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return pd.to_datetime(s, utc=True).dt.tz_localize(None)
+    parsed, problem = parse_text_timestamps(s, date_format)
+    why, bad = problem if problem is not None else ("unparseable snapshot date; ", parsed.isna().to_numpy())
+    if bad is None:
+        raise EventValidationError(f"table.{column}: {why}")
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise EventValidationError(f"table.{column}: {why}first at row {row}: {s.iloc[row]!r}")
+    return parsed
+
+
 def _range_message(time_range: tuple[pd.Timestamp, pd.Timestamp]) -> str:
     lo, hi = (pd.Timestamp(t).date() for t in time_range)
     return f"timestamp outside [{lo}, {hi}) (widen it with time_range; config: data.time_range); "
-
-
-def _is_tz_aware(v: Any) -> bool:
-    if isinstance(v, pd.Timestamp) or hasattr(v, "tzinfo"):
-        return getattr(v, "tzinfo", None) is not None
-    if isinstance(v, str):
-        try:
-            return pd.Timestamp(v).tzinfo is not None
-        except (ValueError, TypeError):
-            return False
-    return False
 
 
 def _apply_mapping(df: pd.DataFrame, table: str, mapping: Mapping[str, str] | None) -> pd.DataFrame:
@@ -246,10 +253,13 @@ def _harmonise_id(s: pd.Series, table: str) -> pd.Series:
     if s.isna().any():
         raise table_error(table, "customer_id", "null customer id; " + _example(s.to_frame(), s.isna(), "customer_id"))
     if pd.api.types.is_integer_dtype(s.dtype):
+        if pd.api.types.is_unsigned_integer_dtype(s.dtype) and s.max() > np.iinfo(np.int64).max:
+            return s.astype("str")  # int64 cannot hold them: their decimal text, as written
         return s.astype("int64")
     if pd.api.types.is_float_dtype(s.dtype):
-        if (s != np.floor(s)).any():
-            bad = s != np.floor(s)
+        # floats are exact integers only up to 2**53
+        bad = ~np.isfinite(s) | (s != np.floor(s)) | (s.abs() > 2.0**53)
+        if bad.any():
             raise table_error(table, "customer_id", "non-integer numeric id; " + _example(s.to_frame(), bad, "customer_id"))
         return s.astype("int64")
     return s.astype(str)
@@ -262,6 +272,8 @@ def validate_table(
     on_duplicates: str = "raise",
     timestamp_unit: str | None = None,
     time_range: tuple[Any, Any] | None = None,
+    *,
+    date_format: str | None = None,
 ) -> pd.DataFrame:
     """Check one table against the contract and return a normalised copy.
 
@@ -280,6 +292,10 @@ def validate_table(
         Unit of numeric timestamp columns (epoch numbers); without it numbers are rejected.
     time_range : (start, end), optional
         Accepted timestamps, default 1900-01-01 (included) to 2200-01-01 (excluded).
+    date_format : str, optional
+        ``strftime`` format of text timestamps (e.g. ``"%d/%m/%Y"``). Without it text
+        timestamps must be ISO 8601 (``YYYY-MM-DD``, optionally with a time and UTC offset);
+        other text is refused, naming the row and value, never guessed.
 
     Raises
     ------
@@ -295,6 +311,7 @@ def validate_table(
     if timestamp_unit is not None and timestamp_unit not in TIMESTAMP_UNITS:
         raise ValueError(f"`timestamp_unit` must be one of {list(TIMESTAMP_UNITS)}, got {timestamp_unit!r}")
     time_range = _check_time_range(time_range)
+    date_format = check_date_format(date_format)
     schema = TABLE_SCHEMAS[table]
     out = _apply_mapping(df.copy(), table, mapping)
     missing = [c for c in schema.required if c not in out.columns]
@@ -308,7 +325,7 @@ def validate_table(
     out["customer_id"] = _harmonise_id(out["customer_id"], table)
     for col in schema.timestamps:
         if col in out.columns:
-            out[col] = _parse_timestamps(out, table, col, col not in schema.required, timestamp_unit, time_range)
+            out[col] = _parse_timestamps(out, table, col, col not in schema.required, timestamp_unit, time_range, date_format)
     for col in schema.numeric:
         if col not in out.columns:
             continue

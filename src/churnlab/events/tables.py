@@ -13,12 +13,24 @@ import numpy as np
 import pandas as pd
 
 from churnlab.events.contract import TABLE_SCHEMAS, EventValidationError, validate_table
+from churnlab.events.dates import check_date_format
+from churnlab.events.ids import align_ids, text_ids_as_written
 
 __all__ = ["EventTables", "as_events", "load_events", "load_events_dir", "read_table", "save_events_dir"]
 
 
-def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
-    """Read one table from a DataFrame (copied), a CSV file or a Parquet file."""
+def read_table(source: pd.DataFrame | str | Path, table: str, *, id_column: str | None = "customer_id") -> pd.DataFrame:
+    """Read one table from a DataFrame (copied), a CSV file or a Parquet file.
+
+    Parameters
+    ----------
+    source : DataFrame, str or Path
+    table : str
+        The table's name in error messages.
+    id_column : str or None
+        A CSV file's id column, read as text and kept as written (``007``, ``1e3``) unless
+        every value is a canonical integer (then int64); None: as pandas reads it.
+    """
     if isinstance(source, pd.DataFrame):
         return source.copy()
     if not isinstance(source, (str, Path)):
@@ -31,7 +43,10 @@ def read_table(source: pd.DataFrame | str | Path, table: str) -> pd.DataFrame:
         if suffixes.endswith(".parquet") or suffixes.endswith(".pq"):
             return pd.read_parquet(path)
         if ".csv" in suffixes or ".txt" in suffixes:
-            return pd.read_csv(path)
+            df = pd.read_csv(path, dtype={id_column: str} if id_column else None)
+            if id_column in df.columns:
+                df[id_column] = text_ids_as_written(df[id_column])
+            return df
     except Exception as exc:  # the reader's own error text is the useful part
         raise EventValidationError(f"{table}: cannot read {path}: {exc}") from exc
     raise EventValidationError(f"{table}: unsupported file type {path.suffix!r} for {path} (use .csv or .parquet)")
@@ -127,8 +142,16 @@ def load_events(
     on_duplicates: str = "raise",
     timestamp_unit: str | Mapping[str, str] | None = None,
     time_range: tuple[Any, Any] | None = None,
+    *,
+    date_format: str | Mapping[str, str] | None = None,
 ) -> EventTables:
     """Read and validate the event tables from DataFrames, CSV or Parquet files.
+
+    Customer ids stay as written: a CSV id column is text unless every value is a canonical
+    integer (``007`` and ``7`` are two customers); integer ids of DataFrames and Parquet
+    files stay integers (unsigned ones above 2**63 - 1 become their decimal text). When
+    tables disagree, integer ids are compared as their decimal text; a text id that writes
+    a number differently (``007``, ``1e3``) beside integer ids is refused, naming both tables.
 
     Parameters
     ----------
@@ -142,6 +165,10 @@ def load_events(
         (``{"purchases": "ms"}``). Without it, numeric timestamp columns are rejected.
     time_range : (start, end), optional
         Accepted timestamps; default 1900-01-01 to 2200-01-01.
+    date_format : str or dict, optional
+        ``strftime`` format of text timestamps, for every table (``"%d/%m/%Y"``) or per
+        table (``{"purchases": "%d/%m/%Y %H:%M"}``). Without it text timestamps must be ISO
+        8601 (``YYYY-MM-DD``, optionally with a time and UTC offset); others are refused.
 
     Returns
     -------
@@ -173,16 +200,14 @@ def load_events(
     if unknown:
         raise ValueError(f"`mapping` names unknown table(s) {sorted(unknown)}; tables are {sorted(sources)}")
     units = _per_table(timestamp_unit, "timestamp_unit", sources)
+    formats = {t: check_date_format(f, f"date_format[{t!r}]") for t, f in _per_table(date_format, "date_format", sources).items()}
     tables = {
-        name: validate_table(read_table(src, name), name, mapping.get(name), on_duplicates, units.get(name), time_range)
+        name: validate_table(read_table(src, name, id_column=_id_column(mapping.get(name))), name, mapping.get(name),
+                             on_duplicates, units.get(name), time_range, date_format=formats.get(name))
         for name, src in sources.items()
         if src is not None
     }
-    id_kinds = {name: pd.api.types.is_integer_dtype(df["customer_id"].dtype) for name, df in tables.items()}
-    if len(set(id_kinds.values())) > 1:
-        # Integer ids in one table and text in another: compare them as text everywhere.
-        for df in tables.values():
-            df["customer_id"] = df["customer_id"].astype(str)
+    align_ids(tables)
     if "customers" in tables:
         seen = pd.Index(np.unique(np.concatenate([df["customer_id"].to_numpy() for n, df in tables.items() if n != "customers"])))
         unmatched = int((~tables["customers"]["customer_id"].isin(seen)).sum())
@@ -192,6 +217,12 @@ def load_events(
                 "(check that the tables use the same ids)", UserWarning, stacklevel=2,
             )
     return EventTables(**tables)
+
+
+def _id_column(mapping) -> str:
+    """The user's name of a table's ``customer_id`` column."""
+    theirs = mapping.get("customer_id") if isinstance(mapping, Mapping) else None
+    return theirs if isinstance(theirs, str) else "customer_id"
 
 
 def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
@@ -208,18 +239,24 @@ def _per_table(value, name: str, sources: Mapping[str, Any]) -> dict[str, str]:
     raise TypeError(f"`{name}` must be a string or a dict {{table: value}}, got {value!r}")
 
 
+#: The file names a folder of tables is searched for, per table: ``purchases.csv.gz`` and so on
+#: (pandas reads compressed CSV by its extension).
+TABLE_FILE_EXTENSIONS = (".parquet", ".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip")
+
+
 def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] | None = None, **options) -> EventTables:
     """Load ``purchases``, ``support``, ``surveys``, ``subscriptions``, ``activity`` and
-    ``customers`` (.parquet or .csv) from a folder.
+    ``customers`` (.parquet, .csv, or compressed CSV such as .csv.gz) from a folder.
 
     Parameters
     ----------
     path : str or Path
-        The folder; ``purchases`` is required. A table present in both formats is refused.
+        The folder; ``purchases``, ``subscriptions`` or ``activity`` is required. A table
+        present in two files (e.g. .csv and .csv.gz) is refused.
     mapping : dict, optional
         Per-table column renames ``{table: {our_column: their_column}}``.
     **options
-        :func:`load_events`'s ``on_duplicates``, ``timestamp_unit``, ``time_range``.
+        :func:`load_events`'s ``on_duplicates``, ``timestamp_unit``, ``time_range``, ``date_format``.
 
     Returns
     -------
@@ -240,13 +277,16 @@ def load_events_dir(path: str | Path, mapping: Mapping[str, Mapping[str, str]] |
         raise EventValidationError(f"events folder not found: {folder}")
     found: dict[str, Path] = {}
     for name in TABLE_SCHEMAS:
-        files = [folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").exists()]
+        files = [folder / f"{name}{ext}" for ext in TABLE_FILE_EXTENSIONS if (folder / f"{name}{ext}").is_file()]
         if len(files) > 1:
             raise EventValidationError(f"{name}: both {files[0].name} and {files[1].name} in {folder}; keep one")
         if files:
             found[name] = files[0]
     if not {"purchases", "subscriptions", "activity"} & set(found):
-        raise EventValidationError(f"purchases: no purchases.parquet or purchases.csv in {folder} (nor subscriptions or activity)")
+        raise EventValidationError(
+            f"purchases: no purchases.parquet or purchases.csv in {folder} (nor compressed CSV such as "
+            "purchases.csv.gz, nor subscriptions or activity)"
+        )
     return load_events(**found, mapping=mapping, **options)
 
 

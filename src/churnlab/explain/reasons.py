@@ -31,15 +31,31 @@ def _dictionary(dictionary: pd.DataFrame | list | None, columns) -> pd.DataFrame
     return d.loc[list(columns)]
 
 
-# a numeric format spec with fixed decimals ("{value:.0f}", "{value:+,.2f}", "{value:.1%}")
-_SPEC = re.compile(r"\{value:[+\- ]?,?\.(\d+)([f%])\}")
+# a numeric format spec with fixed decimals ("{value:.0f}", "{value:+,.2f}", "{value:.1%}"),
+# not an escaped one ("{{value:.0f}}" is literal text)
+_SPEC = re.compile(r"(?<!\{)\{value:[+\- ]?,?\.(\d+)([f%])\}")
+# what a reason template holds besides literal text: escaped braces and the value's placeholder
+_TOKEN = re.compile(r"\{\{|\}\}|\{value(?::([^{}]*))?\}")
+
+
+def _render(template: str, value) -> str:
+    """``template`` with ``{value}`` / ``{value:spec}`` formatted and ``{{`` / ``}}`` as braces;
+    any other text (a user's column name included) is copied as it is, never interpreted:
+    not ``str.format``, which reads ``tenure{months}`` as a placeholder."""
+    def one(m: re.Match) -> str:
+        token = m.group(0)
+        if token in ("{{", "}}"):
+            return token[0]
+        return format(value, m.group(1) or "")
+
+    return _TOKEN.sub(one, template)
 
 
 def _fmt(template: str, meaning: str, value) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
         return f"never recorded: {meaning}"
     try:
-        return template.format(value=value)
+        return _render(template, value)
     except (ValueError, TypeError):  # e.g. a numeric format spec on a category
         return f"{meaning}: {value}"
 

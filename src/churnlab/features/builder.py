@@ -16,10 +16,11 @@ import pandas as pd
 from churnlab.checks import check_fitted, to_timestamp
 from churnlab.events import TABLE_SCHEMAS, EventTables
 from churnlab.features.config import FeatureConfig
-from churnlab.features.dictionary import describe_feature
+from churnlab.features.dictionary import describe_feature, describe_static
 from churnlab.features.engine import duckdb_connection
 from churnlab.features.row_index import CustomerRowIndex, with_gaps
 from churnlab.features.sql import DUCKDB, NPS_SEGMENTS, Dialect, feature_sql, slug
+from churnlab.features.table import feature_name
 
 __all__ = ["FeatureBuilder", "build_features", "check_history"]
 
@@ -71,6 +72,7 @@ class FeatureBuilder:
         self.event_types_ = _top_levels(events.activity, "event_type", t, cfg.event_types, cfg.top_event_types)
         self.static_categories_: dict[str, list] = {}
         self.static_numeric_: list[str] = []
+        self.static_features_: dict[str, str] = {}
         if cfg.include_static and events.customers is not None:
             c = events.customers
             c = c[c["signup_ts"] < t]
@@ -81,8 +83,11 @@ class FeatureBuilder:
                     self.static_categories_[col] = sorted(str(v) for v in c[col].dropna().unique())
                 elif pd.api.types.is_numeric_dtype(c[col].dtype) or pd.api.types.is_bool_dtype(c[col].dtype):
                     self.static_numeric_.append(col)
+                else:
+                    continue
+                self.static_features_[col] = _static_feature_name(col, self.static_features_)
         _, names = self.sql(t)
-        self.feature_names_ = names + [f"static_{c}" for c in [*self.static_numeric_, *self.static_categories_]]
+        self.feature_names_ = names + [self.static_features_[c] for c in [*self.static_numeric_, *self.static_categories_]]
         self.fitted_as_of_ = t
         return self
 
@@ -125,6 +130,8 @@ class FeatureBuilder:
             raise ValueError(f"the builder was fitted with table(s) {missing} that these events lack")
         if self.has_amount_ and (events.purchases is None or "amount" not in events.purchases.columns):
             raise ValueError("purchases.amount: the builder was fitted with order values, these purchases have none")
+        self.check_static_columns(events)
+        absent = self.absent_purchase_columns(events)
         with duckdb_connection(threads) as (con, register):
             wanted = None
             if customer_ids is not None:
@@ -137,6 +144,8 @@ class FeatureBuilder:
                 register("_wanted", wanted)
             for name, df in events.tables().items():
                 if name in self.tables_:
+                    if name == "purchases" and absent:  # optional columns absent: NULL, their features NaN
+                        df = df.assign(**{c: pd.Series(None, index=df.index, dtype=object) for c in absent})
                     if wanted is not None and row_index is not None:
                         grouped = name == "purchases"  # features do not depend on row order
                         rows = df.take(row_index.positions(name, df, wanted["customer_id"].to_numpy(), grouped))
@@ -151,6 +160,8 @@ class FeatureBuilder:
                         )
             # chunks through a row index come with each purchase's gap: no window to run
             raw = con.execute(self.sql(t, gaps_given=wanted is not None and row_index is not None)[0]).df()
+        for c in absent:
+            raw[f"p_distinct_{c}s"] = float("nan")
         return self._finish(raw, events, None if wanted is None else wanted["customer_id"])
 
     def known_customers(self, events: EventTables, as_of) -> pd.Index:
@@ -167,6 +178,30 @@ class FeatureBuilder:
         ids = pd.concat(parts, ignore_index=True).drop_duplicates().sort_values(ignore_index=True)
         return pd.Index(ids, name="customer_id")
 
+    def static_features(self) -> dict[str, str]:
+        """Static attribute column -> its feature name (``static_`` and the column with anything
+        but letters, digits and ``_`` replaced: LightGBM refuses JSON punctuation in names)."""
+        known = getattr(self, "static_features_", None) or {}
+        return {c: known.get(c, f"static_{c}") for c in [*self.static_numeric_, *self.static_categories_]}
+
+    def check_static_columns(self, events: EventTables) -> None:
+        """Raise ValueError naming each static attribute the model uses that ``events.customers`` lacks."""
+        check_fitted(self, "feature_names_")
+        feature = self.static_features()
+        if not feature or events.customers is None:
+            return  # no attributes; a customers table missing altogether is refused as a table
+        missing = [c for c in feature if c not in events.customers.columns]
+        if missing:
+            used = ", ".join(f"{c!r} (feature {feature[c]})" for c in missing)
+            raise ValueError(f"customers: missing column(s) {used} that the model uses; "
+                             f"the table has {list(events.customers.columns)[:20]}")
+
+    def absent_purchase_columns(self, events: EventTables) -> list[str]:
+        """The optional purchase columns the builder was fitted with (``product``, ``channel``)
+        that ``events.purchases`` lacks: their features are missing (NaN) for everyone."""
+        p = events.purchases
+        return [] if p is None else [c for c in self.purchase_columns_ if c not in p.columns]
+
     def _finish(self, raw: pd.DataFrame, events: EventTables, customer_ids: Iterable | None) -> pd.DataFrame:
         """Index, dtypes, static attributes and the customer subset: shared by every engine."""
         out = raw.set_index("customer_id").sort_index()
@@ -178,18 +213,19 @@ class FeatureBuilder:
             # one lookup of the customers' rows for every static column
             static = [*self.static_numeric_, *self.static_categories_]
             c = events.customers[["customer_id", *static]].set_index("customer_id").reindex(out.index)
+            feature = self.static_features()
             for col in self.static_numeric_:
-                out[f"static_{col}"] = c[col].astype("float64")
+                out[feature[col]] = c[col].astype("float64")
             for col, cats in self.static_categories_.items():
                 vals = c[col]
                 names = vals.cat.categories.astype(str) if isinstance(vals.dtype, pd.CategoricalDtype) else None
                 if names is not None and names.is_unique:  # recode the codes, not the strings
                     recoded = vals.cat.rename_categories(names).cat.set_categories(cats)
-                    out[f"static_{col}"] = pd.Categorical(recoded)
+                    out[feature[col]] = pd.Categorical(recoded)
                     continue
                 vals = vals.astype(object)
                 vals = vals.where(vals.isna(), vals.astype(str))
-                out[f"static_{col}"] = pd.Categorical(vals, categories=cats)
+                out[feature[col]] = pd.Categorical(vals, categories=cats)
         if customer_ids is not None:
             ids = pd.Index(customer_ids)
             out = out[out.index.isin(ids)]
@@ -209,6 +245,7 @@ class FeatureBuilder:
             "support_categories": list(self.support_categories_),
             "static_categories": self.static_categories_,
             "static_numeric": self.static_numeric_,
+            "static_features": self.static_features(),
             "feature_names": self.feature_names_,
             "fitted_as_of": str(self.fitted_as_of_),
         }
@@ -226,6 +263,8 @@ class FeatureBuilder:
         fb.support_categories_ = tuple(state["support_categories"])
         fb.static_categories_ = {k: list(v) for k, v in state["static_categories"].items()}
         fb.static_numeric_ = list(state["static_numeric"])
+        # states without the key named every attribute's feature static_<column>
+        fb.static_features_ = dict(state.get("static_features") or {})
         fb.feature_names_ = list(state["feature_names"])
         fb.fitted_as_of_ = to_timestamp(state["fitted_as_of"])
         return fb
@@ -236,7 +275,8 @@ class FeatureBuilder:
     def feature_dictionary(self) -> pd.DataFrame:
         """One row per feature: name, family, meaning, and a reason template for explanations."""
         check_fitted(self, "feature_names_")
-        rows = [describe_feature(n, self._cfg) for n in self.feature_names_]
+        column = {f: c for c, f in self.static_features().items()}
+        rows = [describe_static(n, column[n]) if n in column else describe_feature(n, self._cfg) for n in self.feature_names_]
         return pd.DataFrame(rows, columns=["feature", "family", "group", "meaning", "reason"])
 
 
@@ -301,3 +341,12 @@ def build_features(events: EventTables, as_of, config: FeatureConfig | None = No
     [29.0, 2.0, 20.0]
     """
     return FeatureBuilder(config).fit(events, as_of).transform(events, as_of, customer_ids)
+
+
+def _static_feature_name(column: str, taken: dict[str, str]) -> str:
+    """``static_`` + a LightGBM-safe form of ``column``, refused if another column has it."""
+    name = f"static_{feature_name(column)}"
+    clash = next((c for c, f in taken.items() if f == name), None)
+    if clash is not None:
+        raise ValueError(f"customers: columns {clash!r} and {column!r} both become feature {name!r}; rename one")
+    return name

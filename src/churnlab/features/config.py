@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from churnlab.strict import StrictModel
 
 __all__ = ["FeatureConfig"]
 
 
-class FeatureConfig(BaseModel):
+class FeatureConfig(StrictModel):
     """What the feature builder computes. Unknown keys are rejected.
 
     Parameters

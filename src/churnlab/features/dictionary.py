@@ -6,7 +6,7 @@ import re
 
 from churnlab.features.config import FeatureConfig
 
-__all__ = ["COMPOSITE_REASONS", "FAMILIES", "composite_reasons", "describe_feature"]
+__all__ = ["COMPOSITE_REASONS", "FAMILIES", "composite_reasons", "describe_feature", "describe_static", "escape_braces"]
 
 #: Feature-name prefix -> the event table the feature comes from.
 FAMILIES = {"p": "purchases", "s": "support", "v": "surveys", "sub": "subscriptions", "a": "activity"}
@@ -47,14 +47,29 @@ def composite_reasons(columns) -> dict[str, tuple[tuple[str, str], ...]]:
     return out
 
 
+def escape_braces(text: str) -> str:
+    """``text`` as literal text inside a reason template (braces doubled): a user's column
+    name such as ``tenure{months}`` is shown, never read as a placeholder.
+
+    >>> escape_braces("tenure{months}")
+    'tenure{{months}}'
+    """
+    return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def describe_static(name: str, column: str) -> tuple[str, str, str, str, str]:
+    """The dictionary row of static attribute feature ``name``, read from the customers
+    table's ``column``: the user's column name in the group, meaning and reason."""
+    return name, "static", str(column), f"static customer attribute `{column}`", f"{escape_braces(column)}: {{value}}"
+
+
 def describe_feature(name: str, cfg: FeatureConfig) -> tuple[str, str, str, str, str]:
     """(feature, family, driver group, one-line meaning, reason template) for a feature name.
 
     Reason templates use ``{value}`` for the feature's value, read in :mod:`churnlab.explain`.
     """
     if name.startswith("static_"):
-        attr = name[len("static_") :]
-        return name, "static", attr, f"static customer attribute `{attr}`", f"{attr}: {{value}}"
+        return describe_static(name, name[len("static_") :])
     fam = FAMILIES.get(name.split("_", 1)[0], "customer")
     m = re.search(r"_(\d+)d$", name)
     w = m.group(1) if m else ""

@@ -17,7 +17,78 @@ from churnlab.labels import churn_labels
 __all__ = ["TrainingSet", "build_training_set", "make_cutoffs"]
 
 
-def make_cutoffs(start, end, freq: str = "MS") -> list[pd.Timestamp]:
+def cutoff_offset(freq: str):
+    """``freq`` as a pandas offset that steps forward; ValueError naming it otherwise.
+
+    Examples
+    --------
+    >>> cutoff_offset("MS").n
+    1
+    """
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        offset = to_offset(freq)
+    except (TypeError, ValueError):
+        raise ValueError(f"`freq` is not a pandas frequency: {freq!r}") from None
+    if offset.n <= 0:
+        raise ValueError(f"`freq` must step forward in time, got {freq!r}")
+    return offset
+
+
+def count_cutoffs(start, end, freq: str = "MS", *, exact_up_to: int = 1000) -> tuple[int, bool]:
+    """How many cutoffs :func:`make_cutoffs` makes, without making them.
+
+    Fixed frequencies (days, hours, minutes, ...) are counted exactly by arithmetic; calendar
+    ones (month starts, business days, ...) exactly up to ``exact_up_to`` or a year's worth,
+    and beyond that estimated from the first year (or the first ``exact_up_to``).
+
+    Parameters
+    ----------
+    start, end : date-like
+    freq : str
+        A pandas frequency.
+    exact_up_to : int
+        Calendar frequencies are counted exactly when there are at most this many.
+
+    Returns
+    -------
+    count : int
+    exact : bool
+        False when ``count`` is an estimate (always above ``exact_up_to``).
+
+    Examples
+    --------
+    >>> count_cutoffs("2024-01-01", "2024-12-31", "MS"), count_cutoffs("2024-01-01", "2024-12-31", "min")
+    ((12, True), (525601, True))
+    """
+    t0, t1 = to_timestamp(start, "start"), to_timestamp(end, "end")
+    offset = cutoff_offset(freq)
+    if t1 < t0:
+        return 0, True
+    try:
+        step = pd.Timedelta(offset)
+    except (TypeError, ValueError):
+        step = None
+    if step is not None:  # in integer nanoseconds: spans of centuries overflow a Timedelta's
+        return _nanoseconds(t1 - t0) // _nanoseconds(step) + 1, True
+    probe = pd.date_range(t0, periods=max(int(exact_up_to), 1) + 1, freq=offset)
+    if probe[-1] > t1:
+        return int((probe <= t1).sum()), True
+    # more than exact_up_to: scale the count of at least a year's cutoffs (weekends, holidays
+    # and month lengths averaged out) to the whole range
+    until = min(t1, max(probe[-1], t0 + pd.Timedelta(days=366)))
+    sample = len(pd.date_range(t0, until, freq=offset))
+    if until == t1:
+        return sample, True
+    return round(sample * ((t1 - t0) / (until - t0))), False
+
+
+def _nanoseconds(td: pd.Timedelta) -> int:
+    return ((td.days * 86_400 + td.seconds) * 1_000_000 + td.microseconds) * 1_000 + td.nanoseconds
+
+
+def make_cutoffs(start, end, freq: str = "MS", *, max_cutoffs: int | None = None) -> list[pd.Timestamp]:
     """Regular cutoffs from ``start`` to ``end`` inclusive.
 
     Parameters
@@ -25,23 +96,40 @@ def make_cutoffs(start, end, freq: str = "MS") -> list[pd.Timestamp]:
     start, end : date-like
     freq : str
         A pandas frequency; default month starts.
+    max_cutoffs : int, optional
+        Refuse, before making any, more cutoffs than this.
 
     Returns
     -------
     list of Timestamp
 
+    Raises
+    ------
+    ValueError
+        ``end`` before ``start``, ``freq`` not a forward pandas frequency, no cutoff in the
+        range, or more than ``max_cutoffs``.
+
     Examples
     --------
     >>> [str(c.date()) for c in make_cutoffs("2024-01-01", "2024-03-01")]
     ['2024-01-01', '2024-02-01', '2024-03-01']
+    >>> make_cutoffs("2024-01-01", "2024-12-31", "min", max_cutoffs=100)
+    Traceback (most recent call last):
+    ...
+    ValueError: `freq` 'min' makes 525,601 cutoffs from 2024-01-01 to 2024-12-31, more than `max_cutoffs` (100)
     """
     t0, t1 = to_timestamp(start, "start"), to_timestamp(end, "end")
     if t1 < t0:
         raise ValueError(f"`end` ({t1}) must not be before `start` ({t0})")
-    try:
-        out = list(pd.date_range(t0, t1, freq=freq))
-    except ValueError as exc:
-        raise ValueError(f"`freq` is not a pandas frequency: {freq!r}") from exc
+    offset = cutoff_offset(freq)
+    if max_cutoffs is not None:
+        n, exact = count_cutoffs(t0, t1, freq, exact_up_to=max_cutoffs)
+        if n > max_cutoffs:
+            raise ValueError(
+                f"`freq` {freq!r} makes {'' if exact else 'about '}{n:,} cutoffs from {t0.date()} to {t1.date()}, "
+                f"more than `max_cutoffs` ({max_cutoffs})"
+            )
+    out = list(pd.date_range(t0, t1, freq=offset))
     if not out:
         raise ValueError(f"no cutoff between {t0} and {t1} at freq={freq!r}")
     return [to_timestamp(c) for c in out]

@@ -17,8 +17,9 @@ import pandas as pd
 
 from churnlab.checks import check_fitted, plain
 from churnlab.events import EventValidationError
+from churnlab.features.dictionary import escape_braces
 
-__all__ = ["LABEL_VALUES", "TableFeatures", "parse_labels"]
+__all__ = ["LABEL_VALUES", "TableFeatures", "feature_name", "parse_labels"]
 
 #: Label spellings accepted (any case, surrounding spaces ignored), and what they mean.
 LABEL_VALUES = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "true": 1, "false": 0, "yes": 1, "no": 0}
@@ -43,7 +44,7 @@ def parse_labels(values: pd.Series, where: str) -> np.ndarray:
     return out.to_numpy(dtype=np.int64)
 
 
-def _feature_name(column: str) -> str:
+def feature_name(column: str) -> str:
     """A column name LightGBM accepts (no JSON punctuation), readable."""
     return re.sub(r"[^0-9A-Za-z_]+", "_", str(column)).strip("_") or "column"
 
@@ -112,7 +113,7 @@ class TableFeatures:
             if pd.api.types.is_datetime64_any_dtype(s.dtype):
                 self.dropped_.append(col)
                 continue
-            name = _feature_name(col)
+            name = feature_name(col)
             if name in self.columns_:
                 raise EventValidationError(
                     f"{self.table}: columns {self.columns_[name]!r} and {col!r} both become feature {name!r}; rename one"
@@ -197,6 +198,7 @@ class TableFeatures:
         rows = []
         for name, col in self.columns_.items():
             text = name in self.categories_
-            reason = f"{col} = {{value}}" if text else f"{col} = {{value:,.10g}}"
+            shown = escape_braces(str(col))  # the user's name, literal in the reason template
+            reason = f"{shown} = {{value}}" if text else f"{shown} = {{value:,.10g}}"
             rows.append((name, "table", str(col), f"column `{col}` of the customer table ({'text' if text else 'number'})", reason))
         return pd.DataFrame(rows, columns=["feature", "family", "group", "meaning", "reason"])

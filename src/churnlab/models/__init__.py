@@ -41,12 +41,12 @@ def load_model_files(folder, meta_name: str = "churnlab.json"):
     """(model, metadata) from a folder holding ``churnlab.json`` and the model file its
     ``model_type`` names (``model.txt`` for LightGBM, ``linear_model.json`` for the logistic
     regression)."""
-    import json
     from pathlib import Path
 
+    from churnlab.models.files import read_metadata
+
     meta_path = Path(folder) / meta_name
-    with open(meta_path) as fh:
-        kind = json.load(fh).get("model_type", ChurnModel.MODEL_TYPE)
+    kind = read_metadata(meta_path).get("model_type", ChurnModel.MODEL_TYPE)  # ModelFileError if damaged
     if kind not in MODEL_TYPES:
         raise ValueError(f"{meta_path}: unknown model_type {kind!r} (known: {sorted(MODEL_TYPES)})")
     cls = MODEL_TYPES[kind]

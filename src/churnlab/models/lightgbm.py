@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import io
 import json
 import os
 import re
 import sys
 import warnings
+import zipfile
 from pathlib import Path
 
 import lightgbm as lgb
@@ -27,6 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from churnlab.checks import binary_labels, check_feature_frame, check_fitted
 from churnlab.explain.treeshap import PatternTreeSHAP, lightgbm_matrix
 from churnlab.models.calibration import Calibrator
+from churnlab.models.files import ModelFileError, read_metadata, record_checksums, verify_files
 
 __all__ = ["ChurnModel", "DEFAULT_PARAMS", "PATTERNS_FILE", "check_lightgbm_params"]
 
@@ -72,6 +75,14 @@ def _quiet_stderr():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _check_booster_text(path: Path) -> None:
+    """A LightGBM text model saved without a checksum: refuse one that does not end as LightGBM
+    writes it (a truncated file can crash LightGBM's parser)."""
+    text = path.read_bytes()
+    if not text.startswith(b"tree\n") or b"\nend of trees" not in text:
+        raise ModelFileError(path, "is not a complete LightGBM text model (truncated or damaged)")
 
 
 def check_lightgbm_params(params: dict) -> None:
@@ -343,10 +354,18 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         if engine is None or engine.booster is not self.booster_ or engine.num_iteration != self.best_iteration_:
             engine = self._treeshap = PatternTreeSHAP(self.booster_, self.best_iteration_)
             saved = getattr(self, "_patterns_file", None)
-            if saved is not None and Path(saved).is_file():
-                with np.load(saved, allow_pickle=False) as data:
-                    if not engine.import_patterns(data):
-                        warnings.warn(f"{saved}: SHAP patterns of another model, not used", stacklevel=2)
+            # the named file's bytes, read at loading when the model's folder was a temporary
+            # download; without a file name the model has no patterns to import
+            held = getattr(self, "_patterns_data", None)
+            if saved is not None and (held is not None or Path(saved).is_file()):
+                # a file the metadata records was verified by from_files; an unrecorded one
+                # (beside a model saved without it) is only a cache: unreadable, it is not used
+                try:
+                    with np.load(io.BytesIO(held) if held is not None else saved, allow_pickle=False) as data:
+                        if not engine.import_patterns(data):
+                            warnings.warn(f"{saved}: SHAP patterns of another model, not used", stacklevel=2)
+                except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+                    warnings.warn(f"{saved}: unreadable SHAP patterns, not used ({exc})", stacklevel=2)
         return engine
 
     def cache_explanations(self, X: pd.DataFrame, max_mb: float = 64.0) -> int:
@@ -411,22 +430,33 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             },
             **(extra or {}),
         }
-        with open(meta_path, "w") as fh:
-            json.dump(meta, fh, indent=2, default=str, sort_keys=True)
         engine = getattr(self, "_treeshap", None)
         patterns = Path(booster_path).with_name(PATTERNS_FILE)
+        saved = [Path(booster_path)]
         if engine is not None and engine.cached_patterns:
             with open(patterns, "wb") as fh:  # np.savez would add ".npz" to a name without it
                 np.savez_compressed(fh, **engine.export_patterns())
+            saved.append(patterns)
         elif patterns.exists():  # never leave another model's patterns beside this one
             patterns.unlink()
+        # the metadata last: it records the size and sha256 of every file written above
+        with open(meta_path, "w") as fh:
+            json.dump(record_checksums(meta, saved), fh, indent=2, default=str, sort_keys=True)
 
     @classmethod
     def from_files(cls, booster_path, meta_path) -> tuple["ChurnModel", dict]:
-        with open(meta_path) as fh:
-            meta = json.load(fh)
+        meta = read_metadata(meta_path)
+        # every recorded file (the booster, the SHAP patterns) is checked before LightGBM or
+        # numpy parses it: a damaged model.txt can crash the process inside LightGBM
+        verified = verify_files(meta, Path(booster_path).parent, required=[Path(booster_path).name])
+        if Path(booster_path).name not in verified:  # saved without checksums: its end at least
+            _check_booster_text(Path(booster_path))
         model = cls(**meta["init_params"])
-        model.booster_ = lgb.Booster(model_file=str(booster_path))
+        try:
+            with _quiet_stderr():
+                model.booster_ = lgb.Booster(model_file=str(booster_path))
+        except lgb.basic.LightGBMError as exc:
+            raise ModelFileError(booster_path, f"is not a LightGBM model LightGBM can read ({' '.join(str(exc).split())})") from None
         model.feature_names_ = meta["feature_names"]
         model.feature_names_in_ = np.asarray(model.feature_names_, dtype=object)
         model.n_features_in_ = len(model.feature_names_)

@@ -22,6 +22,7 @@ pickle.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from sklearn.linear_model import LogisticRegression
 
 from churnlab.checks import binary_labels, check_feature_frame, check_fitted, is_text_dtype
 from churnlab.models.evaluate import METRICS_HIGHER_IS_BETTER, validation_metric
+from churnlab.models.files import ModelFileError, read_metadata, record_checksums, verify_files
 
 __all__ = ["LinearChurnModel"]
 
@@ -263,15 +265,18 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
         meta = {"model_type": self.MODEL_TYPE, "feature_names": self.feature_names_,
                 "init_params": self.get_params(), **(extra or {})}
         meta["init_params"]["C_grid"] = list(self.C_grid)
-        with open(meta_path, "w") as fh:
-            json.dump(meta, fh, indent=2, default=str, sort_keys=True)
+        with open(meta_path, "w") as fh:  # the metadata records the model file's size and sha256
+            json.dump(record_checksums(meta, [model_path]), fh, indent=2, default=str, sort_keys=True)
 
     @classmethod
     def from_files(cls, model_path, meta_path) -> tuple["LinearChurnModel", dict]:
-        with open(meta_path) as fh:
-            meta = json.load(fh)
-        with open(model_path) as fh:
-            state = json.load(fh)
+        meta = read_metadata(meta_path)
+        verify_files(meta, Path(model_path).parent, required=[Path(model_path).name])
+        try:
+            with open(model_path) as fh:
+                state = json.load(fh)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ModelFileError(model_path, f"is not valid JSON (damaged or truncated: {exc})") from None
         model = cls(**{**meta["init_params"], "C_grid": tuple(meta["init_params"]["C_grid"])})
         model._set_inputs(meta["feature_names"])
         model.spec_ = state["spec"]

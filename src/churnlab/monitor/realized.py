@@ -40,7 +40,7 @@ class RealizedPerformance:
     unlabelled: int
 
 
-def realized_performance(model, scores: pd.DataFrame, events: EventTables) -> RealizedPerformance:
+def realized_performance(model, scores: pd.DataFrame, events: EventTables, *, observed_until=None) -> RealizedPerformance:
     """Label the customers of a past score file and measure how its predictions held.
 
     Parameters
@@ -51,7 +51,10 @@ def realized_performance(model, scores: pd.DataFrame, events: EventTables) -> Re
     scores : DataFrame
         Output of ``churnlab score`` / :func:`churnlab.score_customers`, one ``as_of``.
     events : EventTables
-        Events reaching past ``as_of + horizon_days``.
+        Events reaching past ``as_of + horizon_days`` in the table the label is defined by
+        (see :func:`churnlab.labels.label_data_end`); other tables do not count.
+    observed_until : date-like, optional
+        The date the events are complete to, when later than the label table's last event.
 
     Returns
     -------
@@ -61,14 +64,15 @@ def realized_performance(model, scores: pd.DataFrame, events: EventTables) -> Re
     ------
     ValueError
         The file lacks columns or ``as_of``, comes from another model, or its horizon has not
-        passed in ``events`` (the message names the date from which it can be measured).
+        passed in the label table (the message names the date until which that table is
+        observed and the date from which it can be measured).
 
     Examples
     --------
     >>> past = pd.read_parquet("scores-2024-09-01.parquet")                    # doctest: +SKIP
     >>> realized_performance(ScoringModel.load(uri), past, events).metrics     # doctest: +SKIP
     """
-    from churnlab.labels import churn_labels
+    from churnlab.labels import churn_labels, label_data_end, label_table
     from churnlab.models import calibration_table, evaluate_scores
 
     need = ["customer_id", "as_of", "churn_probability", "risk_tier", "status", "model_version"]
@@ -88,12 +92,15 @@ def realized_performance(model, scores: pd.DataFrame, events: EventTables) -> Re
         raise ValueError("realized performance needs events: this model was trained on a labelled table")
     horizon = float(definition["horizon_days"])
     ready = t + pd.Timedelta(days=horizon)
-    last = events.date_range()[1]
+    rule = definition.get("rule", "fixed")
+    source = label_table(events, rule)
+    last = label_data_end(events, rule, observed_until=observed_until)
     if ready > last.normalize() + pd.Timedelta(days=1):
-        raise ValueError(f"scores as of {t.date()}: the {horizon:g}-day horizon ends {ready.date()}, and the events "
-                         f"end {last.date()}; measure it once events up to {ready.date()} are in")
+        raise ValueError(f"scores as of {t.date()}: the {horizon:g}-day horizon ends {ready.date()}, and {source} (the table "
+                         f"the label is defined by) are observed until {last.date()}; measure it once {source} up to "
+                         f"{ready.date()} are in, or give observed_until (--observed-until) if the events are complete to a later date")
     kwargs = {k: definition[k] for k in _LABEL_KEYS if definition.get(k) is not None}
-    labels = churn_labels(events, t, **kwargs).labels["churned"]
+    labels = churn_labels(events, t, observed_until=observed_until, **kwargs).labels["churned"]
     scored = scores[scores["status"] == "scored"].set_index("customer_id")
     both = scored.join(labels.rename("churned"), how="inner")
     if both.empty or both["churned"].nunique() < 2:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -133,6 +134,12 @@ class ScoringModel:
                 f"the model was trained with table(s) {missing} that the events lack; "
                 f"features that cannot be built: {absent[:10]}"
             )
+        self.builder.check_static_columns(events)  # a static attribute the model uses: named
+        warned = self.__dict__.setdefault("_warned_absent", set())  # once per model, not per chunk
+        for col in set(self.builder.absent_purchase_columns(events)) - warned:
+            warned.add(col)
+            warnings.warn(f"purchases.{col}: column absent (optional); the model's feature p_distinct_{col}s "
+                          "is missing for every customer", UserWarning, stacklevel=2)
 
     def features(
         self, events: EventTables, as_of, customer_ids: Iterable | None = None, row_index: CustomerRowIndex | None = None,

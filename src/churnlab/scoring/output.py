@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from churnlab.atomic import atomic_output, check_output_path
+from churnlab.escaping import to_csv
 
 __all__ = ["Coded", "text_column", "write_scores"]
 
@@ -55,7 +56,8 @@ def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
 
     The file appears only when complete: an error, Ctrl-C or SIGTERM leaves no file (see
     :mod:`churnlab.atomic`). Each chunk is written on a thread of its own while the next
-    one is computed.
+    one is computed. In a CSV file, text that a spreadsheet would read as a formula gets a
+    leading ``'`` (:func:`churnlab.escaping.csv_safe`); Parquet keeps it as it is.
 
     Parameters
     ----------
@@ -90,7 +92,7 @@ def write_scores(chunks: Iterable[pd.DataFrame], out: str | Path) -> dict:
                 writer = pq.ParquetWriter(tmp, schema)
             writer.write_table(table.cast(schema))
         else:
-            chunk.to_csv(tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)
+            to_csv(chunk, tmp, mode="w" if i == 0 else "a", header=i == 0, index=False)  # formulas neutralised
 
     # Each chunk is written on a thread of its own while the next one is scored (the writing
     # is off the scoring's critical path); one chunk at a time and in order, so memory holds

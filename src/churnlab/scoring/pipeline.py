@@ -26,6 +26,8 @@ import pandas as pd
 
 from churnlab.checks import plain, to_timestamp
 from churnlab.events import EventTables
+from churnlab.events.contract import snapshot_times
+from churnlab.events.ids import is_canonical_integer
 from churnlab.explain import driver_arrays, shap_frame, shap_values
 from churnlab.explain.treeshap import engine_threads
 from churnlab.features import CustomerRowIndex, shared_databases
@@ -212,6 +214,8 @@ def score_table(
     chunk_size: int = 50_000,
     reason_tiers: Collection[str] | None = None,
     drift=None,
+    *,
+    date_format: str | None = None,
 ):
     """Scored chunks for the rows of a customer table, for a model trained on one.
 
@@ -223,6 +227,8 @@ def score_table(
         The model's feature columns and id column; a label column is ignored.
     k, thresholds, top_share, chunk_size, reason_tiers, drift
         As for :func:`score_customers`.
+    date_format : str, optional
+        strftime format of a text snapshot-date column (default: ISO 8601 only).
 
     Returns
     -------
@@ -244,7 +250,7 @@ def score_table(
     if X_all.index.has_duplicates and model.builder.time_column not in table.columns:
         raise ValueError(f"table.{model.builder.id_column}: duplicated id {X_all.index[X_all.index.duplicated()][0]!r}")
     time = model.builder.time_column
-    when = pd.to_datetime(table[time], errors="coerce").to_numpy("datetime64[us]") if time and time in table.columns else None
+    when = snapshot_times(table[time], time, date_format).to_numpy("datetime64[us]") if time and time in table.columns else None
     if top_share is not None:
         check_share(top_share)
         tiers = _tiers(None, np.quantile(model.model.churn_probability(X_all), 1 - top_share) if len(X_all) else np.inf)
@@ -297,7 +303,8 @@ def _requested_ids(customer_ids: Iterable, id_dtype) -> pd.Index:
             f = float(v)
         except (TypeError, ValueError):
             raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}") from None
-        if not np.isfinite(f) or f != np.floor(f) or (isinstance(v, str) and not v.strip().lstrip("+-").isdigit()):
+        # text is an integer id only as str(int) writes it: '007', '+7' or '1e3' is not 7 as written
+        if not np.isfinite(f) or f != np.floor(f) or (isinstance(v, str) and not is_canonical_integer(v)):
             raise ValueError(f"customer list: ids are integers like the events', got {plain(v)!r}")
     return pd.Index(pd.unique(values.map(lambda v: int(float(v)) if not isinstance(v, (int, np.integer)) else int(v)).astype("int64")))
 

@@ -46,6 +46,8 @@ class BacktestResult:
         Spearman rank correlation of driver shares between consecutive folds.
     run_id : str or None
         The parent MLflow run, when tracked.
+    notes : list of str
+        Each configured cutoff left out because its label window is not observed.
     """
 
     folds: pd.DataFrame
@@ -53,6 +55,7 @@ class BacktestResult:
     drivers: pd.DataFrame
     stability: pd.DataFrame
     run_id: str | None = None
+    notes: list[str] = dataclasses.field(default_factory=list)
 
 
 def bootstrap_interval(y, proba, metric: str, n_boot: int = 200, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
@@ -144,13 +147,20 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
     """
     from churnlab.explain import global_drivers, shap_values
     from churnlab.tracking import tracking_store
-    from churnlab.workflows.training import fit_and_evaluate, load_data
+    from churnlab.workflows.training import fit_and_evaluate, load_data, observed_cutoffs
 
     if cfg.data.source == "table":
         raise ValueError("backtest: data.source 'table' has no cutoffs to roll; backtests need event data")
-    plan = fold_cutoffs(cfg.cutoffs.resolve(), cfg.label.horizon_days, folds)
+    plan = fold_cutoffs(cfg.cutoffs.resolve(), cfg.label.horizon_days, folds)  # checked before any data is read
     uri = tracking_store(cfg.mlflow.tracking_uri, workdir) if track else None  # before any fold is trained
     events = events if events is not None else load_data(cfg.data)
+    # a fold is tested only at a cutoff whose label window is observed in the label table
+    observed, notes = observed_cutoffs(events, cfg.cutoffs.resolve(), cfg.label, observed_until=cfg.data.observed_until)
+    if notes:
+        try:
+            plan = fold_cutoffs(observed, cfg.label.horizon_days, folds)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; left out before the folds: {'; '.join(notes)}") from None
     rows, driver_rows, results = [], [], []
     for i, cuts in enumerate(plan, start=1):
         fold_cfg = cfg.model_copy(update={"cutoffs": cfg.cutoffs.model_copy(update={"dates": [c.date() for c in cuts],
@@ -179,7 +189,7 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
         {"from_fold": a, "to_fold": b, "spearman": float(shares[a].rank().corr(shares[b].rank()))}
         for a, b in zip(shares.columns[:-1], shares.columns[1:])
     ], columns=["from_fold", "to_fold", "spearman"])
-    result = BacktestResult(table, summary, drivers, stability)
+    result = BacktestResult(table, summary, drivers, stability, notes=notes)
     if track:
         result.run_id = _log_backtest(cfg, result, results, uri, Path(workdir))
     return result

@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from churnlab.config import DataConfig, TrainConfig
 from churnlab.events import EventValidationError, read_table
+from churnlab.events.contract import snapshot_times
 from churnlab.features.snapshots import TrainingSet
 from churnlab.features.table import TableFeatures
 from churnlab.models import compare_models
@@ -28,18 +29,14 @@ __all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
 
 def load_table(data: DataConfig) -> pd.DataFrame:
     """The table a ``data.source: table`` config points at, with one row per id (and time)."""
-    df = read_table(data.path, "table")
+    df = read_table(data.path, "table", id_column=data.id)
     keys = [data.id] + ([data.time] if data.time else [])
     missing = [c for c in [*keys, data.label] if c not in df.columns]
     if missing:
         raise EventValidationError(f"table {data.path.name}: missing column(s) {missing} (config data.id/data.label/data.time); got {list(df.columns)}")
     if data.time:
-        parsed = pd.to_datetime(df[data.time], errors="coerce", format="mixed")
-        bad = parsed.isna().to_numpy()
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise EventValidationError(f"table.{data.time}: unparseable snapshot date; first at row {row}: {df[data.time].iloc[row]!r}")
-        df = df.assign(**{data.time: parsed})
+        fmt = data.date_format if isinstance(data.date_format, str) else None
+        df = df.assign(**{data.time: snapshot_times(df[data.time], data.time, fmt)})
     dup = df.duplicated(keys).to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])

@@ -9,7 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from churnlab.config import DataConfig, TrainConfig
+from churnlab.config import DataConfig, LabelConfig, TrainConfig
 from churnlab.events import EventTables, load_events, load_events_dir
 from churnlab.explain import EXPECTED, global_drivers, shap_values
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
@@ -31,7 +31,7 @@ from churnlab.tracking import (
 )
 from churnlab.workflows.compare import driver_groups, fit_and_compare, make_candidates
 
-__all__ = ["TrainResult", "fit_and_evaluate", "holdout_notes", "load_data", "train"]
+__all__ = ["TrainResult", "fit_and_evaluate", "holdout_notes", "load_data", "observed_cutoffs", "train"]
 
 
 def load_data(data: DataConfig) -> EventTables:
@@ -48,7 +48,8 @@ def load_data(data: DataConfig) -> EventTables:
         from churnlab.datasets import load_cdnow
 
         return load_cdnow()
-    options = {"on_duplicates": data.on_duplicates, "timestamp_unit": data.timestamp_unit, "time_range": data.time_range}
+    options = {"on_duplicates": data.on_duplicates, "timestamp_unit": data.timestamp_unit, "time_range": data.time_range,
+               "date_format": data.date_format}
     if data.path is not None:
         return load_events_dir(data.path, mapping=data.mapping, **options)
     return load_events(data.purchases, data.support, data.surveys, data.customers, data.subscriptions, data.activity,
@@ -137,12 +138,19 @@ def model_metadata(result: "TrainResult") -> dict:
 def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     """Snapshots, split, candidates, selection and baselines of event data: a training run
     without MLflow (:func:`train` logs it; :func:`churnlab.workflows.backtest.backtest` repeats it per fold)."""
-    cutoffs = cfg.cutoffs.resolve()
-    split = time_split(cutoffs, cfg.label.horizon_days)
+    configured = cfg.cutoffs.resolve()
+    cutoffs, unobserved = observed_cutoffs(events, configured, cfg.label, observed_until=cfg.data.observed_until)
+    try:
+        split = time_split(cutoffs, cfg.label.horizon_days)
+    except ValueError as exc:
+        if not unobserved:
+            raise
+        raise ValueError(f"{exc}; left out before the split: {'; '.join(unobserved)}") from None
     if cfg.cutoffs.train_every_days:
         split = densify_training(split, cfg.label.horizon_days, cfg.cutoffs.train_every_days)
     lab = cfg.label
-    label_kwargs = {"k": lab.k, "min_window_days": lab.min_window_days, "single_purchase": lab.single_purchase}
+    label_kwargs = {"k": lab.k, "min_window_days": lab.min_window_days, "single_purchase": lab.single_purchase,
+                    "observed_until": cfg.data.observed_until}
     ts = build_training_set(
         events, sorted(set(cutoffs) | set(split["train"])), lab.horizon_days, lab.rule, cfg.features, active_days=lab.active_days, **label_kwargs
     )
@@ -167,10 +175,61 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **cmp.scores})
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + selection_notes(cmp.selection)
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + unobserved + selection_notes(cmp.selection)
                        + holdout_notes(test["churned"], cmp.scores, cmp.selection.selected, cmp.selection.select_by, cfg.seed),
                        risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
                        search=cmp.selection.search, screening=cmp.selection.screening)
+
+
+def observed_cutoffs(events: EventTables, cutoffs, label: LabelConfig, *, observed_until=None) -> tuple[list, list[str]]:
+    """The cutoffs whose label windows are observed, and a note for each one left out.
+
+    A window ``[cutoff, cutoff + w)`` is observed when it ends by the day after
+    :func:`churnlab.labels.label_data_end` of the rule's own table (purchases, subscriptions
+    or customers): later events in other tables do not count. ``w`` is ``horizon_days``, or
+    for the adaptive rule its shortest window (``min_window_days``, default ``horizon_days``;
+    longer per-customer windows that are not observed are excluded by the labels).
+
+    Parameters
+    ----------
+    events : EventTables
+    cutoffs : sequence of Timestamp
+    label : LabelConfig
+    observed_until : date-like, optional
+        The date the data is complete to (``data.observed_until``).
+
+    Returns
+    -------
+    (list of Timestamp, list of str)
+        The observed cutoffs in order, and ``"cutoff 2024-10-01 not used: ..."`` for each other.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnlab.config import LabelConfig
+    >>> from churnlab.events import load_events
+    >>> ev = load_events(pd.DataFrame({"customer_id": [1, 1], "ts": ["2024-01-02", "2024-05-30"], "amount": 1.0}))
+    >>> kept, notes = observed_cutoffs(ev, pd.to_datetime(["2024-03-01", "2024-04-01"]), LabelConfig(horizon_days=90))
+    >>> [str(c.date()) for c in kept]
+    ['2024-03-01']
+    >>> print(notes[0])
+    cutoff 2024-04-01 not used: its 90-day label window ends 2024-06-30, after purchases are observed (until 2024-05-30; set data.observed_until if the data is complete to a later date)
+    """
+    from churnlab.labels import label_data_end, label_table
+
+    source = label_table(events, label.rule)
+    end = label_data_end(events, label.rule, observed_until=observed_until)
+    days = float(label.min_window_days or label.horizon_days) if label.rule == "adaptive" else float(label.horizon_days)
+    window = pd.Timedelta(days=days)
+    why = "data.observed_until" if observed_until is not None else "set data.observed_until if the data is complete to a later date"
+    kept, notes = [], []
+    for c in cutoffs:
+        if c + window <= end + pd.Timedelta(days=1):
+            kept.append(c)
+            continue
+        notes.append(f"cutoff {c.date()} not used: its {days:g}-day label window ends {(c + window).date()}, after {source} "
+                     f"are observed (until {end.date()}; {why})")
+    return kept, notes
 
 
 def selection_options(cfg: TrainConfig) -> dict:
