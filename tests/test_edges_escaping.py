@@ -129,7 +129,7 @@ def test_init_quotes_every_value_so_hostile_names_inject_no_key(tmp_path):
     assert list(cfg) == ["name", "data", "label", "mlflow", "cutoffs"]
     assert cfg["name"] == folder and cfg["mlflow"] == {"experiment": folder}
     assert sorted(cfg["data"]) == ["mapping", "on_duplicates", "purchases", "source"]
-    assert cfg["data"]["purchases"] == str(file.resolve())
+    assert cfg["data"]["purchases"] == f"{folder}/{file.name}"  # relative to the config's folder
     assert cfg["data"]["mapping"] == {"purchases": {"customer_id": "cust: #no", "ts": "order\ndate", "amount": "'total\""}}
     loaded = load_data(load_config(out).data)  # read back as the config that train uses
     assert sorted(loaded.purchases["customer_id"].tolist()) == [1, 1, 2]

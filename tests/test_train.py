@@ -89,7 +89,7 @@ def test_shipped_configs_are_valid(tmp_path):
 # ---- training on the demo data ---------------------------------------------------------
 
 
-BASELINES = ["rfm_logistic", "recency_rule", "bgnbd_p_alive"]
+BASELINES = ["rfm_logistic", "recency_rule", "bgnbd_p_alive", "bgnbd_expected_purchases"]
 
 
 def test_the_shipped_model_is_at_least_every_baseline_on_demo(trained):

@@ -35,6 +35,21 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from churnlab import __version__
+
+        typer.echo(f"churnlab {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """churnlab: point-in-time correct churn prediction."""
+
+
 class PlainConsole(Console):
     """A Rich console that prints text as given: no markup or emoji codes are read from it
     (``cust[/]no`` and ``[i]d`` print as they are) and control characters become visible
@@ -137,16 +152,21 @@ def _with_note(exc: BaseException) -> str:
 
 
 def evaluation_table(evaluation: pd.DataFrame, title: str = "Test-period evaluation", selected: str | None = None) -> Table:
-    """The evaluation as a Rich table; the ``selected`` (shipped) model marked and in bold."""
+    """The evaluation as a Rich table; the ``selected`` (shipped) model marked and in bold; a
+    row whose ``status`` is not "ok" labelled "(not ranked: <status>)", its meaningless
+    metrics shown as "—" (:func:`churnlab.models.evaluate.shown_metric`)."""
+    from churnlab.models.evaluate import shown_metric
+
     table = Table(title=title)
     table.add_column("model")
-    cols = [c for c in evaluation.columns if c not in ("n", "base_rate") and not c.endswith("_fraction")]
+    cols = [c for c in evaluation.columns if c not in ("n", "base_rate", "status") and not c.endswith("_fraction")]
     for c in cols:
         table.add_column(c, justify="right")
     for name, row in evaluation.iterrows():
-        shipped = name == selected
-        table.add_row(f"{name} (shipped)" if shipped else str(name), *[f"{row[c]:.3f}" for c in cols],
-                      style="bold green" if shipped else None)
+        shipped, status = name == selected, str(row.get("status", "ok"))
+        marks = ["shipped"] * shipped + [f"not ranked: {status}"] * (status != "ok")
+        label = f"{name} ({', '.join(marks)})" if marks else str(name)
+        table.add_row(label, *[shown_metric(row[c], c, status) for c in cols], style="bold green" if shipped else None)
     first = evaluation.iloc[0]
     table.caption = f"n = {int(first['n']):,} customers, churn base rate {first['base_rate']:.1%}"
     return table
@@ -180,9 +200,42 @@ def train(
             console.print(note)
         console.print("model:", Text(printable(result.model_uri), style="bold"))
         console.print(f"tracking: {result.tracking_uri}")
+        _print_next_commands(result, workdir, tracking_uri or cfg.mlflow.tracking_uri)
         return result
 
     _guard(go)
+
+
+def _beside_python(command: str) -> str:
+    """``command`` as it runs from here: the script of the environment churnlab runs in
+    (a venv's bin/ need not be on PATH), else the bare name."""
+    import shlex
+    import shutil
+
+    script = Path(sys.executable).parent / command
+    if script.is_file() and shutil.which(command) != str(script):
+        return shlex.quote(str(script))
+    return command
+
+
+def _print_next_commands(result, workdir: Path, tracking_uri: str | None) -> None:
+    """Ready-to-paste `score`, `report` and `monitor` commands for the model just trained:
+    they read the data section it was trained with, from the same store."""
+    import shlex
+
+    store = f"--tracking-uri {shlex.quote(tracking_uri)}" if tracking_uri else f"--workdir {shlex.quote(str(workdir))}"
+    model = f"--model {shlex.quote(result.model_uri)} {store}"
+    if result.next_as_of is None:  # a customer table: new rows in a file of the same columns
+        lines = [f"churnlab score {model} --table NEW_ROWS.csv --out scores.parquet",
+                 f"churnlab report {model} --table NEW_ROWS.csv --out report.html"]
+    else:
+        as_of = f"--as-of {result.next_as_of.date()}"
+        lines = [f"churnlab score {model} {as_of} --out scores.parquet",
+                 f"churnlab report {model} {as_of} --out report.html",
+                 f"churnlab monitor {model} --scores scores.parquet   # once the label horizon has passed in the data"]
+    console.print("next:")
+    for line in lines:
+        console.print(f"  {line}")
 
 
 @app.command()
@@ -216,7 +269,8 @@ def demo(
         _after_demo(result, events, workdir, plan)
         store = result.tracking_uri
         console.print(f"MLflow run {result.run_id}; model {result.model_uri}")
-        console.print("look at it with: ", Text(printable(f"mlflow ui --backend-store-uri {store}"), style="bold"))
+        console.print("look at it with: ", Text(printable(f"{_beside_python('mlflow')} ui --backend-store-uri {store}"), style="bold"))
+        console.print(f"open the review report in a browser: {(workdir / 'demo-report.html').resolve().as_uri()}")
         return result
 
     _guard(go)
@@ -235,9 +289,9 @@ def init(
         check_output_path(out, (".yaml", ".yml"))
         if out.exists():
             raise ValueError(f"--out: {out} exists; give another file name")
-        cfg, notes = guess_config(path)
+        cfg, notes, why = guess_config(path, out=out)
         with atomic_output(out) as tmp:
-            tmp.write_text(render_config(cfg, notes))
+            tmp.write_text(render_config(cfg, notes, why=why))
         for note in notes:
             console.print(f"  {note}")
         console.print(f"config -> {out}; check it, then: churnlab train --config {out}")
@@ -291,75 +345,63 @@ def _after_demo(result, events, workdir: Path, plan=None) -> None:
     console.print(f"driver-review report -> {path}")
 
 
-def _read_events(events: list[Path], on_duplicates: str = "raise", timestamp_unit: str | None = None,
-                 date_format: str | None = None):
-    from churnlab.events import TABLE_SCHEMAS, load_events, load_events_dir
-
-    options = {"on_duplicates": on_duplicates, "timestamp_unit": timestamp_unit, "date_format": date_format}
-    for p in events:
-        if not p.exists():
-            raise ValueError(f"--events: not found: {p}")
-    if len(events) == 1 and events[0].is_dir():
-        return load_events_dir(events[0], **options)
-    named = {}
-    for p in events:
-        stem = p.name.split(".")[0]
-        if stem not in TABLE_SCHEMAS:
-            raise ValueError(f"--events file {p} must be named {'/'.join(TABLE_SCHEMAS)} (.csv or .parquet)")
-        if stem in named:
-            raise ValueError(f"--events: two files for {stem}: {named[stem]} and {p}; give one")
-        named[stem] = p
-    if not {"purchases", "subscriptions", "activity"} & set(named):
-        raise ValueError("--events must include a purchases, subscriptions or activity file (or be a folder that holds one)")
-    return load_events(**named, **options)
-
-
-def _use_tracking(model: str, tracking_uri: str | None) -> None:
+def _use_tracking(model: str, tracking_uri: str | None, workdir: Path | None = None) -> None:
     """Point MLflow at the store a runs:/ or models:/ URI lives in, checked before any read
-    (bounded waits; a missing store is reported, never created)."""
-    from churnlab.tracking import bound_http_requests
+    (bounded waits; a missing store is reported, never created): ``--tracking-uri``, else the
+    store ``train --workdir`` writes (``--workdir``, default ``models``) unless the process
+    already names one (MLFLOW_TRACKING_URI)."""
+    import mlflow
+
+    from churnlab.tracking import bound_http_requests, default_tracking_uri, tracking_uri_is_set
 
     bound_http_requests()
     if tracking_uri:
-        import mlflow
-
         mlflow.set_tracking_uri(tracking_uri)
+    elif model.startswith(("runs:/", "models:/")) and (workdir is not None or not tracking_uri_is_set()):
+        mlflow.set_tracking_uri(default_tracking_uri(workdir if workdir is not None else Path("models")))
 
 
-def _model_and_events(model: str, events: list[Path], as_of: str, tracking_uri: str | None, **options):
-    """What `score` and `report` both start from: the cutoff, the scoring model, the events."""
-    from churnlab.events import to_timestamp
+def _model_and_source(model: str, *, config: Path | None, events, table: Path | None, tracking_uri: str | None,
+                      workdir: Path | None, **options):
+    """The scoring model and the data section to read (:func:`scoring_data_section`)."""
+    from churnlab.config import load_config
     from churnlab.scoring import ScoringModel
+    from churnlab.workflows.sources import scoring_data_section
 
-    t = to_timestamp(as_of, "--as-of")
-    _use_tracking(model, tracking_uri)
+    section = load_config(config).data if config is not None else None
+    _use_tracking(model, tracking_uri, workdir)
     sm = ScoringModel.load(model)
-    ev = _read_events(events, **options)
+    return sm, scoring_data_section(sm.metadata.get("data"), config=section, events=events, table=table, options=options)
+
+
+def _model_and_data(model: str, *, config: Path | None, events, table: Path | None, as_of: str | None,
+                    tracking_uri: str | None, workdir: Path | None, **options):
+    """What `score`, `report` and `monitor` start from: the cutoff (None for a customer
+    table), the scoring model and its data, read as training read it (see
+    :mod:`churnlab.workflows.sources`)."""
+    from churnlab.events import to_timestamp
+    from churnlab.workflows.sources import read_scoring_data
+
+    if table is not None and (events or as_of is not None):
+        raise ValueError("--table replaces --events and --as-of: give one or the other")
+    t = to_timestamp(as_of, "--as-of") if as_of is not None else None
+    sm, data = _model_and_source(model, config=config, events=events, table=table, tracking_uri=tracking_uri,
+                                 workdir=workdir, **options)
+    if data.source == "table":
+        if sm.kind != "table":
+            raise ValueError("--table: this model was trained on event tables; score it with --events and --as-of")
+        if t is not None:
+            raise ValueError("--as-of is for event data; the rows of a customer table are scored as they are")
+        return None, sm, read_scoring_data(data, id_column=sm.builder.id_column)
+    if sm.kind == "table":
+        raise ValueError("this model was trained on a customer table: give --table (or a config with data.source: table)")
+    if t is None:
+        raise ValueError("give --as-of (the cutoff: features use events strictly before it)")
+    ev = read_scoring_data(data)
     first, last = ev.date_range()
     if t <= first:
         raise ValueError(f"--as-of {t.date()} is not after the first event ({first}); the events span {first} to {last}")
     return t, sm, ev
-
-
-def _need_events(events, as_of) -> None:
-    if not events or as_of is None:
-        raise ValueError("give --events and --as-of (event data), or --table (a customer table)")
-
-
-def _model_and_table(model: str, table: Path, events, as_of, tracking_uri: str | None):
-    """What `score` and `report` start from for a model trained on a customer table."""
-    from churnlab.events import read_table
-    from churnlab.scoring import ScoringModel
-
-    if events or as_of is not None:
-        raise ValueError("--table replaces --events and --as-of: give one or the other")
-    if not table.is_file():
-        raise ValueError(f"--table: file not found: {table}")
-    _use_tracking(model, tracking_uri)
-    sm = ScoringModel.load(model)
-    if sm.kind != "table":
-        raise ValueError("--table: this model was trained on event tables; score it with --events and --as-of")
-    return sm, read_table(table, "table", id_column=sm.builder.id_column)
 
 
 def _read_customer_list(path: Path, id_dtype):
@@ -385,7 +427,12 @@ def _thresholds(high: float | None, medium: float | None) -> dict[str, float] | 
     return {"high": high, "medium": medium}
 
 
-_ON_DUPLICATES = typer.Option("raise", "--on-duplicates", help="Exact duplicate event rows: raise, drop or keep.")
+_ON_DUPLICATES = typer.Option(None, "--on-duplicates", help="Exact duplicate event rows: raise, drop or keep (default: the config's, else raise).")
+_DATA_CONFIG = typer.Option(
+    None, "--config", "-c", help="Training config whose data section (files, mapping, options) is read, as train reads it "
+    "(default: the section the model was trained with).")
+_STORE_WORKDIR = typer.Option(
+    None, "--workdir", help="The --workdir given to train: its MLflow store finds runs:/ and models:/ URIs (default: models).")
 _TS_UNIT = typer.Option(None, "--timestamp-unit", help="Unit of numeric (epoch) timestamps: s, ms, us, ns, D...")
 _DATE_FORMAT = typer.Option(None, "--date-format", help="strftime format of text timestamps, e.g. '%d/%m/%Y' (default: ISO 8601 only).")
 
@@ -407,7 +454,9 @@ def score(
     ),
     chunk_size: int = typer.Option(50_000, help="Customers per chunk (bounds memory of SHAP and reasons)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
-    on_duplicates: str = _ON_DUPLICATES,
+    workdir: Optional[Path] = _STORE_WORKDIR,
+    config: Optional[Path] = _DATA_CONFIG,
+    on_duplicates: Optional[str] = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
     date_format: Optional[str] = _DATE_FORMAT,
     campaign: Optional[Path] = typer.Option(
@@ -436,8 +485,11 @@ def score(
             raise ValueError("--sort expected_profit needs --campaign")
         plan = load_campaign(campaign) if campaign is not None else None
         tally = {"target": 0, "profit": 0.0}
-        if table is not None:
-            sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
+        t, sm, data = _model_and_data(model, config=config, events=events, table=table, as_of=as_of, tracking_uri=tracking_uri,
+                                      workdir=workdir, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
+                                      date_format=date_format)
+        if t is None:  # a customer table
+            df = data
             drift = _drift_counter(sm)
             chunks = score_table(sm, df, k=top_k, thresholds=None if top_decile else thresholds,
                                  top_share=0.1 if top_decile else None, chunk_size=chunk_size, reason_tiers=reason_tiers,
@@ -450,9 +502,7 @@ def score(
             _print_campaign(plan, tally)
             _write_drift(drift, out)
             return
-        _need_events(events, as_of)
-        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
-                                      date_format=date_format)
+        ev = data
         ids = _read_customer_list(customers, ev.id_dtype) if customers is not None else None
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
@@ -586,9 +636,12 @@ def backtest(
 def monitor(
     model: str = typer.Option(..., help="The model URI the scores were written with (as in the file's model_version)."),
     scores: Path = typer.Option(..., help="A past score file (.parquet or .csv) from churnlab score."),
-    events: list[Path] = typer.Option(..., help="Events folder or files reaching past the scores' as_of + horizon."),
+    events: Optional[list[Path]] = typer.Option(
+        None, help="Events folder or files reaching past the scores' as_of + horizon (default: the config's or the model's data)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
-    on_duplicates: str = _ON_DUPLICATES,
+    workdir: Optional[Path] = _STORE_WORKDIR,
+    config: Optional[Path] = _DATA_CONFIG,
+    on_duplicates: Optional[str] = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
     date_format: Optional[str] = _DATE_FORMAT,
     observed_until: Optional[str] = typer.Option(
@@ -598,7 +651,7 @@ def monitor(
     """Realized performance of a past score file once its horizon has passed."""
     from churnlab.events import read_table, to_timestamp
     from churnlab.monitor import realized_performance
-    from churnlab.scoring import ScoringModel
+    from churnlab.workflows.sources import read_scoring_data
 
     def go():
         until = to_timestamp(observed_until, "--observed-until") if observed_until is not None else None
@@ -607,10 +660,12 @@ def monitor(
         past = read_table(scores, "scores")
         if scores.suffix.lower() == ".csv":  # churnlab's CSV: text as written, before the formula quotes
             past = csv_restored(past)
-        _use_tracking(model, tracking_uri)
-        sm = ScoringModel.load(model)
-        ev = _read_events(events, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit, date_format=date_format)
-        r = realized_performance(sm, past, ev, observed_until=until)
+        sm, data = _model_and_source(model, config=config, events=events, table=None, tracking_uri=tracking_uri,
+                                     workdir=workdir, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
+                                     date_format=date_format)
+        if data.source == "table":
+            raise ValueError("monitor measures event data's churn labels: give --events (or a config of event data)")
+        r = realized_performance(sm, past, read_scoring_data(data), observed_until=until)
         m = r.metrics
         console.print(f"scores as of {r.as_of.date()}: {r.labelled:,} scored customers labelled "
                       f"({r.unlabelled:,} outside the label rule); churn rate {m['base_rate']:.1%}")
@@ -637,7 +692,9 @@ def report(
     customer: Optional[str] = typer.Option(None, help="Customer for the waterfall (default: the riskiest)."),
     segment: Optional[str] = typer.Option(None, help="Feature to compare segments by (default: first static attribute)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
-    on_duplicates: str = _ON_DUPLICATES,
+    workdir: Optional[Path] = _STORE_WORKDIR,
+    config: Optional[Path] = _DATA_CONFIG,
+    on_duplicates: Optional[str] = _ON_DUPLICATES,
     timestamp_unit: Optional[str] = _TS_UNIT,
     date_format: Optional[str] = _DATE_FORMAT,
     campaign: Optional[Path] = typer.Option(None, help="Campaign YAML: adds the section on whom to contact."),
@@ -653,25 +710,21 @@ def report(
         check_output_path(out, (".html",))
         plan = load_campaign(campaign) if campaign is not None else None
         folds = _read_backtest(backtest) if backtest is not None else None
-        if table is not None:
-            sm, df = _model_and_table(model, table, events, as_of, tracking_uri)
-            who = customer
-            if customer is not None and pd.api.types.is_integer_dtype(sm.builder.ids(df).dtype):
-                who = int(customer) if is_canonical_integer(customer) else customer
+        t, sm, data = _model_and_data(model, config=config, events=events, table=table, as_of=as_of, tracking_uri=tracking_uri,
+                                      workdir=workdir, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
+                                      date_format=date_format)
+        ids = sm.builder.ids(data) if t is None else None
+        who = customer
+        if customer is not None and pd.api.types.is_integer_dtype(ids.dtype if t is None else data.id_dtype):
+            if not is_canonical_integer(customer):  # '007' or '+7' is not the integer 7 as written
+                raise ValueError(f"--customer: ids are integers like the data's, got {customer!r}")
+            who = int(customer)
+        if t is None:  # a customer table
             with console.status("building the report..."):
-                path = write_report(build_report(sm, table=df, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
+                path = write_report(build_report(sm, table=data, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
             console.print(f"report -> {path}")
             return
-        _need_events(events, as_of)
-        t, sm, ev = _model_and_events(model, events, as_of, tracking_uri, on_duplicates=on_duplicates, timestamp_unit=timestamp_unit,
-                                      date_format=date_format)
-        who = None
-        if customer is not None:
-            who = customer
-            if pd.api.types.is_integer_dtype(ev.purchases["customer_id"].dtype):
-                if not is_canonical_integer(customer):  # '007' or '+7' is not the integer 7 as written
-                    raise ValueError(f"--customer: ids are integers like the events', got {customer!r}")
-                who = int(customer)
+        ev = data
         with console.status("building the report..."):
             path = write_report(build_report(sm, ev, t, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
         console.print(f"report -> {path}")

@@ -43,9 +43,13 @@ class DataConfig(_Strict):
     path: Path | None = Field(
         None, description="files: folder of purchases/support/surveys/subscriptions/activity/customers .parquet|.csv; table: the file"
     )
-    id: str | None = Field(None, description="table: the customer id column")
+    id: str | None = Field(None, description="table: the customer id column; none: rows are identified by their row number")
     label: str | None = Field(None, description="table: the churn label column (1/0, true/false, yes/no)")
+    positive: str | None = Field(
+        None, description="table: the label value that means churned (e.g. 'Attrited Customer'); the one other value means stayed"
+    )
     time: str | None = Field(None, description="table: the snapshot-date column (split by time); none: a seeded stratified split")
+    exclude: list[str] = Field([], description="table: columns left out of the features (not the id, label or time column)")
     purchases: Path | None = None
     subscriptions: Path | None = None
     activity: Path | None = None
@@ -97,11 +101,21 @@ class DataConfig(_Strict):
         if self.source == "files" and self.path is None and self.purchases is None and self.subscriptions is None and self.activity is None:
             raise ValueError("data.source 'files' needs data.path (a folder) or data.purchases (or data.subscriptions, data.activity: files)")
         if self.source == "table":
-            missing = [k for k in ("path", "id", "label") if getattr(self, k) is None]
+            missing = [k for k in ("path", "label") if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"data.source 'table' needs data.{', data.'.join(missing)}")
+            for key in ("id", "label", "time"):
+                if getattr(self, key) is not None and getattr(self, key) in self.exclude:
+                    raise ValueError(f"data.exclude: {getattr(self, key)!r} is the {key} column (data.{key}); it cannot be excluded")
+            twice = sorted({c for c in self.exclude if self.exclude.count(c) > 1})
+            if twice:
+                raise ValueError(f"data.exclude: {twice[0]!r} is listed twice")
         elif any(getattr(self, k) is not None for k in ("id", "label", "time")):
             raise ValueError("data.id, data.label and data.time are for data.source 'table'")
+        elif self.positive is not None:
+            raise ValueError(f"data.positive is for data.source 'table', got {self.positive!r}")
+        elif self.exclude:
+            raise ValueError(f"data.exclude is for data.source 'table', got {self.exclude}")
         return self
 
 
@@ -279,6 +293,10 @@ class TrainConfig(_Strict):
     seed : int
     mlflow : MLflowConfig
         ``tracking_uri``, ``experiment``, ``register_name``, ``run_name``.
+    allow_leaky : list of str
+        Features kept although they alone separate the validation labels (the leakage
+        guard, :mod:`churnlab.models.leakage`), by the name the run gives them: a table
+        column, ``customers.<column>`` or a feature name.
 
     Examples
     --------
@@ -296,6 +314,7 @@ class TrainConfig(_Strict):
     model: ModelConfig = ModelConfig()
     seed: int = 0
     mlflow: MLflowConfig = MLflowConfig()
+    allow_leaky: list[str] = Field([], description="features kept although they alone separate the validation labels")
 
     @model_validator(mode="after")
     def _mode(self) -> "TrainConfig":

@@ -20,6 +20,7 @@ from churnlab.explain import EXPECTED, global_drivers, segment_drivers, shap_val
 from churnlab.plots import figure_png, importance_figure, shap_figure
 from churnlab.atomic import atomic_output, check_output_path
 from churnlab.labels import cancelled_before
+from churnlab.models.evaluate import ranked_models, shown_metric
 from churnlab.scoring import ScoringModel, check_thresholds, risk_tiers
 
 __all__ = ["build_report", "write_report", "SECTIONS"]
@@ -155,6 +156,14 @@ def build_report(
         # JSON metadata loses the order: best model first, metrics in the CLI's order
         cols = ["roc_auc", "pr_auc", "log_loss", "brier", "lift_top10", "capture_top10", "empc", "mp", "base_rate", "n"]
         metrics = metrics.sort_values("roc_auc", ascending=False)[[c for c in cols if c in metrics] + [c for c in metrics if c not in cols]]
+        # rows that rank nobody (constant scores, a fit that did not converge) come last, never
+        # above a real baseline, their meaningless metrics shown as "—"
+        ranked = ranked_models(metrics)
+        metrics = pd.concat([metrics.loc[ranked], metrics.drop(index=ranked)]).astype(object)
+        for n in metrics.index.difference(ranked):
+            for c in metrics.columns.difference(["status", "n", "base_rate"]):
+                if shown_metric(metrics.at[n, c], c, str(metrics.at[n, "status"])) == "—":
+                    metrics.at[n, c] = "—"
         shipped = sm.metadata.get("selected")
         if shipped in metrics.index:  # the model this report explains first, and named as such
             metrics = pd.concat([metrics.loc[[shipped]], metrics.drop(index=shipped)])

@@ -57,6 +57,14 @@ def default_tracking_uri(workdir: str | Path) -> str:
     return f"sqlite:///{(Path(workdir).resolve() / 'mlflow.db').as_posix()}"
 
 
+def tracking_uri_is_set() -> bool:
+    """Whether this process names an MLflow store (``MLFLOW_TRACKING_URI`` or
+    ``mlflow.set_tracking_uri``) rather than falling back to MLflow's default."""
+    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+    return bool(is_tracking_uri_set())
+
+
 #: Seconds and retries for every MLflow HTTP request churnlab makes, unless the environment
 #: sets MLFLOW_HTTP_REQUEST_TIMEOUT / MLFLOW_HTTP_REQUEST_MAX_RETRIES itself: a server that
 #: never answers fails the command instead of hanging it.

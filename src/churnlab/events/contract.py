@@ -4,8 +4,9 @@ Four tables, all keyed by ``customer_id``:
 
 ==============  ====================================================================
 purchases       customer_id, ts; optional amount (>= 0), quantity, product, channel
-support         customer_id, ts, category, channel, resolution_hours (>= 0, null =
-                still open); optional resolved (bool)
+support         customer_id, ts, category, resolution_hours (>= 0, null = still open)
+                or resolved_ts (the resolution time: resolution_hours is derived, null
+                = still open); optional channel, resolved (bool)
 surveys         customer_id, ts, score, kind ("nps": integer 0-10, "csat": integer 1-5)
 subscriptions   customer_id, start_ts, amount (recurring revenue per period, >= 0);
                 optional end_ts (null = active), term_end_ts (the current term's end,
@@ -98,8 +99,10 @@ TABLE_SCHEMAS: dict[str, TableSchema] = {
     ),
     "support": TableSchema(
         name="support",
-        required=("customer_id", "ts", "category", "channel", "resolution_hours"),
-        optional=("resolved",),
+        # resolution_hours may be given as resolved_ts instead (derived in validate_table)
+        required=("customer_id", "ts", "category", "resolution_hours"),
+        optional=("channel", "resolved", "resolved_ts"),
+        timestamps=("ts", "resolved_ts"),
         non_negative=("resolution_hours",),
         numeric=("resolution_hours",),
         strings=("category", "channel"),
@@ -314,9 +317,11 @@ def validate_table(
     date_format = check_date_format(date_format)
     schema = TABLE_SCHEMAS[table]
     out = _apply_mapping(df.copy(), table, mapping)
-    missing = [c for c in schema.required if c not in out.columns]
+    derive_hours = table == "support" and "resolution_hours" not in out.columns and "resolved_ts" in out.columns
+    missing = [c for c in schema.required if c not in out.columns and not (derive_hours and c == "resolution_hours")]
     if missing:
-        raise table_error(table, missing[0], f"missing required column(s) {missing}; got columns {list(out.columns)}")
+        instead = " (or resolved_ts, the resolution time)" if table == "support" and "resolution_hours" in missing else ""
+        raise table_error(table, missing[0], f"missing required column(s) {missing}{instead}; got columns {list(out.columns)}")
     if len(out) == 0:
         raise table_error(table, None, "table is empty")
     if not schema.allow_extra:
@@ -326,6 +331,10 @@ def validate_table(
     for col in schema.timestamps:
         if col in out.columns:
             out[col] = _parse_timestamps(out, table, col, col not in schema.required, timestamp_unit, time_range, date_format)
+    if "resolved_ts" in out.columns:
+        if derive_hours:
+            out["resolution_hours"] = _hours_to_resolve(out)
+        out = out.drop(columns="resolved_ts")
     for col in schema.numeric:
         if col not in out.columns:
             continue
@@ -408,6 +417,18 @@ def _check_time_range(time_range) -> tuple[pd.Timestamp, pd.Timestamp]:
     if not lo < hi:
         raise ValueError(f"`time_range` must start before it ends, got {time_range!r}")
     return lo, hi
+
+
+def _hours_to_resolve(out: pd.DataFrame) -> pd.Series:
+    """``resolved_ts - ts`` in hours (null: still open); a resolution before its ticket opened
+    is an error naming the first such row, its ts and its resolved_ts."""
+    hours = (out["resolved_ts"] - out["ts"]) / pd.Timedelta(hours=1)
+    bad = (hours < 0).to_numpy()
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise table_error("support", "resolved_ts", f"before the ticket's ts ({out['ts'].iloc[pos]}); "
+                          + _example(out, bad, "resolved_ts", values=out["resolved_ts"].astype(str)))
+    return hours.astype("float64")
 
 
 def _require_not_null(df: pd.DataFrame, table: str, col: str) -> None:

@@ -3,7 +3,8 @@
 * :class:`RecencyRule` -- score = days since the last purchase.
 * :class:`RFMLogistic` -- logistic regression on log recency, frequency and monetary value.
 * :class:`BGNBDAlive` -- 1 - P(alive) from a BG/NBD model fitted on the purchase history
-  before each cutoff (it uses no labels).
+  before each cutoff (it uses no labels), or -E[purchases in the label horizon], which
+  still ranks customers where P(alive) collapses to 1 for everyone.
 
 Scores that are not probabilities (recency days, 1 - P(alive)) are mapped to probabilities
 by a Platt calibration fitted on the validation cutoff, so log loss and Brier are fair.
@@ -43,6 +44,11 @@ class SnapshotBaseline:
         """Probabilities of (stays, churns) per row, shape (n, 2)."""
         p = self.churn_probability(frame, events)
         return np.column_stack([1.0 - p, p])
+
+    def fit_status(self) -> str:
+        """``"ok"``, or ``"fit did not converge"`` for a baseline whose own fit failed (read
+        after scoring: some fit lazily per cutoff)."""
+        return "ok"
 
 
 class RecencyRule(SnapshotBaseline):
@@ -135,15 +141,17 @@ class BGNBDAlive(SnapshotBaseline):
 
     ``output="p_alive"`` scores 1 - P(alive); ``output="no_purchase"`` scores the model's
     probability of no purchase in the next ``horizon_days``, the quantity the fixed churn
-    label measures.
+    label measures; ``output="expected_purchases"`` scores -E[purchases in the next
+    ``horizon_days`` | history] (fewer expected purchases, more churn), squashed to
+    ``1 / (1 + E)`` before the Platt step (a monotone map: the ranking is that of -E).
 
     Parameters
     ----------
     period_days : float
         BG/NBD's time unit in days.
-    output : {"p_alive", "no_purchase"}
+    output : {"p_alive", "no_purchase", "expected_purchases"}
     horizon_days : float, optional
-        Needed for ``output="no_purchase"``.
+        Needed for ``output="no_purchase"`` and ``output="expected_purchases"``.
     score_horizon_days : float, optional
         Asks about another window when scoring than the validation labels that calibrate it
         (e.g. calibrated on 13 weeks, asked about 39); default ``horizon_days``.
@@ -179,11 +187,15 @@ class BGNBDAlive(SnapshotBaseline):
         if self.output == "no_purchase":
             t = horizon_days / self.period_days
             return pd.Series(model.prob_no_purchase(t, s["x"], s["t_x"], s["T"]), index=ids)
+        if self.output == "expected_purchases":
+            t = horizon_days / self.period_days
+            return pd.Series(-model.expected_purchases(t, s["x"], s["t_x"], s["T"]), index=ids)
         return pd.Series(1.0 - model.p_alive(s["x"], s["t_x"], s["T"]), index=ids)
 
     def score(self, frame: pd.DataFrame, events: EventTables, horizon_days: float | None = None) -> np.ndarray:
-        """The raw score (1 - P(alive), or P(no purchase in ``horizon_days``, default the
-        model's)) per row, from a BG/NBD fitted at each row's cutoff."""
+        """The raw score (1 - P(alive), P(no purchase in ``horizon_days``, default the
+        model's), or -E[purchases in ``horizon_days``]) per row, from a BG/NBD fitted at
+        each row's cutoff."""
         horizon_days = self.horizon_days if horizon_days is None else horizon_days
         if events is None:
             raise ValueError("BGNBDAlive needs the purchase events to fit BG/NBD (`events`)")
@@ -193,17 +205,30 @@ class BGNBDAlive(SnapshotBaseline):
             out[rows] = self._score_cutoff(events, pd.Timestamp(cutoff), ids, horizon_days).to_numpy()
         return out
 
+    def _squashed(self, frame: pd.DataFrame, events: EventTables, horizon_days: float | None = None) -> np.ndarray:
+        # the score on (0, 1), increasing with churn risk, for the Platt step's logit
+        s = self.score(frame, events, horizon_days)
+        if self.output == "expected_purchases":
+            s = 1.0 / (1.0 - s)  # 1 / (1 + E), E >= 0
+        return np.clip(s, 1e-6, 1 - 1e-6)
+
     def fit(self, train: pd.DataFrame, validation: pd.DataFrame, events: EventTables | None = None) -> "BGNBDAlive":
-        if self.output not in ("p_alive", "no_purchase"):
-            raise ValueError(f"`output` must be 'p_alive' or 'no_purchase', got {self.output!r}")
-        if self.output == "no_purchase" and self.horizon_days is None:
-            raise ValueError("BGNBDAlive(output='no_purchase') needs `horizon_days`")
+        if self.output not in ("p_alive", "no_purchase", "expected_purchases"):
+            raise ValueError(f"`output` must be 'p_alive', 'no_purchase' or 'expected_purchases', got {self.output!r}")
+        if self.output != "p_alive" and self.horizon_days is None:
+            raise ValueError(f"BGNBDAlive(output={self.output!r}) needs `horizon_days`")
         self.models_: dict = {}
-        self.calibrator_ = Calibrator("platt").fit(np.clip(self.score(validation, events), 1e-6, 1 - 1e-6), validation["churned"])
+        self.calibrator_ = Calibrator("platt").fit(self._squashed(validation, events), validation["churned"])
         return self
 
     def churn_probability(self, frame: pd.DataFrame, events: EventTables | None = None) -> np.ndarray:
-        return self.calibrator_.transform(np.clip(self.score(frame, events, self.score_horizon_days), 1e-6, 1 - 1e-6))
+        return self.calibrator_.transform(self._squashed(frame, events, self.score_horizon_days))
+
+    def fit_status(self) -> str:
+        """``"fit did not converge"`` when BG/NBD's fit at any cutoff scored so far did not
+        (:attr:`churnlab.models.bgnbd.BGNBD.converged_`), else ``"ok"``."""
+        ok = all(getattr(model, "converged_", True) for model, _ in getattr(self, "models_", {}).values())
+        return "ok" if ok else "fit did not converge"
 
 
 class PriorRate:

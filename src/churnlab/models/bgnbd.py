@@ -16,7 +16,7 @@ from scipy.special import betaln, gammaln, hyp2f1
 from churnlab.checks import microseconds
 from churnlab.events import EventTables, to_timestamp
 
-__all__ = ["BGNBD", "rfm_summary"]
+__all__ = ["BGNBD", "PARAM_BOUNDS", "rfm_summary"]
 
 
 def rfm_summary(purchases, as_of, period_days: float = 7.0, observation_end=None, grouped: bool = False) -> pd.DataFrame:
@@ -113,8 +113,37 @@ def _summarise_grouped(ids: np.ndarray, ts: np.ndarray, amount: np.ndarray, end_
     )
 
 
+def _expected_purchases_series(t, x, T, r, alpha, a, b, terms: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """E[purchases in t | alive, x, T] as the series sum_k (R)_{k+1} (-1)^k s^{k+1} (a)_k /
+    ((a + b')_k (k + 1)!), with R = r + x, s = t / (alpha + T), b' = b + x: the rate's Gamma
+    posterior integrated exactly, then (1 - (1 + p s)^-R) / p expanded in the drop-out
+    probability p ~ Beta(a, b'). Returns the sums and where they are well-conditioned (every
+    ratio of successive terms below 1/2, the last term negligible)."""
+    R, sc, bb = r + x, t / (alpha + T), b + x
+    term = R * sc  # k = 0
+    total, ok = term.copy(), np.ones(term.shape, dtype=bool)
+    for k in range(terms - 1):
+        ratio = (R + k + 1) * sc * (a + k) / ((a + bb + k) * (k + 2))
+        ok &= ratio < 0.5
+        term = -term * ratio
+        total = total + term
+    ok &= np.abs(term) <= 1e-15 * np.abs(total)
+    return total, ok
+
+
+#: a fitted parameter outside these bounds is a boundary solution, the MLE of a limit of the
+#: model: ``a -> 0`` or ``b -> inf`` is nobody ever dropping out (the NBD), where P(alive) is 1
+#: for everyone while expected purchases still rank customers
+PARAM_BOUNDS = (1e-6, 1e6)
+
+
 class BGNBD:
     """The BG/NBD model. scikit-learn style: parameters in ``__init__``, fitted ``*_``.
+
+    After :meth:`fit`, ``converged_`` says whether the optimizer reported success (the
+    simplex or the gradient stage from the best start), ``at_edge_`` names the parameters
+    outside :data:`PARAM_BOUNDS` (a boundary solution: it converged, to a limit of the model),
+    and ``fit_message_`` says both in words.
 
     Parameters
     ----------
@@ -159,13 +188,20 @@ class BGNBD:
             ll = self._loglik_terms(np.exp(log_params), x, t_x, T).sum()
             return -(ll / len(x)) + self.penalizer * float(np.sum(np.exp(log_params) ** 2))
 
-        best = None
+        best, best_success = None, False
         for start in ([0.0, 0.0, 0.0, 0.0], [np.log(0.5), np.log(5.0), np.log(0.8), np.log(2.5)]):
-            res = minimize(objective, np.array(start), method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-10, "fatol": 1e-13})
-            res = minimize(objective, res.x, method="L-BFGS-B")
+            simplex = minimize(objective, np.array(start), method="Nelder-Mead", options={"maxiter": 8000, "xatol": 1e-10, "fatol": 1e-13})
+            res = minimize(objective, simplex.x, method="L-BFGS-B")
             if best is None or res.fun < best.fun:
-                best = res
+                # converged when either stage says so: L-BFGS-B polishing an optimum the
+                # simplex already found may stop on a line search without a flag
+                best, best_success = res, bool(simplex.success or res.success)
         self.r_, self.alpha_, self.a_, self.b_ = (float(v) for v in np.exp(best.x))
+        lo, hi = PARAM_BOUNDS
+        self.at_edge_ = [k for k, v in self.params_.items() if not lo < v < hi]
+        self.converged_ = best_success and bool(np.isfinite(best.fun))
+        edge = f"; parameters {', '.join(self.at_edge_)} at the edge of ({lo:g}, {hi:g})" if self.at_edge_ else ""
+        self.fit_message_ = ("converged" if self.converged_ else f"optimizer stopped: {best.message}") + edge
         self.log_likelihood_ = self.log_likelihood(x, t_x, T)
         self.n_customers_ = int(len(x))
         return self
@@ -194,8 +230,13 @@ class BGNBD:
         x, T = (np.asarray(v, dtype=float) for v in (x, T))
         r, alpha, a, b = self.r_, self.alpha_, self.a_, self.b_
         z = t / (alpha + T + t)
-        head = (a + b + x - 1) / (a - 1)
-        return head * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+        with np.errstate(all="ignore"):
+            head = (a + b + x - 1) / (a - 1)
+            closed = head * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
+        series, ok = _expected_purchases_series(t, x, T, r, alpha, a, b)
+        # the closed form cancels catastrophically where drop-out is rare (b large: a boundary
+        # fit) or a is near 1; the series is exact and well-conditioned wherever its terms shrink
+        return np.where(ok, series, closed)
 
     def prob_no_purchase(self, t, x, t_x, T) -> np.ndarray:
         """P(no purchase in the next ``t`` periods): the BG/NBD churn probability for a window.

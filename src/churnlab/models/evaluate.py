@@ -8,7 +8,11 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from churnlab.models.profit import empc
 
-__all__ = ["METRICS_HIGHER_IS_BETTER", "stratified_bootstrap", "validation_metric", "evaluate_scores", "calibration_table", "gains_table", "compare_models"]
+__all__ = ["CONSTANT_SCORES", "METRICS_HIGHER_IS_BETTER", "NOT_CONVERGED", "STATUS_OK", "calibration_table", "compare_models",
+           "evaluate_scores", "expected_calibration_error", "gains_table", "ranked_models", "score_status", "shown_metric", "stratified_bootstrap", "validation_metric"]
+
+#: the ``status`` of an evaluation row: only ``"ok"`` rows are ranked (compared, called best)
+STATUS_OK, CONSTANT_SCORES, NOT_CONVERGED = "ok", "constant scores", "fit did not converge"
 
 
 def _arrays(y_true, proba) -> tuple[np.ndarray, np.ndarray]:
@@ -129,6 +133,20 @@ def calibration_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
     return out.reset_index()
 
 
+def expected_calibration_error(y_true, proba, n_bins: int = 10) -> float:
+    """ECE: the customer-weighted mean gap between predicted and observed churn rate over the
+    equal-count bins of :func:`calibration_table`.
+
+    Examples
+    --------
+    >>> # bins {0.1, 0.3}: 0.2 predicted, 0 observed; {0.5, 0.9}: 0.7 against 1
+    >>> round(expected_calibration_error([0, 0, 1, 1], [0.1, 0.3, 0.5, 0.9], n_bins=2), 3)
+    0.25
+    """
+    cal = calibration_table(y_true, proba, n_bins)
+    return float((cal["n"] * (cal["mean_predicted"] - cal["observed_rate"]).abs()).sum() / cal["n"].sum())
+
+
 def gains_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
     """Cumulative gains by decile of score (highest risk first)."""
     y, p = _arrays(y_true, proba)
@@ -145,7 +163,20 @@ def gains_table(y_true, proba, n_bins: int = 10) -> pd.DataFrame:
     )
 
 
-def compare_models(y_true, scores: dict[str, np.ndarray], top_share: float = 0.1) -> pd.DataFrame:
+def score_status(proba) -> str:
+    """``"constant scores"`` when ``proba`` ranks nobody (fewer than 2 distinct values, or a
+    standard deviation below 1e-9 of the mean magnitude), else ``"ok"``.
+
+    >>> score_status([0.3, 0.3, 0.3]), score_status([0.3, 0.3, 0.4])
+    ('constant scores', 'ok')
+    """
+    p = np.asarray(proba, dtype=float)
+    if len(np.unique(p)) < 2 or float(np.std(p)) <= 1e-9 * max(float(np.abs(p).mean()), np.finfo(float).tiny):
+        return CONSTANT_SCORES
+    return STATUS_OK
+
+
+def compare_models(y_true, scores: dict[str, np.ndarray], top_share: float = 0.1, *, status: dict[str, str] | None = None) -> pd.DataFrame:
     """:func:`evaluate_scores` for several models scored on the same rows, one row each.
 
     Parameters
@@ -154,16 +185,51 @@ def compare_models(y_true, scores: dict[str, np.ndarray], top_share: float = 0.1
     scores : dict of str to array-like
         Churn probabilities per model, each of the rows of ``y_true``.
     top_share : float
+    status : dict of str to str, optional
+        A model's own verdict on its fit (``"fit did not converge"``); ``"ok"`` if absent.
 
     Returns
     -------
     DataFrame
-        One row per model, in the order given.
+        One row per model, in the order given, its metrics and ``status``: ``"constant
+        scores"`` (:func:`score_status`), else the model's ``status``, else ``"ok"``. The
+        metrics of a row that is not ``"ok"`` are computed but rank nothing
+        (:func:`ranked_models`).
 
     Examples
     --------
-    >>> compare_models([0, 1, 1, 0], {"a": [0.2, 0.9, 0.7, 0.1], "b": [0.5, 0.4, 0.6, 0.3]})["roc_auc"].tolist()
-    [1.0, 0.75]
+    >>> ev = compare_models([0, 1, 1, 0], {"a": [0.2, 0.9, 0.7, 0.1], "b": [0.5, 0.4, 0.6, 0.3], "c": [0.4] * 4})
+    >>> ev["roc_auc"].tolist(), ev["status"].tolist()
+    ([1.0, 0.75, 0.5], ['ok', 'ok', 'constant scores'])
     """
     rows = {name: evaluate_scores(y_true, p, top_share) for name, p in scores.items()}
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    given = status or {}
+    out["status"] = [s if (s := score_status(p)) != STATUS_OK else given.get(name, STATUS_OK) for name, p in scores.items()]
+    return out
+
+
+def ranked_models(evaluation: pd.DataFrame) -> list[str]:
+    """The models of an evaluation that may be ranked: ``status`` ``"ok"`` (every row of a
+    table from before the ``status`` column)."""
+    if "status" not in evaluation.columns:
+        return list(evaluation.index)
+    return [n for n, s in evaluation["status"].items() if s == STATUS_OK]
+
+
+#: metrics that only mean something for scores that rank the rows
+_RANKING = ("roc_auc", "pr_auc", "lift_", "capture_", "empc", "mp")
+
+
+def shown_metric(value, column: str, status: str = STATUS_OK, digits: int = 3) -> str:
+    """A metric as printed: ``"—"`` where the row's status makes it meaningless (the ranking
+    and targeting metrics of constant scores; every metric of a fit that did not converge),
+    else the value to ``digits`` places. Log loss and Brier of constant scores are kept:
+    they are the floor of a constant guess.
+
+    >>> shown_metric(0.5, "roc_auc", "constant scores"), shown_metric(0.25, "brier", "constant scores")
+    ('—', '0.250')
+    """
+    if status == NOT_CONVERGED or (status == CONSTANT_SCORES and column.startswith(_RANKING)):
+        return "—"
+    return f"{float(value):.{digits}f}"

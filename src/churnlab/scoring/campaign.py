@@ -73,7 +73,10 @@ def campaign_values(campaign: CampaignConfig, events=None, as_of=None, table: pd
         bad = table[col].notna() & v.isna() | (v < 0)
         if bad.any():
             raise ValueError(f"table.{col}: customer values must be numbers >= 0, got {table[col][bad].iloc[0]!r}")
-        return pd.Series(v.to_numpy(dtype=float), index=table[id_column].to_numpy()).groupby(level=0).last()
+        # a table without an id column: its rows' numbers, as TableFeatures.ids gives them
+        ids = table[id_column].to_numpy() if id_column is not None else (
+            table.index.to_numpy() if pd.api.types.is_integer_dtype(table.index.dtype) else np.arange(len(table)))
+        return pd.Series(v.to_numpy(dtype=float), index=ids).groupby(level=0).last()
     from churnlab.scoring.value import customer_value
 
     bgnbd = campaign.value_method == "bgnbd_gg"

@@ -157,12 +157,18 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
     return Selection(dict(candidates), validation, selected, select_by, rule, search, screening)
 
 
-def default_baselines(events: EventTables | None = None, features: list[str] | None = None) -> dict:
+def default_baselines(events: EventTables | None = None, features: list[str] | None = None, *,
+                      horizon_days: float | None = None) -> dict:
     """The baselines a training run prints: with purchases, the RFM logistic regression, the
-    recency rule and BG/NBD's 1 - P(alive); without (subscriptions, activity), the prior rate
-    (the regularised logistic regression on the same features is a candidate model)."""
+    recency rule, BG/NBD's 1 - P(alive) and, given the label's ``horizon_days``, BG/NBD's
+    -E[purchases in the horizon] (``bgnbd_expected_purchases``); without (subscriptions,
+    activity), the prior rate (the regularised logistic regression on the same features is a
+    candidate model)."""
     if events is None or events.purchases is not None:
-        return {"rfm_logistic": RFMLogistic(), "recency_rule": RecencyRule(), "bgnbd_p_alive": BGNBDAlive()}
+        out = {"rfm_logistic": RFMLogistic(), "recency_rule": RecencyRule(), "bgnbd_p_alive": BGNBDAlive()}
+        if horizon_days is not None:
+            out["bgnbd_expected_purchases"] = BGNBDAlive(output="expected_purchases", horizon_days=float(horizon_days))
+        return out
     return {"prior_rate": OnFeatures(PriorRate(), features)}
 
 
@@ -198,15 +204,24 @@ def fit_and_compare(
     features: list[str],
     events: EventTables | None,
     baselines: dict | None = None,
+    horizon_days: float | None = None,
     **select,
 ) -> Comparison:
     """Select a model among ``candidates`` (:func:`select_model`, keywords passed on) on the
     snapshot frames' ``features``, fit each baseline on the same frames, and evaluate all of
-    them on the test rows (:func:`churnlab.models.compare_models`), candidates first."""
+    them on the test rows (:func:`churnlab.models.compare_models`), candidates first.
+
+    ``baselines`` default to :func:`default_baselines` (given ``horizon_days``, the label's).
+    The evaluation's ``status`` marks a model whose test scores are constant or whose fit did
+    not converge (:meth:`~churnlab.models.baselines.SnapshotBaseline.fit_status`): its row is
+    printed as such and never ranked."""
     sel = select_model(candidates, train[features], train["churned"], validation[features], validation["churned"], **select)
     scores = {name: model.churn_probability(test[features]) for name, model in sel.models.items()}
-    for name, baseline in (default_baselines(events, features) if baselines is None else baselines).items():
+    status = {}
+    chosen = default_baselines(events, features, horizon_days=horizon_days) if baselines is None else baselines
+    for name, baseline in chosen.items():
         if name in scores:  # a candidate too (rfm_logistic): the same model, evaluated once
             continue
         scores[name] = baseline.fit(train, validation, events).churn_probability(test, events)
-    return Comparison(sel, scores, compare_models(test["churned"], scores))
+        status[name] = baseline.fit_status() if hasattr(baseline, "fit_status") else "ok"
+    return Comparison(sel, scores, compare_models(test["churned"], scores, status=status))

@@ -161,7 +161,7 @@ def _log(evaluation: pd.DataFrame, details: dict, workdir: Path, uri: str) -> st
         mlflow.log_params({k: str(v) for k, v in CDNOW_PROTOCOL.items()})
         mlflow.log_params({f"lgbm.{k}": v for k, v in CDNOW_PARAMS.items()})
         for name, row in evaluation.iterrows():
-            mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()})
+            mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items() if k != "status"})
         log_frame_artifact(evaluation, "evaluation.csv")
         log_dict_artifact(details["label"], "test_label_definition.json")
         y = details["test"]["churned"]

@@ -21,6 +21,7 @@ from churnlab.features.snapshots import TrainingSet
 from churnlab.features.table import TableFeatures
 from churnlab.models import compare_models
 from churnlab.models.baselines import PriorRate
+from churnlab.models.leakage import check_leakage, holdout_leakage_notes, resolve_allowed
 from churnlab.workflows.compare import driver_groups, make_candidates, select_model
 from churnlab.scoring.tiers import base_rate_thresholds
 
@@ -28,16 +29,20 @@ __all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
 
 
 def load_table(data: DataConfig) -> pd.DataFrame:
-    """The table a ``data.source: table`` config points at, with one row per id (and time)."""
+    """The table a ``data.source: table`` config points at, with one row per id (and time);
+    without ``data.id``, rows are told apart by their row number."""
     df = read_table(data.path, "table", id_column=data.id)
-    keys = [data.id] + ([data.time] if data.time else [])
+    keys = [c for c in (data.id, data.time) if c]
     missing = [c for c in [*keys, data.label] if c not in df.columns]
     if missing:
         raise EventValidationError(f"table {data.path.name}: missing column(s) {missing} (config data.id/data.label/data.time); got {list(df.columns)}")
+    unknown = [c for c in data.exclude if c not in df.columns]
+    if unknown:
+        raise EventValidationError(f"data.exclude: no column(s) {unknown} in table {data.path.name}; its columns are {list(df.columns)}")
     if data.time:
         fmt = data.date_format if isinstance(data.date_format, str) else None
         df = df.assign(**{data.time: snapshot_times(df[data.time], data.time, fmt)})
-    dup = df.duplicated(keys).to_numpy()
+    dup = df.duplicated(keys).to_numpy() if data.id else np.zeros(len(df), dtype=bool)
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         per = f"{data.id} and {data.time}" if data.time else data.id
@@ -83,15 +88,21 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     from churnlab.workflows.training import TrainResult, holdout_notes, selection_notes, selection_options
 
     d, s, m = cfg.data, cfg.split, cfg.model
-    features = TableFeatures(d.id, d.label, d.time, table=d.path.name if d.path else "table")
-    y_all = features.labels(df)
+    features = TableFeatures(d.id, d.label, d.time, table=d.path.name if d.path else "table", exclude=d.exclude,
+                             date_format=d.date_format if isinstance(d.date_format, str) else None)
+    y_all = features.labels(df, positive=d.positive)
     parts, how = split_table(df, y_all, d.time, s.test_size, s.validation_size, s.seed)
-    features.fit(df.iloc[parts["train"]])
+    features.fit(df.iloc[parts["train"]], kinds_from=df)  # column kinds from the whole file; levels from training
     X = {k: features.transform(df.iloc[at]) for k, at in parts.items()}
     y = {k: y_all[at] for k, at in parts.items()}
     groups = driver_groups(features)
+    shown = dict(features.columns_)  # feature -> the table's column as written
+    leak_notes = check_leakage(X["train"], y["train"], X["validation"], y["validation"], shown=shown, allow=cfg.allow_leaky,
+                               remedy="leave {it} out (data.exclude)")
     sel = select_model(make_candidates(m, cfg.seed, list(X["train"].columns)), X["train"], y["train"], X["validation"], y["validation"],
                        groups=groups, **selection_options(cfg))
+    leak_notes += holdout_leakage_notes(X["train"], y["train"], X["test"], y["test"], float(sel.validation.loc[sel.selected, "roc_auc"]),
+                                        shown=shown, skip=resolve_allowed(cfg.allow_leaky, shown))
     model = sel.model
     scores = {name: candidate.churn_probability(X["test"]) for name, candidate in sel.models.items()}
     scores["prior_rate"] = PriorRate().fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])
@@ -111,6 +122,7 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     test_scores = pd.DataFrame({"customer_id": X["test"].index, "churned": y["test"], **scores})
     split = {k: [f"{len(at)} rows"] for k, at in parts.items()}
     return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"],
-                       notes=[f"split: {how}", *selection_notes(sel), *holdout_notes(y["test"], scores, sel.selected, sel.select_by, cfg.seed)],
+                       notes=[f"split: {how}", *features.notes_, *leak_notes, *selection_notes(sel),
+                              *holdout_notes(y["test"], scores, sel.selected, sel.select_by, cfg.seed)],
                        risk_tiers=tiers, selected=sel.selected,
                        validation=sel.validation, search=sel.search, screening=sel.screening)

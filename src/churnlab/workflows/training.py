@@ -14,7 +14,9 @@ from churnlab.events import EventTables, load_events, load_events_dir
 from churnlab.explain import EXPECTED, global_drivers, shap_values
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
 from churnlab.models import ChurnModel, calibration_table, time_split
+from churnlab.models.leakage import check_leakage, holdout_leakage_notes, resolve_allowed
 from churnlab.models.split import densify_training
+from churnlab.models.evaluate import expected_calibration_error, ranked_models
 from churnlab.monitor.drift import reference_profile
 from churnlab.scoring.value import fit_value_model
 from churnlab.models.linear import LinearChurnModel
@@ -89,6 +91,11 @@ class TrainResult:
     value_model : dict or None
         BG/NBD and Gamma-Gamma parameters at the test cutoff, for customer value at scoring
         (None without order values or with too few repeat customers).
+    data : dict or None
+        The config's data section (paths absolute), stored with the model: ``churnlab score``
+        reads new data with the same mapping and options.
+    next_as_of : Timestamp or None
+        Event data: the day after its last event, the cutoff that scores every customer now.
     run_id, model_uri, tracking_uri : str or None
         Set when the run was tracked.
     """
@@ -107,6 +114,8 @@ class TrainResult:
     search: pd.DataFrame | None = None
     screening: pd.DataFrame | None = None
     value_model: dict | None = None
+    data: dict | None = None
+    next_as_of: pd.Timestamp | None = None
     run_id: str | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
@@ -128,6 +137,8 @@ def model_metadata(result: "TrainResult") -> dict:
         "risk_tiers": result.risk_tiers,
         "selected": result.selected,
         "value_model": result.value_model,
+        # the data section it was trained on: scoring reads new data the same way
+        "data": result.data,
         # what drift at scoring is measured against: the test period's features and scores
         "reference_profile": reference_profile(result.test_features, result.test_scores[result.selected].to_numpy())
         if result.test_features is not None else None,
@@ -162,9 +173,17 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     names = ts.feature_names
     m = cfg.model
     groups = driver_groups(ts.builder)
+    tr, va, te = part["train"], part["validation"], part["test"]
+    # static attributes are named as the user knows them: the customers table's column
+    shown = {n: n for n in names} | {feat: f"customers.{col}" for col, feat in ts.builder.static_features().items()}
+    leak_notes = check_leakage(tr[names], tr["churned"], va[names], va["churned"], shown=shown, allow=cfg.allow_leaky,
+                               remedy="leave {it} out of the data")
     cmp = fit_and_compare(make_candidates(m, cfg.seed, names), part["train"], part["validation"], part["test"], names, events,
-                          groups=groups, **selection_options(cfg))
+                          horizon_days=lab.horizon_days, groups=groups, **selection_options(cfg))
     model = cmp.selection.model
+    leak_notes += holdout_leakage_notes(tr[names], tr["churned"], te[names], te["churned"],
+                                        float(cmp.selection.validation.loc[cmp.selection.selected, "roc_auc"]),
+                                        shown=shown, skip=resolve_allowed(cfg.allow_leaky, shown))
     tiers = base_rate_thresholds(model.churn_probability(part["validation"][names]), float(part["train"]["churned"].mean()))
     if m.explanation_cache_mb > 0:
         # the training rows' SHAP patterns travel with the model: scoring customers like
@@ -175,8 +194,9 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     test_scores = pd.DataFrame({"customer_id": test["customer_id"], "churned": test["churned"], **cmp.scores})
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
-                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + unobserved + selection_notes(cmp.selection)
-                       + holdout_notes(test["churned"], cmp.scores, cmp.selection.selected, cmp.selection.select_by, cfg.seed),
+                       notes=split_notes(cutoffs, split, f, lab.horizon_days) + unobserved + leak_notes + selection_notes(cmp.selection)
+                       + holdout_notes(test["churned"], cmp.scores, cmp.selection.selected, cmp.selection.select_by, cfg.seed,
+                                       unranked=set(cmp.evaluation.index) - set(ranked_models(cmp.evaluation))),
                        risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
                        search=cmp.selection.search, screening=cmp.selection.screening)
 
@@ -254,15 +274,18 @@ def selection_notes(sel) -> list[str]:
     return notes
 
 
-def holdout_notes(y_test, scores: dict, selected: str, metric: str, seed: int = 0) -> list[str]:
+def holdout_notes(y_test, scores: dict, selected: str, metric: str, seed: int = 0, *, unranked=()) -> list[str]:
     """A warning for each printed model that beats the shipped one on the test period by more
     than one paired-bootstrap standard error of the gap in ``metric``: the selection is made
-    on validation, and a later period that disagrees beyond noise is said, not hidden."""
-    from churnlab.models.evaluate import validation_metric
+    on validation, and a later period that disagrees beyond noise is said, not hidden.
+    Models named in ``unranked`` (a fit that did not converge) and models with constant
+    scores are never compared."""
+    from churnlab.models.evaluate import STATUS_OK, score_status, validation_metric
     from churnlab.workflows.compare import paired_bootstrap_se
 
     y = np.asarray(y_test, dtype=float)
-    proba = {n: np.asarray(p, dtype=float) for n, p in scores.items() if np.isfinite(np.asarray(p, dtype=float)).all()}
+    proba = {n: np.asarray(p, dtype=float) for n, p in scores.items() if np.isfinite(np.asarray(p, dtype=float)).all()
+             and (n == selected or (n not in set(unranked) and score_status(p) == STATUS_OK))}
     if selected not in proba or len(np.unique(y)) < 2:
         return []
     score = {n: validation_metric(metric, y, p) for n, p in proba.items()}
@@ -332,10 +355,11 @@ def train(
     ...                     "label": {"horizon_days": 90, "active_days": 180}, "model": {"num_boost_round": 50}})
     >>> result = train(cfg, track=False)
     >>> list(result.evaluation.index)
-    ['lightgbm', 'logistic_regression', 'rfm_logistic', 'recency_rule', 'bgnbd_p_alive']
+    ['lightgbm', 'logistic_regression', 'rfm_logistic', 'recency_rule', 'bgnbd_p_alive', 'bgnbd_expected_purchases']
     >>> result.selected in ('lightgbm', 'logistic_regression')
     True
     """
+    started = pd.Timestamp.now(tz="UTC")  # the run's start: its duration is the training's
     workdir = Path(workdir)
     tracking_uri = tracking_store(cfg.mlflow.tracking_uri, workdir) if track else None
     np.random.seed(cfg.seed)
@@ -349,16 +373,21 @@ def train(
         events = events if events is not None else load_data(cfg.data)
         result = fit_and_evaluate(cfg, events)
         fingerprint = events.fingerprint()
+        result.next_as_of = events.date_range()[1].normalize() + pd.Timedelta(days=1)
         # for customer value at scoring, with the shipped model only (a backtest fold has no use for it)
         if events.purchases is not None:
             try:  # unsupervised, from purchases before the test cutoff (without amounts: BG/NBD only)
                 result.value_model = fit_value_model(events, result.split["test"][0])
             except ValueError as exc:
                 result.notes.append(f"customer value: no spend model ({exc})")
+    result.data = cfg.data.model_dump(mode="json")
     if not track:
         return result
     exp_id = use_experiment(cfg.mlflow.experiment, tracking_uri, workdir)
-    run = mlflow.start_run(experiment_id=exp_id, run_name=cfg.mlflow.run_name or cfg.name)
+    created = mlflow.MlflowClient().create_run(
+        exp_id, start_time=int(started.timestamp() * 1000),
+        run_name=cfg.mlflow.run_name or f"{cfg.name} {started:%Y-%m-%d %H:%M:%S}")
+    run = mlflow.start_run(run_id=created.info.run_id)
     try:
         with run:
             _log_run(cfg, fingerprint, result)
@@ -393,8 +422,16 @@ def _log_run(cfg: TrainConfig, fp: dict, result: TrainResult) -> None:
     for i, note in enumerate(result.notes):
         mlflow.set_tag(f"note.{i}", note)
     mlflow.set_tags({f"label.{k}": str(v) for k, v in result.training_set.label_definition.items()})
+    # the shipped model's headline under one prefix, so that runs compare in the MLflow UI
+    shipped = result.evaluation.loc[result.selected]
+    y_test, p_test = result.test_scores["churned"], result.test_scores[result.selected]
+    mlflow.log_metrics({**{f"shipped.{k}": float(v) for k, v in shipped.items() if k != "status"},
+                        "shipped.ece": expected_calibration_error(y_test, p_test),
+                        "shipped.mean_predicted": float(np.mean(p_test)), "shipped.observed_rate": float(np.mean(y_test))})
     for name, row in result.evaluation.iterrows():
-        mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items()})
+        # every row's metrics are logged; `status.<model>` says whether they rank anything
+        mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items() if k != "status"})
+        mlflow.set_tag(f"status.{name}", str(row.get("status", "ok")))
     log_dict_artifact(cfg_dict, "config.json")
     log_dict_artifact(fp, "data_fingerprint.json")
     log_dict_artifact(result.metadata["split"], "split.json")
@@ -404,7 +441,7 @@ def _log_run(cfg: TrainConfig, fp: dict, result: TrainResult) -> None:
     if result.validation is not None:
         log_frame_artifact(result.validation, "validation.csv")
         for name, row in result.validation.iterrows():
-            mlflow.log_metrics({f"validation.{name}.{k}": float(v) for k, v in row.items()})
+            mlflow.log_metrics({f"validation.{name}.{k}": float(v) for k, v in row.items() if k != "status"})
     if result.search is not None:
         log_frame_artifact(result.search, "lightgbm_search.csv")
     if result.screening is not None:
