@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 BASE := $(VENV)/.installed-base
 DEV := $(VENV)/.installed-dev
 
-.PHONY: setup setup-dev demo test test-fast bench clean
+.PHONY: setup setup-dev demo test test-fast bench notebooks clean
 
 $(BASE): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: setup-dev
 
 bench: setup-dev
 	$(BIN)/python benchmarks/run_all.py
+
+# execute the notebooks and write them back with their outputs (tests/test_notebooks.py checks them)
+notebooks: setup-dev
+	$(BIN)/python notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

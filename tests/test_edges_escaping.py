@@ -168,15 +168,12 @@ def test_mlflow_csv_artifacts_are_neutralised(monkeypatch):
 
 
 def test_the_drift_csv_is_neutralised(tmp_path):
-    class Drift:
-        n = 1
+    from churnlab.monitor import DriftCounter, reference_profile
 
-        def result(self):
-            return pd.DataFrame({"feature": ["@SUM(A1)", "tenure"], "psi": [0.05, -0.01], "flag": ["none", "none"]})
-
-    cli._write_drift(Drift(), tmp_path / "s.csv")
+    X = pd.DataFrame({"@SUM(A1)": [1.0, 2.0, 3.0, 4.0], "tenure": [4.0, 3.0, 2.0, 1.0]})
+    cli._write_drift(DriftCounter(reference_profile(X, [0.1, 0.2, 0.3, 0.4])).add(X, [0.1, 0.2, 0.3, 0.4]), tmp_path / "s.csv")
     with open(tmp_path / "s.drift.csv", newline="") as f:
-        assert list(csv.reader(f)) == [["feature", "psi", "flag"], ["'@SUM(A1)", "0.05", "none"], ["tenure", "-0.01", "none"]]
+        assert [row[0] for row in csv.reader(f)] == ["feature", "churn_probability", "'@SUM(A1)", "tenure"]
 
 
 AS_OF = "2024-09-01"  # the demo events run to 2024-12-31: the 90-day horizon has passed

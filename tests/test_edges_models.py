@@ -204,10 +204,13 @@ def test_odd_static_column_names_train_score_and_keep_the_users_names_in_reasons
     sv = pd.DataFrame(0.0, index=X.index, columns=[*X.columns, "expected_value"])
     sv["static_tenure_months"] = 1.0
     sv.loc[X.index[0], "static_frac_a"] = 2.0
-    reasons = top_drivers(sv, X, sm.dictionary, k=2)
+    reasons = top_drivers(sv, X, sm.dictionary, k=2, kind="both")
     first = reasons[reasons["customer_id"] == X.index[0]]
-    assert first["reason"].tolist() == [f"$\\frac{{a}}$: {X['static_frac_a'].iloc[0]}",
-                                        f"tenure{{months}}: {X['static_tenure_months'].iloc[0]}"]
+    a, typical_a = X["static_frac_a"].iloc[0], d.loc["static_frac_a", "typical"]
+    tail = " (as most customers)" if a == typical_a else f" (most customers: {typical_a})"
+    assert first["reason"].tolist() == [f"$\\frac{{a}}$: {a}{tail}",
+                                        f"tenure{{months}}: {X['static_tenure_months'].iloc[0]} "
+                                        f"(typical customer: {d.loc['static_tenure_months', 'typical']})"]
     assert first["driver"].tolist() == [ODD[2], ODD[1]]
     out, report = tmp_path / "out.parquet", tmp_path / "out.html"
     res = _cli(["report", "--model", uri, *tracking, "--events", str(events), "--as-of", AS_OF, "--out", str(report),
@@ -224,7 +227,9 @@ def test_reason_templates_are_not_read_as_format_strings():
         {"feature": "g", "group": "g{0}", "meaning": "m", "reason": "g{0}{x.y} {{value}} = {value}"},
     ]
     got = top_drivers(sv, X, dictionary, k=2)["reason"].tolist()
-    assert got == ["tenure{months} = 12", "g{0}{x.y} {value} = x", "tenure{months} = 3", "g{0}{x.y} {value} = y"]
+    # compared with the typical customer (of these two): "x" is the most common of a tie, no risk
+    assert got == ["tenure{months} = 12 (typical customer: 7.5)", "tenure{months} = 3 (typical customer: 7.5)",
+                   "g{0}{x.y} {value} = y (most customers: x)"]
 
 
 def test_plots_show_mathtext_and_dollar_names_as_text():
@@ -251,7 +256,8 @@ def test_a_labelled_table_with_odd_column_names_trains_scores_and_reports(tmp_pa
     first = t.iloc[0]
     row = scores[scores["customer_id"] == "C0000"].iloc[0]
     drivers = dict(zip(row[[f"driver_{i}" for i in range(1, 6)]], row[[f"reason_{i}" for i in range(1, 6)]]))
-    assert drivers.get(ODD[1]) == f"tenure{{months}} = {first[ODD[1]]}"  # the user's name, the value as given
+    # the user's name, the value as given, compared with the typical customer
+    assert drivers.get(ODD[1], "").startswith(f"tenure{{months}} = {first[ODD[1]]} (typical customer: ")
     assert set(drivers) - {""} <= set(ODD)
     res = _cli(["report", "--model", uri, *tracking, "--table", str(tmp_path / "table.csv"), "--out", str(tmp_path / "r.html")], tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]

@@ -101,5 +101,6 @@ def test_cli_monitor_and_score_drift_file(trained, demo_events, past_scores, tmp
     r = CliRunner().invoke(app, ["score", *args, "--events", str(events_dir), "--as-of", "2024-12-01", "--out", str(out), "--top-k", "0"])
     assert r.exit_code == 0, r.output
     drift = pd.read_csv(tmp_path / "now.drift.csv")
-    assert list(drift.columns) == ["feature", "psi", "missing_share_reference", "missing_share_now", "flag"]
+    assert list(drift.columns) == ["feature", "share", "psi", "psi_as_is", "basis", "missing_share_reference",
+                                   "missing_share_now", "flag"]
     assert "churn_probability" in set(drift["feature"]) and "drift vs the test period" in r.output

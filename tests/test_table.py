@@ -72,8 +72,11 @@ def test_cli_scores_and_reports_a_table(trained_table):
     assert list(scores["customer_id"]) == list(new["customerID"])
     assert (scores["status"] == "scored").all() and scores["churn_probability"].between(0, 1).all()
     assert scores["as_of"].isna().all()
+    # a reason is a fact that raises risk against the typical customer: every customer at risk has one
+    at_risk = scores["risk_tier"].isin(["high", "medium"])
+    assert at_risk.any() and scores.loc[at_risk, "reason_1"].notna().all()
     reasons = scores["reason_1"].dropna()
-    assert len(reasons) == 200 and reasons.str.contains(" = ").all()
+    assert reasons.str.contains(" = ").all()
     assert reasons.str.startswith(("Contract = ", "tenure = ", "SupportCalls = ", "MonthlyCharges = ", "PaymentMethod = ")).mean() > 0.9
     # the same as the Python API
     import mlflow

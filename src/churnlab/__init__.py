@@ -17,6 +17,19 @@ SHAP, numba, matplotlib and Spark load only when a function that needs them runs
 from __future__ import annotations
 
 import importlib
+import sys
+
+if "ipykernel" in sys.modules and "tqdm.auto" not in sys.modules:
+    # In Jupyter, tqdm.auto (imported by MLflow and shap) warns on stderr when ipywidgets is
+    # missing; churnlab draws no tqdm bar, so it is imported here with that warning silenced.
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        try:
+            import tqdm.auto  # noqa: F401
+        except ImportError:  # pragma: no cover - tqdm comes with MLflow
+            pass
 
 __version__ = "0.1.0"
 
@@ -107,6 +120,7 @@ _WHERE = {
     # workflows
     "TrainResult": "churnlab.workflows.training",
     "train": "churnlab.workflows.training",
+    "train_uplift": "churnlab.uplift.train",
     "backtest": "churnlab.workflows.backtest",
     "CDNOW_PROTOCOL": "churnlab.workflows.experiments",
     "cdnow_ablation": "churnlab.workflows.experiments",

@@ -26,8 +26,53 @@ from rich.text import Text
 
 from churnlab.escaping import csv_restored, printable, to_csv
 from churnlab.library_logs import LibraryLog
+from churnlab.progress import ConsoleProgress
+
+#: The word each option's value shows in --help (Typer's default is the Python type, e.g.
+#: ``<list[Path]>``): by parameter name, else by that type; flags show none.
+VALUE_WORDS = {
+    "config": "FILE", "campaign": "FILE", "scores": "FILE", "table": "FILE", "customers": "FILE", "backtest": "FILE",
+    "out": "FILE", "workdir": "FOLDER", "path": "PATH", "events": "PATH", "model": "URI", "tracking_uri": "URI",
+    "as_of": "DATE", "observed_until": "DATE", "high": "P", "medium": "P", "reasons_for": "TIERS",
+    "on_duplicates": "raise|drop|keep", "timestamp_unit": "UNIT", "date_format": "FORMAT", "customer": "ID",
+    "segment": "COLUMN", "sort": "COLUMN",
+}
+_TYPE_WORDS = {"<int>": "N", "<float>": "NUMBER", "<str>": "TEXT", "<path>": "PATH", "<bool>": ""}
+
+
+def _plain_value_words(params, ctx) -> list:
+    """Give every parameter without a metavar of its own a plain word from :data:`VALUE_WORDS`."""
+    for param in params:
+        if isinstance(param, typer.core.TyperArgument):  # its name column names it: no type beside it
+            param.display_type_rich = lambda ctx: None
+        if param is None or param.metavar is not None:
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif param.name in VALUE_WORDS:
+            param.metavar = VALUE_WORDS[param.name]
+        else:
+            shown = str(param.display_type_rich(ctx) or "")
+            param.metavar = _TYPE_WORDS.get(shown, shown.strip("<>").upper())
+    return [p for p in params if p is not None]
+
+
+class PlainHelpGroup(typer.core.TyperGroup):
+    """The command group whose commands' --help shows values in plain words (FILE, DATE, N)
+    and flags without one; required options are marked ``[required]`` by Typer itself."""
+
+    def get_params(self, ctx):
+        return _plain_value_words(super().get_params(ctx), ctx)
+
+    def get_command(self, ctx, cmd_name):
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _plain_value_words([*cmd.params, cmd.get_help_option(ctx)], ctx)
+        return cmd
+
 
 app = typer.Typer(
+    cls=PlainHelpGroup,
     help="churnlab: point-in-time correct churn prediction.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -105,6 +150,7 @@ def _guard(fn):
     SIGTERM unwinds as Ctrl-C does; warnings print as one line each."""
     from churnlab.config import ConfigError
     from churnlab.events import EventValidationError
+    from churnlab.events.sql import DataSourceError
     from churnlab.tracking import TrackingError
 
     # MLflow's INFO lines (database migrations, registrations) are not the CLI's output, and
@@ -127,7 +173,7 @@ def _guard(fn):
         _fail(f"interrupted; {_outcome(exc)}", EXIT_INTERRUPTED)
     except Terminated as exc:
         _fail(f"terminated (SIGTERM); {_outcome(exc)}", EXIT_TERMINATED)
-    except TrackingError as exc:
+    except (TrackingError, DataSourceError) as exc:
         _fail(_with_note(exc), EXIT_UNAVAILABLE)
     except (ConfigError, EventValidationError, ValueError, OSError) as exc:
         _fail(_with_note(exc), EXIT_BAD_INPUT, getattr(exc, "problems", None))
@@ -193,8 +239,7 @@ def train(
     def go():
         overrides = {"mlflow.tracking_uri": tracking_uri} if tracking_uri else None
         cfg = load_config(config, overrides)
-        with console.status("training (features, LightGBM, baselines)..."):
-            result = run_train(cfg, workdir=workdir)
+        result = run_train(cfg, workdir=workdir, progress=ConsoleProgress(console))
         PlainConsole(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
         for note in result.notes:
             console.print(note)
@@ -261,8 +306,7 @@ def demo(
             data_dir = save_events_dir(events, workdir / "demo-data")
         sizes = ", ".join(f"{k} {len(v):,}" for k, v in events.tables().items())
         console.print(f"demo data: {sizes} -> {data_dir}")
-        with console.status("training (features, LightGBM, baselines)..."):
-            result = run_train(cfg, events=events, workdir=workdir)
+        result = run_train(cfg, events=events, workdir=workdir, progress=ConsoleProgress(console))
         PlainConsole(width=120).print(evaluation_table(result.evaluation, selected=result.selected))
         for note in result.notes:
             console.print(note)
@@ -340,9 +384,16 @@ def _after_demo(result, events, workdir: Path, plan=None) -> None:
     counts = write_scores(chunks, workdir / "demo-scores.parquet")
     console.print(f"scored {sum(counts.values()):,} customers at {as_of.date()} -> {workdir / 'demo-scores.parquet'}")
     _print_campaign(plan, tally)
+    from churnlab.report_artifact import log_report, run_reliability
+
+    reliability = sm.metadata.get("reliability")
+    if reliability is None:
+        reliability = run_reliability(result.run_id, result.selected, tracking_uri=result.tracking_uri)
     with console.status("writing the driver-review report..."):
-        path = write_report(build_report(sm, events, as_of, campaign=plan), workdir / "demo-report.html")
+        path = write_report(build_report(sm, events, as_of, campaign=plan, reliability=reliability), workdir / "demo-report.html")
     console.print(f"driver-review report -> {path}")
+    if log_report(path, result.run_id, tracking_uri=result.tracking_uri):
+        console.print(f"report logged to MLflow run {result.run_id} under report/")
 
 
 def _use_tracking(model: str, tracking_uri: str | None, workdir: Path | None = None) -> None:
@@ -397,7 +448,7 @@ def _model_and_data(model: str, *, config: Path | None, events, table: Path | No
         raise ValueError("this model was trained on a customer table: give --table (or a config with data.source: table)")
     if t is None:
         raise ValueError("give --as-of (the cutoff: features use events strictly before it)")
-    ev = read_scoring_data(data)
+    ev = read_scoring_data(data, before=t)
     first, last = ev.date_range()
     if t <= first:
         raise ValueError(f"--as-of {t.date()} is not after the first event ({first}); the events span {first} to {last}")
@@ -507,7 +558,7 @@ def score(
         sm.check_tables(ev)
         total = len(ids) if ids is not None else len(sm.builder.known_customers(ev, t))
         per_chunk, values = value_source(plan, ev, t, sm.value_model) if plan is not None else (None, None)
-        drift = _drift_counter(sm)
+        drift = _drift_counter(sm, t)
         with Progress(TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("score", total=total)
             chunks = score_customers(
@@ -537,35 +588,45 @@ def _read_backtest(path: Path) -> pd.DataFrame:
     return folds
 
 
-def _drift_counter(sm):
-    from churnlab.monitor import DriftCounter
+def _drift_counter(sm, as_of=None):
+    from churnlab.monitor import model_drift_counter
 
-    return DriftCounter(sm.reference_profile) if sm.reference_profile else None
+    return model_drift_counter(sm, as_of)
 
 
-def drift_path(out: Path) -> Path:
-    """Where ``churnlab score --out scores.parquet`` writes its drift table: ``scores.drift.csv``."""
-    return out.with_name(out.name.rsplit(".", 1)[0] + ".drift.csv")
+def drift_path(out: Path, kind: str = "drift") -> Path:
+    """Where ``churnlab score --out scores.parquet`` writes its drift table (``scores.drift.csv``)
+    and, with ``kind="estimate"``, its one-row drift verdict and label-free performance
+    estimate (``scores.estimate.csv``, :meth:`churnlab.monitor.DriftCounter.summary`)."""
+    return out.with_name(out.name.rsplit(".", 1)[0] + f".{kind}.csv")
 
 
 def _write_drift(drift, out: Path) -> None:
-    """The drift table beside the scores (atomically), a one-line summary, a warning on a major shift."""
+    """The drift table and the verdict with the estimate beside the scores (atomically), one
+    line each; a warning only on a major drift verdict."""
     from churnlab.atomic import atomic_output
-    from churnlab.monitor.drift import PSI_MAJOR
+    from churnlab.monitor.drift import PSI_MAJOR, VERDICTS, drift_verdict
 
     if drift is None or drift.n == 0:
         return
-    table = drift.result()
-    path = drift_path(out)
+    table, summary = drift.result(), drift.summary()
+    path, estimate = drift_path(out), drift_path(out, "estimate")
     with atomic_output(path) as tmp:
         to_csv(table, tmp, index=False)
-    major = table[table["psi"] > PSI_MAJOR]
-    moderate = int((table["flag"] == "moderate").sum())
-    console.print(f"drift vs the test period: {len(major)} major, {moderate} moderate of {len(table)} "
-                  f"(features and score; PSI) -> {path}")
-    if len(major):
-        shown = ", ".join(f"{r.feature} {r.psi:.2f}" for r in major.head(5).itertuples())
-        _warn(f"these customers differ from the model's test period (PSI > {PSI_MAJOR}): {shown}", UserWarning, "", 0)
+    with atomic_output(estimate) as tmp:
+        to_csv(summary, tmp, index=False)
+    s, v = summary.iloc[0], drift_verdict(table)
+    console.print(f"drift vs the test period: {s.drift_verdict} (SHAP-weighted PSI {s.shap_weighted_psi:.3f}, score PSI "
+                  f"{s.score_psi:.3f}; {s.features_compared} features the model uses, {s.features_major} above {PSI_MAJOR} "
+                  f"alone) -> {path}")
+    sd = f" (sd {s.expected_roc_auc_sd:.3f})" if pd.notna(s.expected_roc_auc_sd) else ""
+    console.print(f"estimated before labels, from the calibrated probabilities: churn rate {s.expected_churn_rate:.1%}, "
+                  f"ROC-AUC {s.expected_roc_auc:.3f}{sd}, PR-AUC {s.expected_pr_auc:.3f} -> {estimate}")
+    if s.drift_verdict == VERDICTS[-1]:
+        rows = table.set_index("feature").loc[v["major"][:5]]
+        shown = ", ".join(f"{f} {r.psi:.2f} ({r.share:.0%} of |SHAP|)" for f, r in rows.iterrows()) or "no single feature"
+        _warn(f"these customers differ from the model's test period where the model looks (major drift: SHAP-weighted PSI "
+              f"{s.shap_weighted_psi:.2f}, score PSI {s.score_psi:.2f}): {shown}", UserWarning, "", 0)
 
 
 def _tally_campaign(chunks, tally: dict):
@@ -573,6 +634,10 @@ def _tally_campaign(chunks, tally: dict):
     for chunk in chunks:
         hit = chunk["target"].to_numpy(dtype=bool)
         tally["target"] += int(hit.sum())
+        if "risk_tier" in chunk.columns:
+            tiers = tally.setdefault("tiers", {})
+            for tier, count in chunk.loc[hit, "risk_tier"].value_counts().items():
+                tiers[tier] = tiers.get(tier, 0) + int(count)
         tally["profit"] += float(chunk["expected_profit"].to_numpy()[hit].sum())
         yield chunk
 
@@ -582,6 +647,9 @@ def _print_campaign(plan, tally: dict) -> None:
         cap = f" (budget {plan.budget:,})" if plan.budget else ""
         console.print(f"campaign: contact {tally['target']:,} customers{cap}; expected profit {tally['profit']:,.0f} "
                       f"over {plan.horizon_days:g} days")
+        tiers = tally.get("tiers", {})
+        console.print("targets by risk tier: " + ", ".join(f"{t} {tiers.get(t, 0):,}" for t in ("high", "medium", "low"))
+                      + " (see the README's risk tiers)")
 
 
 @app.command()
@@ -602,8 +670,7 @@ def backtest(
         if out is not None:
             check_output_path(out, (".csv",))
         cfg = load_config(config, {"mlflow.tracking_uri": tracking_uri} if tracking_uri else None)
-        with console.status(f"backtest: {folds} fold(s), each a full training run..."):
-            bt = run_backtest(cfg, folds=folds, track=track, workdir=workdir)
+        bt = run_backtest(cfg, folds=folds, track=track, workdir=workdir, progress=ConsoleProgress(console))
         table = Table(title="Backtest: test metrics per fold (95% bootstrap intervals)")
         for col in ("fold", "test cutoff", "model", "roc_auc", "pr_auc"):
             table.add_column(col)
@@ -690,7 +757,8 @@ def report(
     out: Path = typer.Option(Path("report.html"), help="Output HTML file (self-contained, opens offline)."),
     table: Optional[Path] = typer.Option(None, help="A customer table (CSV/Parquet), for a model trained on one (instead of --events)."),
     customer: Optional[str] = typer.Option(None, help="Customer for the waterfall (default: the riskiest)."),
-    segment: Optional[str] = typer.Option(None, help="Feature to compare segments by (default: first static attribute)."),
+    segment: Optional[str] = typer.Option(None, help="Customer attribute or feature to compare segments by (default: the "
+                                          "attribute whose segments of 30+ customers differ most in risk)."),
     tracking_uri: Optional[str] = typer.Option(None, help="MLflow tracking URI for runs:/ and models:/ URIs."),
     workdir: Optional[Path] = _STORE_WORKDIR,
     config: Optional[Path] = _DATA_CONFIG,
@@ -700,11 +768,13 @@ def report(
     campaign: Optional[Path] = typer.Option(None, help="Campaign YAML: adds the section on whom to contact."),
     backtest: Optional[Path] = typer.Option(None, help="Per-fold CSV from churnlab backtest --out: adds the backtest section."),
 ) -> None:
-    """Write the static HTML driver-review report."""
+    """Write the static HTML driver-review report; for a tracked model, also log it to the model's MLflow run."""
     from churnlab.atomic import check_output_path
     from churnlab.config import load_campaign
     from churnlab.events.ids import is_canonical_integer
     from churnlab.report import build_report, write_report
+    from churnlab.report_artifact import log_report, model_run_id, run_reliability
+    from churnlab.tracking import TrackingError
 
     def go():
         check_output_path(out, (".html",))
@@ -719,17 +789,44 @@ def report(
             if not is_canonical_integer(customer):  # '007' or '+7' is not the integer 7 as written
                 raise ValueError(f"--customer: ids are integers like the data's, got {customer!r}")
             who = int(customer)
-        if t is None:  # a customer table
-            with console.status("building the report..."):
-                path = write_report(build_report(sm, table=data, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
-            console.print(f"report -> {path}")
-            return
-        ev = data
+        store = _report_store(model, tracking_uri, workdir)
+        try:
+            run_id = model_run_id(model, tracking_uri=store, metadata=sm.metadata)
+        except TrackingError as exc:
+            warnings.warn(f"the report is not logged to MLflow: {exc}", UserWarning, stacklevel=1)
+            run_id = None
+        reliability = sm.metadata.get("reliability")
+        if reliability is None and run_id and store and sm.metadata.get("selected"):
+            reliability = run_reliability(run_id, sm.metadata["selected"], tracking_uri=store)
+        options = {"customer_id": who, "segment": segment, "campaign": plan, "backtest": folds, "reliability": reliability}
         with console.status("building the report..."):
-            path = write_report(build_report(sm, ev, t, customer_id=who, segment=segment, campaign=plan, backtest=folds), out)
+            html_text = build_report(sm, table=data, **options) if t is None else build_report(sm, data, t, **options)
+            path = write_report(html_text, out)
         console.print(f"report -> {path}")
+        if run_id and store:
+            logged = log_report(path, run_id, tracking_uri=store)
+            if logged:
+                console.print(f"report logged to MLflow run {run_id}: {logged}")
+        elif run_id:
+            console.print(f"report not logged to MLflow run {run_id}: give --tracking-uri (or MLFLOW_TRACKING_URI) to log it")
 
     _guard(go)
+
+
+def _report_store(model: str, tracking_uri: str | None, workdir: Path | None) -> str | None:
+    """The store the report is logged to: where a runs:/ or models:/ URI was read from (as
+    :func:`_use_tracking` finds it), else only a store the user named."""
+    from churnlab.tracking import default_tracking_uri, tracking_uri_is_set
+
+    if tracking_uri:
+        return tracking_uri
+    if model.startswith(("runs:/", "models:/")):
+        if workdir is not None or not tracking_uri_is_set():
+            return default_tracking_uri(workdir if workdir is not None else Path("models"))
+        import mlflow
+
+        return mlflow.get_tracking_uri()  # the store this process names, that the model came from
+    return os.environ.get("MLFLOW_TRACKING_URI") or None
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -5,11 +5,12 @@ rejected with the key named, e.g. ``model.imbalance: Input should be 'balanced' 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_serializer, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from churnlab.strict import SHOWN, StrictModel, clip, show
@@ -39,7 +40,15 @@ class _Strict(StrictModel):
 
 
 class DataConfig(_Strict):
-    source: Literal["files", "table", "demo", "demo_subscriptions", "cdnow"] = "files"
+    source: Literal["files", "table", "sql", "demo", "demo_subscriptions", "cdnow"] = "files"
+    url: str | None = Field(
+        None, repr=False, description="sql: a SQLAlchemy URL (postgresql+psycopg://user@host:5432/db, duckdb:///shop.duckdb, "
+        "sqlite:///shop.db); a password in it is shown and stored as ***",
+    )
+    password_env: str | None = Field(None, description="sql: the environment variable that holds the database password")
+    tables: dict[Literal["purchases", "support", "surveys", "subscriptions", "activity", "customers"], str] = Field(
+        {}, description="sql: per table, a table or view name (schema.table) or a SELECT/WITH query",
+    )
     path: Path | None = Field(
         None, description="files: folder of purchases/support/surveys/subscriptions/activity/customers .parquet|.csv; table: the file"
     )
@@ -96,8 +105,38 @@ class DataConfig(_Strict):
             check_date_format(fmt, "date_format")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value):
+        from churnlab.events.sql import check_url
+
+        try:
+            return None if value is None else check_url(value)
+        except ValueError as exc:  # the URL may hold a password: never echoed
+            raise PydanticCustomError(SHOWN, str(exc)) from None
+
+    @field_serializer("url")
+    def _hide_password(self, value):
+        from churnlab.events.sql import redact_url
+
+        return None if value is None else redact_url(value)
+
     @model_validator(mode="after")
     def _where(self) -> "DataConfig":
+        sql = {k: getattr(self, k) for k in ("url", "password_env") if getattr(self, k) is not None} | (
+            {"tables": self.tables} if self.tables else {})
+        if self.source == "sql":
+            if self.url is None:
+                raise ValueError("data.source 'sql' needs data.url (a SQLAlchemy URL) and data.tables")
+            if not {"purchases", "subscriptions", "activity"} & set(self.tables):
+                raise ValueError("data.source 'sql' needs data.tables.purchases (or subscriptions, activity): "
+                                 "a table or view name, or a SELECT query")
+            files = [k for k in ("path", "purchases", "support", "surveys", "subscriptions", "activity", "customers")
+                     if getattr(self, k) is not None]
+            if files:
+                raise ValueError(f"data.{files[0]} is for files; with data.source 'sql' the tables are data.tables")
+        elif sql:
+            raise ValueError(f"data.{next(iter(sql))} is for data.source 'sql'")
         if self.source == "files" and self.path is None and self.purchases is None and self.subscriptions is None and self.activity is None:
             raise ValueError("data.source 'files' needs data.path (a folder) or data.purchases (or data.subscriptions, data.activity: files)")
         if self.source == "table":
@@ -240,6 +279,14 @@ class ModelConfig(_Strict):
     early_stopping_rounds: int = Field(50, gt=0)
     imbalance: Literal["balanced", "none"] = "balanced"
     calibration: Literal["platt", "isotonic"] | None = "platt"
+    calibration_days: int = Field(
+        365, ge=0, description="event data: LightGBM is calibrated on out-of-time predictions at every cutoff in this many "
+        "days up to the validation cutoff, each by a model trained on the cutoffs whose labels end by it (0: the validation cutoff alone)",
+    )
+    refit: bool = Field(
+        True, description="refit each candidate on the training and validation periods together with the rounds or C "
+        "validation chose; the test period then measures the shipped model",
+    )
     num_threads: int = Field(2, gt=0)
     explanation_cache_mb: float = Field(
         64.0, ge=0, description="SHAP values of the training rows' tree patterns saved with the model, "
@@ -270,6 +317,50 @@ class MLflowConfig(_Strict):
     run_name: str | None = None
 
 
+class UpliftConfig(_Strict):
+    """Uplift models from a randomised campaign (:func:`churnlab.train_uplift`): the treatments
+    table, the learners, and the economics of the incremental-profit curve."""
+
+    source: Literal["file", "simulation"] = Field(
+        "file", description="file: the treatments table in `treatments`; simulation: events and campaign from "
+        "churnlab.datasets.uplift_sim (sim_customers, sim_seed)",
+    )
+    treatments: Path | None = Field(None, description="file: the treatments table (.csv or .parquet): customer_id, ts, treated; "
+                                    "optional campaign, cost (needed unless train_uplift is given the table)")
+    mapping: dict[str, str] = Field({}, description="treatments column renames {our_column: their_column}")
+    learners: list[Literal["t_learner", "x_learner"]] = Field(
+        ["t_learner", "x_learner"], min_length=1, description="meta-learners fitted; one is selected on validation by the Qini coefficient",
+    )
+    value_days: int = Field(365, gt=0, description="customer value: spend in this many days before the treatment's ts")
+    margin: float = Field(1.0, gt=0, le=1, description="share of retained value that is profit")
+    contact_cost: float = Field(1.0, ge=0, description="cost of contacting one customer")
+    incentive_cost: float = Field(0.0, ge=0, description="incentive paid by each contacted customer who stays")
+    bootstrap: int = Field(200, ge=10, le=10_000, description="bootstrap resamples of the uplift-per-decile intervals")
+    validation_size: float = Field(0.25, gt=0, lt=1, description="one or two campaign dates: share of customers for validation")
+    test_size: float = Field(0.25, gt=0, lt=1, description="one or two campaign dates: share of customers for test")
+    params: dict[str, Any] = Field({}, description="LightGBM parameters of every base learner, checked by LightGBM")
+    num_boost_round: int = Field(300, gt=0)
+    early_stopping_rounds: int = Field(30, gt=0)
+    sim_customers: int = Field(6000, gt=0, description="simulation: number of customers")
+    sim_seed: int = Field(0, description="simulation: seed")
+
+    @field_validator("params")
+    @classmethod
+    def _lightgbm_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        from churnlab.models.lightgbm import check_lightgbm_params
+
+        check_lightgbm_params(params)
+        return params
+
+    @model_validator(mode="after")
+    def _where(self) -> "UpliftConfig":
+        if self.validation_size + self.test_size >= 1:
+            raise ValueError(f"validation_size + test_size must be < 1, got {self.validation_size + self.test_size:g}")
+        if len(set(self.learners)) != len(self.learners):
+            raise ValueError(f"learners names a learner twice: {self.learners}")
+        return self
+
+
 class TrainConfig(_Strict):
     """Everything a training run needs: ``name``, ``data``, ``cutoffs``, ``label``,
     ``features``, ``model``, ``seed``, ``mlflow``. See ``configs/demo.yaml`` and the README's
@@ -279,8 +370,9 @@ class TrainConfig(_Strict):
     ----------
     name : str
     data : DataConfig
-        ``source`` (files, demo, cdnow), ``path`` or per-table files, ``mapping``,
-        ``on_duplicates``, ``timestamp_unit``, ``time_range``.
+        ``source`` (files, table, sql, demo, cdnow), ``path`` or per-table files (sql:
+        ``url``, ``password_env``, ``tables``), ``mapping``, ``on_duplicates``,
+        ``timestamp_unit``, ``time_range``.
     cutoffs : CutoffConfig
         ``dates``, or ``start``/``end``/``freq``; ``train_every_days``, ``max_cutoffs``.
     label : LabelConfig
@@ -315,6 +407,7 @@ class TrainConfig(_Strict):
     seed: int = 0
     mlflow: MLflowConfig = MLflowConfig()
     allow_leaky: list[str] = Field([], description="features kept although they alone separate the validation labels")
+    uplift: UpliftConfig | None = Field(None, description="uplift models from a randomised campaign (churnlab.train_uplift)")
 
     @model_validator(mode="after")
     def _mode(self) -> "TrainConfig":
@@ -542,4 +635,8 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         value = getattr(cfg.data, field)
         if value is not None and not value.is_absolute():
             setattr(cfg.data, field, (base / value))
+    if cfg.data.url is not None:  # a SQLite or DuckDB file named relative to the config, as data paths are
+        m = re.match(r"^(sqlite|duckdb)(\+\w+)?:///(?!/)(?!:memory:)([^?]+)", cfg.data.url)
+        if m:
+            cfg.data.url = cfg.data.url[: m.start(3)] + str(base / m.group(3)) + cfg.data.url[m.end(3):]
     return cfg

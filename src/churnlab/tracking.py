@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -30,6 +31,7 @@ from churnlab.escaping import to_csv  # noqa: E402
 from churnlab.models import MODEL_TYPES, load_model_files  # noqa: E402
 from churnlab.models.files import ModelFileError  # noqa: E402
 from churnlab.models.lightgbm import PATTERNS_FILE  # noqa: E402
+from churnlab.model_signature import input_schema, unused_features  # noqa: E402
 
 __all__ = [
     "ChurnPyfunc",
@@ -154,6 +156,21 @@ def _creation_lock(path: Path):
         os.close(fd)  # releases the lock
 
 
+@contextlib.contextmanager
+def mlflow_info_held_back():
+    """MLflow's INFO records (a store's schema created or migrated, the input example checked
+    against the signature) are not churnlab's output: its ``mlflow`` logger is held at
+    WARNING while churnlab creates a store or logs a model, then set back."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def create_sqlite_store(uri: str) -> None:
     """Create the SQLite tracking store at ``uri`` (MLflow's schema), or open an existing one,
     one process at a time.
@@ -175,7 +192,8 @@ def create_sqlite_store(uri: str) -> None:
         with _creation_lock(path):
             fresh = not path.exists()
             try:
-                mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+                with mlflow_info_held_back():
+                    mlflow.MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
             except Exception as exc:  # every failure becomes a TrackingError: an OSError below is the lock's
                 if fresh:
                     for part in (path, path.with_name(path.name + "-journal")):
@@ -270,7 +288,13 @@ class ChurnPyfunc(mlflow.pyfunc.PythonModel):
         self.model, self.meta = load_model_files(Path(context.artifacts["metadata"]).parent)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        proba = self.model.churn_probability(pd.DataFrame(model_input))
+        X = pd.DataFrame(model_input)
+        # MLflow passes on the signature's columns alone: the features the model does not read
+        # are filled in as missing (no tree splits on them, no coefficient weighs them)
+        absent = [f for f in unused_features(self.model) if f not in X.columns]
+        if absent:
+            X = X.assign(**{f: np.nan for f in absent})
+        proba = self.model.churn_probability(X)
         return pd.DataFrame({PROBA_COLUMN: proba}, index=getattr(model_input, "index", None))
 
 
@@ -295,24 +319,25 @@ def log_churn_model(model, metadata: dict, X_example: pd.DataFrame, register_nam
         patterns = model_file.with_name(PATTERNS_FILE)
         if patterns.exists():  # SHAP values cached at training time (see ChurnModel.cache_explanations)
             artifacts["shap_patterns"] = str(patterns)
-        example = _signature_frame(X_example.head(5))
-        # An output schema only: MLflow's input-schema enforcement refuses pandas categoricals
-        # ("Can not safely convert category to <U0"), which is what the feature builder
-        # produces. The model checks its own inputs instead (feature names, categories).
+        # the input schema names the features the model reads, with their types: MLflow
+        # refuses a request without one of them (400) before the model runs
+        inputs = input_schema(model, X_example)
+        example = _signature_frame(X_example.head(5)[inputs.input_names()])
         outputs = mlflow.models.infer_signature(
             example, pd.DataFrame({PROBA_COLUMN: model.churn_probability(X_example.head(5))})
         ).outputs
-        signature = mlflow.models.ModelSignature(inputs=None, outputs=outputs)
-        return mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code: no pickle
-            artifacts=artifacts,
-            code_paths=[str(Path(churnlab.__file__).parent)],
-            signature=signature,
-            input_example=example,
-            pip_requirements=_requirements(),
-            registered_model_name=register_name,
-        )
+        signature = mlflow.models.ModelSignature(inputs=inputs, outputs=outputs)
+        with mlflow_info_held_back():
+            return mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(__file__).with_name("_pyfunc_model.py")),  # models from code: no pickle
+                artifacts=artifacts,
+                code_paths=[str(Path(churnlab.__file__).parent)],
+                signature=signature,
+                input_example=example,
+                pip_requirements=_requirements(),
+                registered_model_name=register_name,
+            )
 
 
 def _requirements() -> list[str]:

@@ -5,10 +5,12 @@
 - :mod:`~churnlab.explain.shap`: SHAP values of a model's predictions, in log-odds or in
   shares of the probability;
 - :mod:`~churnlab.explain.reasons`: per-customer drivers with reason texts, global and
-  per-segment drivers.
+  per-segment drivers;
+- :mod:`~churnlab.explain.wording`: how each feature reads as a reason, with the comparison
+  that makes it a risk (:mod:`~churnlab.explain.formatting` formats the texts).
 """
 
-from churnlab.explain.reasons import driver_arrays, global_drivers, segment_drivers, top_drivers
+from churnlab.explain.reasons import driver_arrays, global_drivers, segment_drivers, top_drivers, with_typical
 from churnlab.explain.shap import EXPECTED, probability_contributions, shap_frame, shap_values, tidy_shap
 
 __all__ = [
@@ -21,4 +23,5 @@ __all__ = [
     "shap_values",
     "tidy_shap",
     "top_drivers",
+    "with_typical",
 ]

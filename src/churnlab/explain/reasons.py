@@ -1,24 +1,27 @@
 """Per-customer drivers with readable reasons, and global and per-segment drivers.
 
 Drivers: features that describe one signal (the windows of a count, recency and the overdue
-ratio, ...) share a *driver group* from the feature dictionary; contributions are summed per
-group so reasons do not repeat themselves, and the group's largest feature provides the
-value shown in the reason. Some groups read better with two values at once
-(:func:`churnlab.features.dictionary.composite_reasons`).
+ratio, ...) share a *driver group* from the feature dictionary, and the purchase groups
+(recency, frequency, spend and their trend) read as one *family*
+(:data:`churnlab.explain.wording.FAMILIES`): a customer's reasons name each family once, its
+contributions summed. Each reason is one feature's statement
+(:mod:`churnlab.explain.wording`): a fact with the comparison that makes it a risk, against the
+customer's own history or the typical customer. A risk reason is given only where the fact
+raises risk compared with that reference; otherwise the family is left out and the next one
+takes the slot.
 """
 
 from __future__ import annotations
-
-import math
-import re
 
 import numpy as np
 import pandas as pd
 
 from churnlab.explain.shap import EXPECTED
-from churnlab.features.dictionary import composite_reasons
+from churnlab.explain.formatting import format_many as _format_many
+from churnlab.explain.formatting import format_text as _fmt
+from churnlab.explain.wording import family_of, statement, typical_values
 
-__all__ = ["driver_arrays", "global_drivers", "segment_drivers", "top_drivers"]
+__all__ = ["driver_arrays", "global_drivers", "segment_drivers", "top_drivers", "with_typical"]
 
 
 def _dictionary(dictionary: pd.DataFrame | list | None, columns) -> pd.DataFrame:
@@ -29,67 +32,6 @@ def _dictionary(dictionary: pd.DataFrame | list | None, columns) -> pd.DataFrame
     if missing:
         raise ValueError(f"feature dictionary lacks {missing[:5]}")
     return d.loc[list(columns)]
-
-
-# a numeric format spec with fixed decimals ("{value:.0f}", "{value:+,.2f}", "{value:.1%}"),
-# not an escaped one ("{{value:.0f}}" is literal text)
-_SPEC = re.compile(r"(?<!\{)\{value:[+\- ]?,?\.(\d+)([f%])\}")
-# what a reason template holds besides literal text: escaped braces and the value's placeholder
-_TOKEN = re.compile(r"\{\{|\}\}|\{value(?::([^{}]*))?\}")
-
-
-def _render(template: str, value) -> str:
-    """``template`` with ``{value}`` / ``{value:spec}`` formatted and ``{{`` / ``}}`` as braces;
-    any other text (a user's column name included) is copied as it is, never interpreted:
-    not ``str.format``, which reads ``tenure{months}`` as a placeholder."""
-    def one(m: re.Match) -> str:
-        token = m.group(0)
-        if token in ("{{", "}}"):
-            return token[0]
-        return format(value, m.group(1) or "")
-
-    return _TOKEN.sub(one, template)
-
-
-def _fmt(template: str, meaning: str, value) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return f"never recorded: {meaning}"
-    try:
-        return _render(template, value)
-    except (ValueError, TypeError):  # e.g. a numeric format spec on a category
-        return f"{meaning}: {value}"
-
-
-def _format_many(template: str, meaning: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Format many values with one template: ``(texts, codes)`` with ``texts[codes]`` the text
-    of each value, each distinct text built once (this is the hot loop of reason codes).
-
-    With a fixed number of decimals, values are grouped by the digits they display (their
-    rounding to that precision, and the sign, for "-0.0"), so e.g. 200k recency days become a
-    few hundred strings to build. A value whose binary rounding could disagree with the exact
-    decimal rounding of ``format`` (within a hair of a half), or too large for that check, is
-    formatted on its own: every text is the one ``format`` gives for the value."""
-    m = _SPEC.search(template)
-    if m is not None and values.dtype != object:
-        x = values.astype(float)
-        digits = int(m.group(1)) + (2 if m.group(2) == "%" else 0)
-        with np.errstate(invalid="ignore"):
-            scaled = x * 10.0**digits
-            r = np.rint(scaled)
-            # below 2**32 the scaling's error is under 1e-6: outside that band of a half,
-            # the rounded digits are those of the exact value (NaN, inf fail the test)
-            plain = (np.abs(scaled) < 2.0**32) & (np.abs(np.abs(scaled - r) - 0.5) > 1e-6)
-        at_plain, at_own = np.flatnonzero(plain), np.flatnonzero(~plain)
-        codes = np.empty(len(x), dtype=np.int64)
-        c1, u1 = pd.factorize(r[at_plain].astype(np.int64) * 2 + np.signbit(x[at_plain]))
-        c2, _ = pd.factorize(x[at_own], use_na_sentinel=False)
-        codes[at_plain], codes[at_own] = c1, c2 + len(u1)
-        _, first = np.unique(codes, return_index=True)  # one value stands for each group
-        return np.array([_fmt(template, meaning, float(x[i])) for i in first], dtype=object), codes
-    keys = pd.Series(values, dtype=object).astype(str).where(pd.notna(values), None).to_numpy()
-    codes, _ = pd.factorize(keys, use_na_sentinel=False)
-    _, first = np.unique(codes, return_index=True)
-    return np.array([_fmt(template, meaning, values[i]) for i in first], dtype=object), codes.astype(np.int64)
 
 
 def _column_values(col: pd.Series) -> np.ndarray:
@@ -144,7 +86,15 @@ def top_drivers(
     >>> sv = pd.DataFrame({"tickets": [1.2, -0.1], "recency": [0.3, 0.8], "expected_value": [-1.0, -1.0]}, index=[7, 8])
     >>> X = pd.DataFrame({"tickets": [3.0, 0.0], "recency": [40.0, 95.0]}, index=[7, 8])
     >>> top_drivers(sv, X, k=1)[["customer_id", "feature", "reason"]].values.tolist()
-    [[7, 'tickets', 'tickets = 3.0'], [8, 'recency', 'recency = 95.0']]
+    [[7, 'tickets', 'tickets = 3.0 (typical customer: 1.5)'], [8, 'recency', 'recency = 95.0 (typical customer: 67.5)']]
+
+    Without a dictionary's ``typical`` column the customers given are the reference. A
+    churnlab feature reads as a person would write it:
+
+    >>> sv = pd.DataFrame({"s_unresolved_total": [1.2], "expected_value": [-1.0]})
+    >>> d = [{"feature": "s_unresolved_total", "group": "unresolved_tickets", "reason": "", "typical": 0.0}]
+    >>> top_drivers(sv, pd.DataFrame({"s_unresolved_total": [1.0]}), d)["reason"].tolist()
+    ['1 unresolved ticket (typical customer: none)']
     """
     a = driver_arrays(shap_values, features, dictionary, k, kind)
 
@@ -165,6 +115,36 @@ def top_drivers(
     )
 
 
+def with_typical(dictionary: pd.DataFrame, features: pd.DataFrame | None) -> pd.DataFrame:
+    """The feature dictionary with a ``typical`` column: what the typical customer of the
+    reference rows ``features`` looks like (:func:`churnlab.explain.wording.typical_values`),
+    the comparison of every reason. ``features`` None: the dictionary as it is.
+
+    >>> d = pd.DataFrame({"feature": ["n"], "group": ["n"], "reason": ["n = {value}"]})
+    >>> with_typical(d, pd.DataFrame({"n": [1.0, 5.0, 9.0]}))["typical"].tolist()
+    [5.0]
+    """
+    if features is None:
+        return dictionary
+    typical = typical_values(features[[c for c in dictionary["feature"] if c in features.columns]])
+    return dictionary.assign(typical=[typical.get(f) for f in dictionary["feature"]])
+
+
+def _typical(d: pd.DataFrame, features: pd.DataFrame) -> dict:
+    """The dictionary's ``typical`` values; without them, those of ``features`` themselves."""
+    if "typical" not in d.columns:
+        return typical_values(features[[c for c in d.index if c in features.columns]])
+    out = {}
+    for f, v in d["typical"].items():
+        missing = v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
+        out[f] = None if missing else (float(v) if isinstance(v, (int, float, np.number)) and not isinstance(v, bool) else str(v))
+    return out
+
+
+def _is_text(col: pd.Series) -> bool:
+    return isinstance(col.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(col.dtype)
+
+
 def driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary, k: int, kind: str, values: bool = True) -> dict:
     """:func:`top_drivers` as arrays, one entry per (customer, rank): ``row`` is the customer's
     position in ``shap_values``; ``rank`` counts from 1. Texts come as codes: ``group`` into
@@ -176,77 +156,82 @@ def driver_arrays(shap_values: pd.DataFrame, features: pd.DataFrame, dictionary,
         raise ValueError(f"`kind` must be 'risk' or 'both', got {kind!r}")
     names = np.array([c for c in shap_values.columns if c != EXPECTED], dtype=object)
     d = _dictionary(dictionary, names)
-    groups = pd.Index(pd.unique(d["group"]))
-    member = groups.get_indexer(d["group"])
+    family = np.array([family_of(str(g)) for g in d["group"]], dtype=object)
+    groups = pd.Index(pd.unique(family))
+    member = groups.get_indexer(family)
     V = shap_values[list(names)].to_numpy(dtype=float)
     n, g = V.shape[0], len(groups)
-    # contributions summed per driver group, feature by feature in column order. Not as a
-    # matrix product: BLAS threads spin on a core for a while after each call (measured: a
-    # second core busy for as long as this function), and batch scoring runs the feature
-    # query on that core meanwhile.
+    # contributions summed per family, feature by feature in column order. Not as a matrix
+    # product: BLAS threads spin on a core for a while after each call (measured: a second
+    # core busy for as long as this function), and batch scoring runs the feature query on
+    # that core meanwhile.
     Gt = np.zeros((g, n))
     for j, gi in enumerate(member):
         Gt[gi] += V[:, j]
     G = Gt.T
-    score = G.copy() if kind == "risk" else np.abs(G)
+    typical = _typical(d, features)
+    arrays: dict = {}
+
+    def column(c: str):
+        """A column as floats, or as a Categorical (texts per category, not per row)."""
+        if c not in arrays:
+            col = features[c]
+            arrays[c] = (col.array if isinstance(col.dtype, pd.CategoricalDtype) else pd.Categorical(col.astype(object))) \
+                if _is_text(col) else col.to_numpy(dtype=float)
+        return arrays[c]
+
+    rows_d = d.reset_index().to_dict(orient="records")
+    says = [statement(str(f), features.columns, typical, rows_d[j], _is_text(features[f])) for j, f in enumerate(names)]
+    # each family's statement: in "risk", its feature with the largest positive contribution
+    # whose fact raises risk against its reference (none: the family is no risk reason);
+    # in "both", its feature with the largest |contribution|
+    anchor_t = np.full((g, n), -1, dtype=np.int64)  # family-major: each family's row is contiguous
+    best_t = np.full((g, n), -np.inf)
+    Vt = V.T
+    for j, gi in enumerate(member):
+        if kind == "risk":
+            positive = Vt[j] > 0
+            if not positive.any():
+                continue
+            v = np.where(positive & says[j].risky(column, n), Vt[j], -np.inf)
+        else:
+            v = np.abs(Vt[j])
+        better = v > best_t[gi]
+        best_t[gi][better], anchor_t[gi][better] = v[better], j
+    anchor = anchor_t.T
+    if kind == "risk":
+        score = np.where((anchor_t >= 0) & (Gt > 0), Gt, -np.inf).T.copy()
+    else:
+        score = np.abs(G)
     kk = min(k, g)
-    # the kk largest per row, largest first, ties to the earlier group (a stable sort's order):
+    # the kk largest per row, largest first, ties to the earlier family (a stable sort's order):
     # argmax takes the first of equal maxima
     order = np.empty((n, kk), dtype=np.int64)
+    picked = np.empty((n, kk))
     every = np.arange(n)
     for r in range(kk):
         order[:, r] = score.argmax(axis=1)
+        picked[:, r] = score[every, order[:, r]]
         score[every, order[:, r]] = -np.inf
     rows = np.repeat(every, kk)
     gsel = order.ravel()
+    keep = np.isfinite(picked.ravel())  # a family that is no risk reason, or none left
+    rows, gsel = rows[keep], gsel[keep]
     contrib = G[rows, gsel]
-    keep = contrib > 0 if kind == "risk" else np.ones(len(rows), dtype=bool)
-    rows, gsel, contrib = rows[keep], gsel[keep], contrib[keep]
-    # each chosen group's feature with the largest |contribution| shows its value
-    fidx = np.empty(len(rows), dtype=np.int64)
-    for gi in np.unique(gsel):
-        idx = np.flatnonzero(member == gi)
-        sel = np.flatnonzero(gsel == gi)
-        fidx[sel] = idx[np.abs(V[np.ix_(rows[sel], idx)]).argmax(axis=1)] if len(idx) > 1 else idx[0]
-    cols = features.columns
+    fidx = anchor[rows, gsel]
     shown = np.empty(len(rows), dtype=object) if values else None
     reasons = np.empty(len(rows), dtype=np.int64)
     texts: list[np.ndarray] = []
     used = 0
-
-    def add(t: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        nonlocal used
-        texts.append(t)
-        used += len(t)
-        return codes + (used - len(t))
-
-    templates = d["reason"].to_numpy()
-    meanings = d["meaning"].to_numpy() if "meaning" in d.columns else names
     for j in np.unique(fidx):
         sel = np.flatnonzero(fidx == j)
-        col = features[names[j]]
+        at = rows[sel]
         if shown is not None:
-            shown[sel] = _column_values(col)[rows[sel]]
-        reasons[sel] = add(*_column_text(templates[j], meanings[j], col, rows[sel]))
-    # composite reasons for groups that read better with two values
-    for group, pieces in composite_reasons(cols).items():
-        needed = [f for f, _ in pieces]
-        if group not in groups or not all(c in cols for c in needed):
-            continue
-        sel = np.flatnonzero(gsel == groups.get_loc(group))
-        if not len(sel):
-            continue
-        ok = np.ones(len(sel), dtype=bool)
-        for f in needed:
-            ok &= features[f].notna().to_numpy()[rows[sel]]
-        if not ok.any():
-            continue
-        text, codes = np.array([""], dtype=object), np.zeros(int(ok.sum()), dtype=np.int64)
-        for feat, piece in pieces:  # the distinct combinations, joined once each
-            t, c = _column_text(piece, feat, features[feat], rows[sel[ok]])
-            pair, codes = np.unique(codes * len(t) + c, return_inverse=True)
-            text = text[pair // len(t)] + t[pair % len(t)]
-        reasons[sel[ok]] = add(text, codes.ravel())
+            shown[sel] = _column_values(features[names[j]])[at]
+        t, codes = says[j].text(lambda c, at=at: column(c)[at], len(sel))
+        reasons[sel] = codes + used
+        texts.append(t)
+        used += len(t)
     return {
         "row": rows,
         "rank": (np.arange(len(rows)) - np.searchsorted(rows, rows)) + 1,

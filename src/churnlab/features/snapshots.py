@@ -13,6 +13,7 @@ from churnlab.events import EventTables
 from churnlab.features.builder import FeatureBuilder
 from churnlab.features.config import FeatureConfig
 from churnlab.labels import churn_labels
+from churnlab.progress import NoProgress
 
 __all__ = ["TrainingSet", "build_training_set", "make_cutoffs"]
 
@@ -167,6 +168,8 @@ def build_training_set(
     label_rule: str = "fixed",
     config: FeatureConfig | None = None,
     active_days: int | None = 365,
+    *,
+    progress=None,
     **label_kwargs,
 ) -> TrainingSet:
     """Stack (features at cutoff, label after cutoff) over several cutoffs.
@@ -186,6 +189,8 @@ def build_training_set(
     label_rule : {"fixed", "adaptive", "contractual"}
     config : FeatureConfig, optional
     active_days : int or None
+    progress : churnlab.progress.Progress, optional
+        Told of each cutoff as its features are built (stage ``features per cutoff``).
     **label_kwargs
         More :func:`churnlab.churn_labels` arguments (``k``, ``min_window_days``, ...).
 
@@ -209,17 +214,19 @@ def build_training_set(
         raise ValueError(f"`cutoffs` must be distinct, got duplicates in {[str(c.date()) for c in cuts]}")
     builder = FeatureBuilder(config).fit(events, cuts[0])
     frames, excluded, definition = [], [], {}
-    for cut in cuts:
-        res = churn_labels(events, cut, horizon_days=horizon_days, rule=label_rule, active_days=active_days, **label_kwargs)
-        definition = res.definition
-        X = builder.transform(events, cut, customer_ids=res.labels.index)
-        lab = res.labels["churned"]
-        no_features = lab.index.difference(X.index)
-        if len(no_features):  # labelled customers always have a purchase before cut, so this is a bug guard
-            raise RuntimeError(f"{len(no_features)} labelled customers got no features at {cut}")
-        snap = X.assign(churned=lab.reindex(X.index).to_numpy(), cutoff=cut).reset_index()
-        frames.append(snap)
-        excluded.append(res.excluded.reset_index().assign(cutoff=cut))
+    with (progress or NoProgress()).stage("features per cutoff", total=len(cuts)) as stage:
+        for cut in cuts:
+            res = churn_labels(events, cut, horizon_days=horizon_days, rule=label_rule, active_days=active_days, **label_kwargs)
+            definition = res.definition
+            X = builder.transform(events, cut, customer_ids=res.labels.index)
+            lab = res.labels["churned"]
+            no_features = lab.index.difference(X.index)
+            if len(no_features):  # labelled customers always have a purchase before cut, so this is a bug guard
+                raise RuntimeError(f"{len(no_features)} labelled customers got no features at {cut}")
+            snap = X.assign(churned=lab.reindex(X.index).to_numpy(), cutoff=cut).reset_index()
+            frames.append(snap)
+            excluded.append(res.excluded.reset_index().assign(cutoff=cut))
+            stage.advance()
     frame = pd.concat(frames, ignore_index=True)
     cols = ["customer_id", "cutoff", *builder.feature_names_, "churned"]
     exc = pd.concat(excluded, ignore_index=True)[["customer_id", "cutoff", "reason"]]

@@ -3,7 +3,8 @@
 Class imbalance: with ``imbalance="balanced"`` positive rows are weighted by
 ``n_negative / n_positive`` (LightGBM's ``scale_pos_weight``) so the trees pay attention to
 the minority class; the raw scores are then no longer probabilities, which is why the
-default also fits a Platt (logistic) calibration on the validation cutoff. Early stopping
+default also fits a Platt (logistic) calibration on later rows than it trained on (the
+validation cutoff, or several cutoffs' out-of-time predictions: :meth:`ChurnModel.calibrate`). Early stopping
 watches ROC-AUC, which weighting does not distort. ``imbalance="none"`` trains on the
 plain log loss.
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from churnlab.checks import binary_labels, check_feature_frame, check_fitted
 from churnlab.explain.treeshap import PatternTreeSHAP, lightgbm_matrix
@@ -152,6 +153,8 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         Categories of each categorical feature, applied again at prediction time.
     best_iteration_ : int
     calibrator_ : Calibrator or None
+    refit_rows_ : int or None
+        Rows of the :meth:`refit` that made this model (None: fitted with early stopping).
 
     Examples
     --------
@@ -246,20 +249,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
                 raise TypeError(f"`{name}` must be a DataFrame, got {type(frame).__name__}")
         y = binary_labels(y, "y", len(X))
         y_val = binary_labels(y_val, "validation[1]", len(X_val))
-        self.feature_names_ = list(X.columns)
-        self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
-        self.n_features_in_ = len(self.feature_names_)
-        self.classes_ = np.array([0, 1])
-        if isinstance(self.min_category_rows, bool) or not isinstance(self.min_category_rows, int) or self.min_category_rows < 0:
-            raise ValueError(f"`min_category_rows` must be an integer >= 0, got {self.min_category_rows!r}")
-        self.categories_ = {}
-        for c in X.columns:
-            if isinstance(X[c].dtype, pd.CategoricalDtype):
-                counts = X[c].value_counts()
-                self.categories_[c] = [v for v in X[c].cat.categories if counts.get(v, 0) >= self.min_category_rows]
+        self._learn_inputs(X)
         params = self._lgb_params(y)
-        train = lgb.Dataset(self._blank_ignored(self._prepare(X)), y, categorical_feature=list(self.categories_) or "auto",
-                            free_raw_data=True)
+        train = self._dataset(X, y)
         valid = lgb.Dataset(self._blank_ignored(self._prepare(X_val)), y_val, reference=train)
         self.booster_ = lgb.train(
             params,
@@ -271,9 +263,70 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         )
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.lgb_params_ = params
+        self.refit_rows_ = None
         self.calibrator_ = None
         if self.calibration is not None:
             self.calibrator_ = Calibrator(self.calibration).fit(self.predict_raw(X_val), y_val)
+        return self
+
+    def _learn_inputs(self, X: pd.DataFrame) -> None:
+        """The fitted attributes that describe the inputs: names, classes and the categories kept."""
+        self.feature_names_ = list(X.columns)
+        self.feature_names_in_ = np.asarray(self.feature_names_, dtype=object)
+        self.n_features_in_ = len(self.feature_names_)
+        self.classes_ = np.array([0, 1])
+        if isinstance(self.min_category_rows, bool) or not isinstance(self.min_category_rows, int) or self.min_category_rows < 0:
+            raise ValueError(f"`min_category_rows` must be an integer >= 0, got {self.min_category_rows!r}")
+        self.categories_ = {}
+        for c in X.columns:
+            if isinstance(X[c].dtype, pd.CategoricalDtype):
+                counts = X[c].value_counts()
+                self.categories_[c] = [v for v in X[c].cat.categories if counts.get(v, 0) >= self.min_category_rows]
+
+    def _dataset(self, X: pd.DataFrame, y: np.ndarray) -> lgb.Dataset:
+        return lgb.Dataset(self._blank_ignored(self._prepare(X)), y, categorical_feature=list(self.categories_) or "auto",
+                           free_raw_data=True)
+
+    def refit(self, X: pd.DataFrame, y, *, calibrator: Calibrator | None | str = "keep") -> "ChurnModel":
+        """A new model of the same parameters and ignored features trained on ``(X, y)`` (the
+        model's columns) for exactly :attr:`best_iteration_` rounds, without early stopping: e.g.
+        on the training and validation periods once validation has chosen the model. Its
+        calibration is ``calibrator``: this model's (``"keep"``), one fitted elsewhere, or None
+        (see :meth:`calibrate`). ``refit_rows_`` holds ``len(X)``.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"recency": rng.exponential(30, 600), "orders": rng.poisson(3, 600).astype(float)})
+        >>> y = (X["recency"] + rng.normal(0, 10, 600) > 35).astype(int)
+        >>> chosen = ChurnModel(num_boost_round=200).fit(X[:400], y[:400], validation=(X[400:], y[400:]))
+        >>> shipped = chosen.refit(X, y)
+        >>> shipped.booster_.current_iteration() == chosen.best_iteration_, shipped.refit_rows_
+        (True, 600)
+        """
+        check_fitted(self, "booster_")
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(f"`X` must be a DataFrame, got {type(X).__name__}")
+        if list(X.columns) != list(self.feature_names_):
+            raise ValueError("`X` must hold the model's feature columns in its order")
+        new = clone(self)
+        y = binary_labels(y, "y", len(X))
+        new._learn_inputs(X)
+        new.lgb_params_ = new._lgb_params(y)
+        new.booster_ = lgb.train(new.lgb_params_, new._dataset(X, y), num_boost_round=self.best_iteration_)
+        new.best_iteration_ = self.best_iteration_
+        new.refit_rows_ = int(len(X))
+        new.calibrator_ = self.calibrator_ if isinstance(calibrator, str) and calibrator == "keep" else calibrator
+        return new
+
+    def calibrate(self, raw_scores, y) -> "ChurnModel":
+        """Fit this model's calibration (``calibration``: Platt or isotonic) on raw scores and
+        labels from rows it did not train on, e.g. stacked out-of-time predictions
+        (:func:`churnlab.models.calibration.out_of_time_scores`); without ``calibration``,
+        nothing is fitted. Returns the model."""
+        check_fitted(self, "booster_")
+        self.calibrator_ = None if self.calibration is None else Calibrator(self.calibration).fit(raw_scores, binary_labels(y, "y", len(raw_scores)))
         return self
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
@@ -406,7 +459,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def describe_params(self) -> dict:
         """What a training run logs about the fitted model: LightGBM's parameters and the trees kept."""
         check_fitted(self, "booster_")
-        return {**{f"lgbm.{k}": v for k, v in self.lgb_params_.items()}, "best_iteration": self.best_iteration_}
+        refit = getattr(self, "refit_rows_", None)
+        return {**{f"lgbm.{k}": v for k, v in self.lgb_params_.items()}, "best_iteration": self.best_iteration_,
+                **({"refit_rows": refit} if refit is not None else {})}
 
     # --- persistence in LightGBM's own text format plus JSON, never a pickle ---------
     def to_files(self, booster_path, meta_path, extra: dict | None = None) -> None:

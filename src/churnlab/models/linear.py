@@ -180,12 +180,8 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
         y_val = binary_labels(y_val, "validation[1]", len(X_val))
         if len(np.unique(y)) < 2:
             raise ValueError("training labels hold a single class; churn cannot be learned")
-        self._set_inputs(list(X.columns))
-        self.spec_ = self._learn_spec(X)
-        D = self._design(X)
-        self.mean_ = D.mean(axis=0)
-        self.scale_ = np.where(D.std(axis=0) > 0, D.std(axis=0), 1.0)
-        Z, Z_val = (D - self.mean_) / self.scale_, (self._design(X_val) - self.mean_) / self.scale_
+        Z = self._learn_design(X)
+        Z_val = (self._design(X_val) - self.mean_) / self.scale_
         best, self.validation_scores_ = None, {}
         for C in sorted(grid):
             lr = LogisticRegression(C=float(C), max_iter=5000).fit(Z, y)
@@ -196,7 +192,45 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
         _, self.C_, lr = best
         self.coef_ = lr.coef_[0].astype(float)
         self.intercept_ = float(lr.intercept_[0])
+        self.refit_rows_ = None
         return self
+
+    def _learn_design(self, X: pd.DataFrame) -> np.ndarray:
+        """Learn the inputs, preprocessing and standardisation on ``X``; its standardised design."""
+        self._set_inputs(list(X.columns))
+        self.spec_ = self._learn_spec(X)
+        D = self._design(X)
+        self.mean_ = D.mean(axis=0)
+        self.scale_ = np.where(D.std(axis=0) > 0, D.std(axis=0), 1.0)
+        return (D - self.mean_) / self.scale_
+
+    def refit(self, X: pd.DataFrame, y) -> "LinearChurnModel":
+        """A new model of the same settings trained on ``(X, y)`` (e.g. the training and
+        validation periods together) with the ``C`` validation chose (:attr:`C_`): the
+        preprocessing is learned again on ``X``. ``refit_rows_`` holds ``len(X)``.
+
+        >>> import numpy as np, pandas as pd
+        >>> rng = np.random.default_rng(0)
+        >>> X = pd.DataFrame({"recency": rng.exponential(30, 600)})
+        >>> y = (X["recency"] + rng.normal(0, 10, 600) > 35).astype(int)
+        >>> chosen = LinearChurnModel().fit(X[:400], y[:400], validation=(X[400:], y[400:]))
+        >>> shipped = chosen.refit(X, y)
+        >>> shipped.C_ == chosen.C_, shipped.refit_rows_
+        (True, 600)
+        """
+        check_fitted(self, "coef_")
+        if not isinstance(X, pd.DataFrame) or list(X.columns) != list(self.feature_names_):
+            raise ValueError("`X` must be a DataFrame of the model's feature columns in its order")
+        y = binary_labels(y, "y", len(X))
+        if len(np.unique(y)) < 2:
+            raise ValueError("training labels hold a single class; churn cannot be learned")
+        new = type(self)(**self.get_params())
+        Z = new._learn_design(X)
+        lr = LogisticRegression(C=self.C_, max_iter=5000).fit(Z, y)
+        new.C_, new.validation_scores_ = self.C_, dict(self.validation_scores_)
+        new.coef_, new.intercept_ = lr.coef_[0].astype(float), float(lr.intercept_[0])
+        new.refit_rows_ = int(len(X))
+        return new
 
     # ---- predictions and explanations --------------------------------------------
     def _margin(self, Z: np.ndarray) -> np.ndarray:
@@ -253,7 +287,8 @@ class LinearChurnModel(ClassifierMixin, BaseEstimator):
 
     def describe_params(self) -> dict:
         """What a training run logs about the fitted model."""
-        return {"C": self.C_, "design_columns": len(self.coef_), "metric": self.metric}
+        refit = getattr(self, "refit_rows_", None)
+        return {"C": self.C_, "design_columns": len(self.coef_), "metric": self.metric, **({"refit_rows": refit} if refit is not None else {})}
 
     # ---- persistence: JSON, never a pickle -----------------------------------------
     def to_files(self, model_path, meta_path, extra: dict | None = None) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.models.evaluate import validation_metric
+from churnlab.progress import NoProgress
 
 __all__ = ["SEARCH_SPACE", "search_lightgbm"]
 
@@ -29,7 +30,8 @@ SEARCH_SPACE = {
 
 
 def search_lightgbm(model, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, metric: str = "pr_auc",
-                    trials: int = 20, timeout_s: float | None = None, seed: int = 0) -> tuple[dict, pd.DataFrame]:
+                    trials: int = 20, timeout_s: float | None = None, seed: int = 0, *,
+                    progress=None) -> tuple[dict, pd.DataFrame]:
     """The LightGBM parameters, among ``trials`` more sets, that score best on validation.
 
     Parameters
@@ -46,6 +48,8 @@ def search_lightgbm(model, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, metri
         Parameter sets tried besides ``model.params``.
     timeout_s : float, optional
     seed : int
+    progress : churnlab.progress.Progress, optional
+        Told of each finished trial (stage ``search trials``).
 
     Returns
     -------
@@ -82,7 +86,9 @@ def search_lightgbm(model, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, metri
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=trials + 1, timeout=timeout_s)
+    with (progress or NoProgress()).stage("search trials", total=trials + 1) as stage:
+        study.optimize(objective, n_trials=trials + 1, timeout=timeout_s, callbacks=[lambda _study, _trial: stage.advance()])
+        stage.note(f"best validation {metric} {study.best_value:.4f} (trial {study.best_trial.number})")
     rows = [{**t.user_attrs["params"], "score": t.value} for t in study.trials if t.value is not None]
     table = pd.DataFrame(rows)
     table["best"] = [t.number == study.best_trial.number for t in study.trials if t.value is not None]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-__all__ = ["densify_training", "time_split"]
+__all__ = ["calibration_cutoffs", "densify_training", "time_split"]
 
 
 def time_split(cutoffs: Sequence[pd.Timestamp], horizon_days: float) -> dict[str, list[pd.Timestamp]]:
@@ -90,3 +90,31 @@ def densify_training(split: dict, horizon_days: float, every_days: int) -> dict:
     last = split["validation"][0] - pd.Timedelta(days=float(horizon_days))
     extra = pd.date_range(split["train"][0], last, freq=pd.Timedelta(days=every_days))
     return {**split, "train": sorted(set(split["train"]) | set(extra))}
+
+
+def calibration_cutoffs(cutoffs: Sequence[pd.Timestamp], split: dict, horizon_days: float, window_days: float) -> list[pd.Timestamp]:
+    """The cutoffs a stacked calibration scores out of time: every cutoff of ``cutoffs`` in the
+    ``window_days`` up to and including the validation cutoff that has a training cutoff
+    whose label window ends by it. ``window_days=0``: the validation cutoff alone.
+
+    A year (365) covers each season once, so that a seasonal churn rate averages out instead
+    of one season's rate being carried to the next period.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cuts = pd.date_range("2024-01-01", "2024-12-01", freq="MS")
+    >>> s = time_split(cuts, horizon_days=90)
+    >>> [str(c.date()) for c in calibration_cutoffs(cuts, s, 90, 120)]
+    ['2024-06-01', '2024-07-01', '2024-08-01', '2024-09-01']
+    >>> str(calibration_cutoffs(cuts, s, 90, 365)[0].date())  # the first with a training cutoff 90 days before
+    '2024-04-01'
+    >>> [str(c.date()) for c in calibration_cutoffs(cuts, s, 90, 0)]
+    ['2024-09-01']
+    """
+    if isinstance(window_days, bool) or not window_days >= 0:
+        raise ValueError(f"`window_days` must be >= 0, got {window_days!r}")
+    val = split["validation"][0]
+    first = min(split["train"]) + pd.Timedelta(days=float(horizon_days))
+    since = val - pd.Timedelta(days=float(window_days))
+    return sorted({pd.Timestamp(c) for c in cutoffs if since <= pd.Timestamp(c) <= val and pd.Timestamp(c) >= first} | {val})

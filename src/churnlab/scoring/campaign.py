@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from churnlab.config import CampaignConfig
+from churnlab.scoring.tiers import target_tiers
 
 __all__ = ["CAMPAIGN_COLUMNS", "add_campaign", "campaign_values", "value_source", "expected_profit", "mark_targets"]
 
@@ -143,6 +144,14 @@ def mark_targets(profit: np.ndarray, budget: int | None) -> np.ndarray:
     return out
 
 
+def _target_tiers(frame: pd.DataFrame) -> pd.DataFrame:
+    """A target's risk tier is at least "medium" (:func:`churnlab.scoring.tiers.target_tiers`)."""
+    if "risk_tier" not in frame.columns:
+        return frame
+    tiers = target_tiers(frame["risk_tier"].to_numpy(dtype=object), frame["target"].to_numpy(dtype=bool))
+    return frame.assign(risk_tier=pd.Series(tiers, index=frame.index).astype(frame["risk_tier"].dtype))
+
+
 def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series | None, campaign: CampaignConfig,
                  sort: bool = False) -> Iterator[pd.DataFrame]:
     """The scored chunks with :data:`CAMPAIGN_COLUMNS` added.
@@ -190,7 +199,7 @@ def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series | None, campa
         for chunk in chunks:
             out = complete(chunk)
             out["target"] = mark_targets(out["expected_profit"].to_numpy(), None)
-            yield out
+            yield _target_tiers(out)
         return
     # the budget ranks the whole list: every chunk's profits first, then the targets
     done = [complete(chunk) for chunk in chunks]
@@ -198,7 +207,7 @@ def add_campaign(chunks: Iterable[pd.DataFrame], values: pd.Series | None, campa
         return
     profit = np.concatenate([d["expected_profit"].to_numpy() for d in done])
     targets = np.split(mark_targets(profit, campaign.budget), np.cumsum([len(d) for d in done])[:-1])
-    done = [d.assign(target=t) for d, t in zip(done, targets)]
+    done = [_target_tiers(d.assign(target=t)) for d, t in zip(done, targets)]
     if not sort:
         yield from done
         return

@@ -146,8 +146,10 @@ def score_customers(
     reason_tiers : collection of str, optional
         Only these tiers get reasons.
     drift : DriftCounter, optional
-        Counts each chunk's scored customers (features and probability) for
-        :class:`churnlab.monitor.DriftCounter`'s drift table.
+        Counts each chunk's scored customers (features and probability) for the drift
+        table, verdict and label-free performance estimate of
+        :class:`churnlab.monitor.DriftCounter` (e.g. :func:`churnlab.monitor.model_drift_counter`
+        of the model at ``as_of``).
     value : callable, optional
         ``value(events, as_of, customer_ids, row_index, threads=...) -> Series`` of customer
         value by id, e.g. :class:`churnlab.scoring.value.StoredValue`: called per chunk with

@@ -1,4 +1,17 @@
-"""Risk tiers from churn probabilities: thresholds or a top share of the list."""
+"""Risk tiers from churn probabilities: thresholds or a top share of the list.
+
+A model's own tiers (:func:`base_rate_thresholds`) are read against the churn rate it
+learned, one sentence each (:data:`TIER_MEANINGS`):
+
+- **high**: churn probability at least twice the base rate: contact first;
+- **medium**: above the base rate but under twice it, or a campaign target whatever its
+  probability: contact where the campaign's expected profit is positive;
+- **low**: at or below the base rate and not a campaign target: no action.
+
+With a campaign (:func:`churnlab.scoring.campaign.add_campaign`) a target in "low" moves to
+"medium" (:func:`target_tiers`), so that no customer the campaign contacts sits in the tier
+that says "no action".
+"""
 
 from __future__ import annotations
 
@@ -6,11 +19,19 @@ import numpy as np
 
 from churnlab.checks import plain
 
-__all__ = ["DEFAULT_THRESHOLDS", "TIERS", "base_rate_thresholds", "check_share", "check_thresholds", "risk_tiers"]
+__all__ = ["DEFAULT_THRESHOLDS", "TIERS", "TIER_MEANINGS", "base_rate_thresholds", "check_share", "check_thresholds",
+           "risk_tiers", "target_tiers"]
 
 #: Probability at or above which a customer is in each risk tier (below all: "low").
 DEFAULT_THRESHOLDS = {"high": 0.5, "medium": 0.2}
 TIERS = ("high", "medium", "low")
+
+#: What each tier means for a retention decision, one sentence each.
+TIER_MEANINGS = {
+    "high": "churn probability at least twice the base rate: contact first.",
+    "medium": "above the base rate but under twice it, or a campaign target: contact where the campaign's expected profit is positive.",
+    "low": "at or below the base rate and not a campaign target: no action.",
+}
 
 
 def check_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
@@ -39,18 +60,17 @@ def check_thresholds(thresholds: dict[str, float] | None) -> dict[str, float]:
 
 
 def base_rate_thresholds(validation_proba, base_rate: float) -> dict[str, float]:
-    """Risk tiers that fit the churn rate the model learned, so that a 2%-churn business and a
-    70%-churn one both get three meaningful tiers.
+    """Risk tiers read against the churn rate the model learned, so that a 2%-churn business
+    and a 70%-churn one both get tiers that mean the same (:data:`TIER_MEANINGS`).
 
-    ``high`` = at least 3x the base rate, or among the top 10% of the validation period's
-    probabilities, whichever threshold is lower; ``medium`` = the next 20% (the 70th
-    percentile), or, when that percentile is already above ``high``, midway between the base
-    rate and ``high``.
+    ``medium`` starts at the base rate: a customer more likely to churn than the typical
+    one is never "low". ``high`` starts at twice the base rate, or midway between the base
+    rate and 1 where twice it would reach 1 (base rates of 1/3 and more).
 
     Parameters
     ----------
     validation_proba : array-like of float
-        The model's churn probabilities on the validation period.
+        The model's churn probabilities on the validation period (checked to hold some).
     base_rate : float
         The training labels' churn rate, in (0, 1).
 
@@ -64,19 +84,33 @@ def base_rate_thresholds(validation_proba, base_rate: float) -> dict[str, float]
     >>> import numpy as np
     >>> p = np.linspace(0.0, 0.1, 101)  # a 2%-churn business: no probability near 0.5
     >>> {k: round(v, 3) for k, v in base_rate_thresholds(p, 0.02).items()}
-    {'high': 0.06, 'medium': 0.04}
+    {'high': 0.04, 'medium': 0.02}
+    >>> {k: round(v, 3) for k, v in base_rate_thresholds(p, 0.6).items()}
+    {'high': 0.8, 'medium': 0.6}
     """
     p = np.asarray(validation_proba, dtype=float)
-    p = p[np.isfinite(p)]
-    if not len(p):
+    if not np.isfinite(p).any():
         raise ValueError("`validation_proba` holds no probability")
+    if isinstance(base_rate, bool) or not isinstance(base_rate, (int, float, np.integer, np.floating)) or not 0 < base_rate < 1:
+        raise ValueError(f"`base_rate` must be in (0, 1), got {plain(base_rate)!r}")
     b = float(np.clip(base_rate, 1e-6, 1 - 1e-6))
-    q70, q90 = (float(q) for q in np.quantile(p, [0.7, 0.9]))
-    high = float(np.clip(min(3 * b, q90), 1e-6, 1 - 1e-6))
-    medium = q70 if q70 < high else (b + high) / 2
-    if not 0 < medium < high:  # a degenerate spread of probabilities: halve the high cut
-        medium = high / 2
-    return {"high": high, "medium": float(medium)}
+    return {"high": float(min(2 * b, (1 + b) / 2)), "medium": b}
+
+
+def target_tiers(tiers, target) -> np.ndarray:
+    """The tiers with every campaign target at least "medium": a customer the campaign
+    contacts never sits in "low", the tier that says "no action".
+
+    >>> target_tiers(np.array(["high", "low", "low", None], dtype=object), [True, True, False, False]).tolist()
+    ['high', 'medium', 'low', None]
+    """
+    out = np.array(tiers, dtype=object)
+    hit = np.asarray(target, dtype=bool)
+    if out.shape != hit.shape:
+        raise ValueError(f"`tiers` and `target` differ in length: {out.shape[0]} and {hit.shape[0]}")
+    low = np.fromiter((isinstance(t, str) and t == "low" for t in out), dtype=bool, count=len(out))
+    out[hit & low] = "medium"
+    return out
 
 
 def check_share(top_share) -> None:

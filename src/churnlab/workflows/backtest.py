@@ -9,6 +9,13 @@ rows (percentiles of ``n_boot`` resamples). Across folds: the mean and the stand
 deviation. Driver stability: the Spearman rank correlation of the shipped model's global
 driver shares (mean |SHAP| per driver on the test rows) between consecutive folds, and each
 fold's top drivers.
+
+Per fold and model, beside the realized metrics: the model's calibration on its test rows
+(``ece``, :func:`churnlab.models.evaluate.expected_calibration_error` over 10 equal-count
+bins) and what its probabilities promised before the labels were known
+(:func:`churnlab.monitor.estimate_performance`: ``expected_churn_rate``,
+``expected_roc_auc`` with its label-draw spread ``expected_roc_auc_sd``, ``expected_pr_auc``):
+the fold-by-fold check of the label-free estimate ``churnlab score`` prints.
 """
 
 from __future__ import annotations
@@ -22,11 +29,14 @@ import pandas as pd
 from churnlab.config import TrainConfig
 from churnlab.events import EventTables
 from churnlab.models import time_split
-from churnlab.models.evaluate import stratified_bootstrap, validation_metric
+from churnlab.models.evaluate import expected_calibration_error, stratified_bootstrap, validation_metric
+from churnlab.monitor.estimate import estimate_performance
+from churnlab.progress import NoProgress
 
 __all__ = ["BacktestResult", "backtest", "bootstrap_interval"]
 
 METRICS = ("roc_auc", "pr_auc")
+ESTIMATED = ("expected_churn_rate", "expected_roc_auc", "expected_roc_auc_sd", "expected_pr_auc")
 
 
 @dataclasses.dataclass
@@ -37,7 +47,9 @@ class BacktestResult:
     ----------
     folds : DataFrame
         One row per fold and model: ``fold, test_cutoff, model, shipped, n, base_rate`` and,
-        per metric, its value and ``<metric>_low`` / ``<metric>_high`` (95% bootstrap interval).
+        per metric, its value and ``<metric>_low`` / ``<metric>_high`` (95% bootstrap interval);
+        then ``ece`` and the label-free estimate from the model's probabilities
+        (``expected_churn_rate, expected_roc_auc, expected_roc_auc_sd, expected_pr_auc``).
     summary : DataFrame
         Per model and metric: ``mean``, ``std`` and ``folds`` across folds.
     drivers : DataFrame
@@ -113,7 +125,7 @@ def fold_cutoffs(cutoffs, horizon_days: float, folds: int) -> list[list[pd.Times
 
 
 def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3, n_boot: int = 200,
-             track: bool = True, workdir: str | Path = "models") -> BacktestResult:
+             track: bool = True, workdir: str | Path = "models", *, progress=None) -> BacktestResult:
     """Rolling-origin backtest of a training config (see the module notes).
 
     Parameters
@@ -130,6 +142,8 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
         Log one parent MLflow run with a nested run per fold.
     workdir : str or Path
         Holds the default tracking store.
+    progress : churnlab.progress.Progress, optional
+        Told of each fold and each fold's training stages; default: silent.
 
     Returns
     -------
@@ -144,6 +158,9 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
     >>> bt = backtest(cfg, folds=2, n_boot=20, track=False)
     >>> sorted(bt.folds["test_cutoff"].astype(str).unique())
     ['2024-09-01', '2024-10-01']
+    >>> shipped = bt.folds[bt.folds["shipped"]]
+    >>> bool(shipped["ece"].between(0, 1).all() and shipped["expected_roc_auc"].between(0.5, 1).all())
+    True
     """
     from churnlab.explain import global_drivers, shap_values
     from churnlab.tracking import tracking_store
@@ -162,11 +179,15 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
         except ValueError as exc:
             raise ValueError(f"{exc}; left out before the folds: {'; '.join(notes)}") from None
     rows, driver_rows, results = [], [], []
-    for i, cuts in enumerate(plan, start=1):
-        fold_cfg = cfg.model_copy(update={"cutoffs": cfg.cutoffs.model_copy(update={"dates": [c.date() for c in cuts],
-                                                                                    "start": None, "end": None})})
-        r = fit_and_evaluate(fold_cfg, events)
-        results.append(r)
+    progress = progress or NoProgress()
+    with progress.stage("backtest folds", total=len(plan)) as stage:
+        for cuts in plan:
+            fold_cfg = cfg.model_copy(update={"cutoffs": cfg.cutoffs.model_copy(update={"dates": [c.date() for c in cuts],
+                                                                                        "start": None, "end": None})})
+            results.append(fit_and_evaluate(fold_cfg, events, progress=progress))
+            stage.note(f"fold {len(results)}: test cutoff {cuts[-1].date()}, shipped {results[-1].selected}")
+            stage.advance()
+    for i, (cuts, r) in enumerate(zip(plan, results), start=1):
         test_cut = cuts[-1]
         y = r.test_scores["churned"].to_numpy(dtype=float)
         for name, ev in r.evaluation.iterrows():
@@ -175,6 +196,10 @@ def backtest(cfg: TrainConfig, events: EventTables | None = None, folds: int = 3
             for m in METRICS:
                 low, high = bootstrap_interval(y, r.test_scores[name], m, n_boot=n_boot, seed=cfg.seed)
                 row.update({m: float(ev[m]), f"{m}_low": low, f"{m}_high": high})
+            p = r.test_scores[name].to_numpy(dtype=float)
+            est = estimate_performance(p, seed=cfg.seed) if np.isfinite(p).all() and p.min() >= 0 and p.max() <= 1 else {}
+            row["ece"] = expected_calibration_error(y, p) if np.isfinite(p).all() else float("nan")
+            row.update({k: est.get(k, float("nan")) for k in ESTIMATED})
             rows.append(row)
         X = r.test_features.sample(n=min(3000, len(r.test_features)), random_state=0).sort_index()
         gd = global_drivers(shap_values(r.model, X), r.builder.feature_dictionary())
@@ -215,6 +240,8 @@ def _log_backtest(cfg: TrainConfig, bt: BacktestResult, results: list, uri: str,
                 for row in fold.itertuples():
                     mlflow.log_metrics({f"{row.model}.{m}{s}": float(getattr(row, f"{m}{s}")) for m in METRICS
                                         for s in ("", "_low", "_high")})
+                    mlflow.log_metrics({f"{row.model}.{k}": float(getattr(row, k)) for k in ("ece", *ESTIMATED)
+                                        if np.isfinite(getattr(row, k))})
         for name in ("folds", "summary", "drivers", "stability"):
             log_frame_artifact(getattr(bt, name), f"backtest/{name}.csv")
         log_png_artifacts({f"{m}_over_time.png": metric_over_time_png(bt.folds, m) for m in METRICS}, "plots")

@@ -12,13 +12,16 @@ import pandas as pd
 from churnlab.events import EventTables
 from churnlab.models import BGNBDAlive, ChurnModel, RecencyRule, RFMLogistic, compare_models
 from churnlab.models.baselines import PriorRate, SnapshotBaseline, rfm_columns
-from churnlab.models.evaluate import stratified_bootstrap, validation_metric
+from churnlab.models.calibration import out_of_time_scores
+from churnlab.models.evaluate import calibration_table, stratified_bootstrap, validation_metric
 from churnlab.models.linear import LinearChurnModel
 from churnlab.models.screening import permutation_screen
 from churnlab.models.search import search_lightgbm
+from churnlab.progress import NoProgress
 
 __all__ = ["Comparison", "OnFeatures", "SIMPLICITY", "Selection", "default_baselines", "driver_groups", "fit_and_compare", "make_candidates",
-           "select_model"]
+           "refit_models", "reliability_tables", "select_model", "shipped_notes", "stacked_calibration", "table_ece",
+           "validation_probability"]
 
 
 #: simplest first: the one-standard-error rule ships the simplest candidate within reach of the best
@@ -58,10 +61,50 @@ class Selection:
     rule: str = "one_se"
     search: pd.DataFrame | None = None
     screening: pd.DataFrame | None = None
+    #: the candidates as validation chose them, trained on the training period alone, when
+    #: ``models`` were refitted (:func:`refit_models`); None otherwise
+    chosen: dict | None = None
 
     @property
     def model(self):
         return self.models[self.selected]
+
+
+def refit_models(sel: Selection, X: pd.DataFrame, y, *, calibration=None) -> Selection:
+    """Each candidate of ``sel`` refitted on ``(X, y)`` (the training and validation periods
+    together) with what validation chose: LightGBM's number of rounds, the regression's ``C``,
+    the screened features. ``sel.chosen`` keeps the models validation judged.
+
+    A LightGBM model keeps the calibration fitted on the validation period's predictions of
+    the model trained without it, unless ``calibration`` (a function of the chosen model,
+    returning raw scores and labels of rows that model's recipe did not train on, e.g.
+    :func:`churnlab.models.calibration.out_of_time_scores`) gives other ones. ``X=None``
+    refits nothing and only recalibrates. Returns ``sel``.
+    """
+    chosen = dict(sel.models)
+    shipped = {}
+    for name, model in chosen.items():
+        new = model if X is None else model.refit(X, y)
+        if calibration is not None and isinstance(model, ChurnModel) and model.calibration is not None:
+            raw, labels = calibration(model)
+            new.calibrate(raw, labels)
+        if hasattr(model, "screening_"):
+            new.screening_ = model.screening_
+        shipped[name] = new
+    sel.models, sel.chosen = shipped, (chosen if X is not None else None)
+    return sel
+
+
+def validation_probability(sel: Selection, name: str, X_val: pd.DataFrame) -> np.ndarray:
+    """Candidate ``name``'s calibrated probabilities on the validation rows as the shipped
+    model would give them had it not trained on them: the chosen model's raw scores through
+    the shipped model's calibration (the chosen model's own probabilities for a regression)."""
+    chosen = (sel.chosen or sel.models)[name]
+    shipped = sel.models[name]
+    if isinstance(chosen, ChurnModel):
+        raw = chosen.predict_raw(X_val)
+        return shipped.calibrator_.transform(raw) if shipped.calibrator_ is not None else raw
+    return chosen.churn_probability(X_val)
 
 
 def paired_bootstrap_se(y, proba: dict, best: str, metric: str, n_boot: int = 200, seed: int = 0) -> dict:
@@ -78,7 +121,7 @@ def paired_bootstrap_se(y, proba: dict, best: str, metric: str, n_boot: int = 20
 
 def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_val, select_by: str = "pr_auc",
                  rule: str = "one_se", search_trials: int = 0, search_timeout_s: float | None = None,
-                 screen: bool = True, seed: int = 0, groups: dict | None = None) -> Selection:
+                 screen: bool = True, seed: int = 0, groups: dict | None = None, *, progress=None) -> Selection:
     """Fit each candidate on ``(X, y)`` (early stopping, calibration or ``C`` on validation) and
     select one on ``(X_val, y_val)`` by ``select_by``.
 
@@ -107,6 +150,9 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
         Seeds the bootstrap and the search.
     groups : dict, optional
         Feature -> driver group, for the screening (features of a group are judged together).
+    progress : churnlab.progress.Progress, optional
+        Told of each candidate fitted, with its validation score and screening (stage
+        ``candidates``), and of the search's trials.
 
     Returns
     -------
@@ -133,16 +179,22 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
     y_val = np.asarray(y_val, dtype=float)
     search = None
     screening = None
-    for model in candidates.values():
-        if isinstance(model, ChurnModel) and search_trials > 0:
-            params, search = search_lightgbm(model, X, y, X_val, y_val, select_by, search_trials, search_timeout_s, seed)
-            model.set_params(params=params)
-        model.fit(X, y, validation=(X_val, y_val))
-        if isinstance(model, ChurnModel) and screen:
-            screening = permutation_screen(model, X_val, y_val, seed=seed, groups=groups)
-            dropped = screening.loc[~screening["keep"], "feature"].tolist()
-            if dropped and len(dropped) < len(screening):
-                model.set_params(ignore_features=dropped).fit(X, y, validation=(X_val, y_val))
+    progress = progress or NoProgress()
+    with progress.stage("candidates", total=len(candidates)) as stage:
+        for name, model in candidates.items():
+            if isinstance(model, ChurnModel) and search_trials > 0:
+                params, search = search_lightgbm(model, X, y, X_val, y_val, select_by, search_trials, search_timeout_s, seed,
+                                                 progress=progress)
+                model.set_params(params=params)
+            model.fit(X, y, validation=(X_val, y_val))
+            table = _screened(model, X, y, X_val, y_val, seed=seed, groups=groups) if screen else None
+            if table is not None and (isinstance(model, ChurnModel) or screening is None):  # the notes name LightGBM's
+                screening = table
+            shown = f"{name}: validation {select_by} {validation_metric(select_by, y_val, model.churn_probability(X_val)):.4f}"
+            if table is not None:
+                shown += f"; screening kept {int(table['keep'].sum())} of {len(table)} features"
+            stage.note(shown)
+            stage.advance()
     proba = {name: model.churn_probability(X_val) for name, model in candidates.items()}
     validation = compare_models(y_val, proba)
     score = {name: validation_metric(select_by, y_val, p) for name, p in proba.items()}
@@ -155,6 +207,26 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
         within = [n for n in proba if score[best] - score[n] <= se[n]]
         selected = min(within, key=lambda n: (SIMPLICITY.index(n) if n in SIMPLICITY else len(SIMPLICITY), list(proba).index(n)))
     return Selection(dict(candidates), validation, selected, select_by, rule, search, screening)
+
+
+def _screened(model, X, y, X_val, y_val, *, seed: int, groups: dict | None) -> pd.DataFrame | None:
+    """Screen a fitted candidate's driver groups on validation
+    (:func:`churnlab.models.screening.permutation_screen`) and refit it without those that do
+    not hold; its screening table (also kept as ``model.screening_``), or None for a model
+    that is not screened."""
+    if not isinstance(model, (ChurnModel, LinearChurnModel)):
+        return None
+    # every candidate, so that no shipped model explains customers with noise
+    table = permutation_screen(model, X_val, y_val, seed=seed, groups=groups)
+    kept = table.loc[table["keep"], "feature"].tolist()
+    if kept and len(kept) < len(table):
+        if isinstance(model, ChurnModel):
+            model.set_params(ignore_features=table.loc[~table["keep"], "feature"].tolist())
+        else:  # the regression's unused columns get zero weight
+            model.set_params(columns=kept)
+        model.fit(X, y, validation=(X_val, y_val))
+    model.screening_ = table
+    return table
 
 
 def default_baselines(events: EventTables | None = None, features: list[str] | None = None, *,
@@ -205,6 +277,8 @@ def fit_and_compare(
     events: EventTables | None,
     baselines: dict | None = None,
     horizon_days: float | None = None,
+    refit: pd.DataFrame | None = None,
+    calibration=None,
     **select,
 ) -> Comparison:
     """Select a model among ``candidates`` (:func:`select_model`, keywords passed on) on the
@@ -214,8 +288,15 @@ def fit_and_compare(
     ``baselines`` default to :func:`default_baselines` (given ``horizon_days``, the label's).
     The evaluation's ``status`` marks a model whose test scores are constant or whose fit did
     not converge (:meth:`~churnlab.models.baselines.SnapshotBaseline.fit_status`): its row is
-    printed as such and never ranked."""
+    printed as such and never ranked.
+
+    ``refit`` (the training and validation rows together) and ``calibration``: the candidates
+    are refitted and calibrated after the selection (:func:`refit_models`) and scored on the
+    test rows as refitted; the baselines are fitted on ``train`` and ``validation`` as before."""
     sel = select_model(candidates, train[features], train["churned"], validation[features], validation["churned"], **select)
+    if refit is not None or calibration is not None:
+        refit_models(sel, None if refit is None else refit[features], None if refit is None else refit["churned"],
+                     calibration=calibration)
     scores = {name: model.churn_probability(test[features]) for name, model in sel.models.items()}
     status = {}
     chosen = default_baselines(events, features, horizon_days=horizon_days) if baselines is None else baselines
@@ -225,3 +306,49 @@ def fit_and_compare(
         scores[name] = baseline.fit(train, validation, events).churn_probability(test, events)
         status[name] = baseline.fit_status() if hasattr(baseline, "fit_status") else "ok"
     return Comparison(sel, scores, compare_models(test["churned"], scores, status=status))
+
+
+def stacked_calibration(frame: pd.DataFrame, features: list[str], cutoffs, horizon_days: float):
+    """The ``calibration`` of :func:`refit_models` for snapshot rows: a function of a chosen
+    LightGBM model that returns its recipe's out-of-time raw scores and labels at each of
+    ``cutoffs`` (:func:`churnlab.models.calibration.out_of_time_scores`), stacked."""
+    def scores(model):
+        s = out_of_time_scores(model, frame, features, cutoffs, horizon_days)
+        return s["score"].to_numpy(), s["churned"].to_numpy()
+    return scores
+
+
+def reliability_tables(y_val, p_val, y_test, p_test, n_bins: int = 10) -> dict:
+    """The shipped model's reliability table (:func:`churnlab.models.evaluate.calibration_table`:
+    ``bin``, ``n``, ``mean_predicted``, ``observed_rate`` per equal-count bin) on the
+    validation and the test rows: ``{"validation": DataFrame, "test": DataFrame}``.
+
+    >>> t = reliability_tables([0, 1], [0.2, 0.6], [0, 0, 1, 1], [0.1, 0.3, 0.5, 0.9], n_bins=2)
+    >>> t["test"]["mean_predicted"].round(2).tolist(), t["test"]["observed_rate"].tolist()
+    ([0.2, 0.7], [0.0, 1.0])
+    """
+    return {"validation": calibration_table(y_val, p_val, n_bins), "test": calibration_table(y_test, p_test, n_bins)}
+
+
+def table_ece(table: pd.DataFrame) -> float:
+    """ECE of a reliability table: the row-weighted mean |mean predicted - observed rate|."""
+    return float((table["n"] * (table["mean_predicted"] - table["observed_rate"]).abs()).sum() / table["n"].sum())
+
+
+def shipped_notes(sel: Selection, reliability: dict, *, refit: str | None = None, calibrated_on: str | None = None) -> list[str]:
+    """What ``churnlab train`` prints about the shipped model's fit and calibration: the refit
+    (``refit``: which rows), the calibration (``calibrated_on``: which predictions) and its ECE
+    and mean predicted vs observed churn rate on validation and test."""
+    model = sel.model
+    notes = []
+    if refit is not None:
+        what = f"{model.best_iteration_} rounds" if isinstance(model, ChurnModel) else f"C={model.C_:g}"
+        notes.append(f"shipped {sel.selected} refitted on train + validation ({refit}) with the {what} validation chose")
+    val, test = reliability["validation"], reliability["test"]
+    mean = {k: float((t["n"] * t["mean_predicted"]).sum() / t["n"].sum()) for k, t in reliability.items()}
+    rate = {k: float((t["n"] * t["observed_rate"]).sum() / t["n"].sum()) for k, t in reliability.items()}
+    how = f" ({calibrated_on})" if calibrated_on and isinstance(model, ChurnModel) and model.calibrator_ is not None else ""
+    notes.append(f"calibration of the shipped {sel.selected}{how}: ECE validation {table_ece(val):.3f}, test {table_ece(test):.3f}; "
+                 f"mean predicted {mean['test']:.3f} vs observed {rate['test']:.3f} on test ({mean['validation']:.3f} vs "
+                 f"{rate['validation']:.3f} on validation)")
+    return notes

@@ -107,7 +107,8 @@ def _events_files(events: Sequence[Path]) -> dict[str, Any]:
     return {**cleared, **named, "source": "files", "path": None}
 
 
-def read_scoring_data(data: DataConfig, *, id_column: str | None = None) -> EventTables | pd.DataFrame:
+def read_scoring_data(data: DataConfig, *, id_column: str | None = None,
+                      before: pd.Timestamp | None = None) -> EventTables | pd.DataFrame:
     """Read a data section: its event tables, or (``source: table``) the customer table
     with its id column kept as written (a label column may be absent: scoring ignores it).
 
@@ -117,6 +118,9 @@ def read_scoring_data(data: DataConfig, *, id_column: str | None = None) -> Even
         From :func:`scoring_data_section`.
     id_column : str, optional
         A table model's id column (default: the section's ``id``).
+    before : Timestamp, optional
+        The scoring cutoff: a ``sql`` section reads only the event rows before it, filtered
+        in the database (other sources are read whole; features never use later rows).
 
     Returns
     -------
@@ -128,4 +132,4 @@ def read_scoring_data(data: DataConfig, *, id_column: str | None = None) -> Even
         if data.path is None or not Path(data.path).is_file():
             raise ValueError(f"data.path: customer table not found: {data.path}")
         return read_table(data.path, "table", id_column=id_column or data.id)
-    return load_data(data)
+    return load_data(data, before=before)

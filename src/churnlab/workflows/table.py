@@ -22,7 +22,8 @@ from churnlab.features.table import TableFeatures
 from churnlab.models import compare_models
 from churnlab.models.baselines import PriorRate
 from churnlab.models.leakage import check_leakage, holdout_leakage_notes, resolve_allowed
-from churnlab.workflows.compare import driver_groups, make_candidates, select_model
+from churnlab.workflows.compare import (driver_groups, make_candidates, refit_models, reliability_tables, select_model, shipped_notes,
+                                        validation_probability)
 from churnlab.scoring.tiers import base_rate_thresholds
 
 __all__ = ["fit_table", "load_table", "split_table", "table_fingerprint"]
@@ -83,7 +84,7 @@ def split_table(df: pd.DataFrame, y: np.ndarray, time: str | None, test_size: fl
     return parts, how
 
 
-def fit_table(cfg: TrainConfig, df: pd.DataFrame):
+def fit_table(cfg: TrainConfig, df: pd.DataFrame, *, progress=None):
     """Fit the candidate models and the prior rate on the split of ``df``, select one on validation; return a TrainResult."""
     from churnlab.workflows.training import TrainResult, holdout_notes, selection_notes, selection_options
 
@@ -100,14 +101,21 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
     leak_notes = check_leakage(X["train"], y["train"], X["validation"], y["validation"], shown=shown, allow=cfg.allow_leaky,
                                remedy="leave {it} out (data.exclude)")
     sel = select_model(make_candidates(m, cfg.seed, list(X["train"].columns)), X["train"], y["train"], X["validation"], y["validation"],
-                       groups=groups, **selection_options(cfg))
+                       groups=groups, progress=progress, **selection_options(cfg))
     leak_notes += holdout_leakage_notes(X["train"], y["train"], X["test"], y["test"], float(sel.validation.loc[sel.selected, "roc_auc"]),
                                         shown=shown, skip=resolve_allowed(cfg.allow_leaky, shown))
+    if m.refit:  # on train + validation with what validation chose; LightGBM keeps the calibration fitted on validation
+        refit_models(sel, pd.concat([X["train"], X["validation"]]), np.concatenate([y["train"], y["validation"]]))
     model = sel.model
     scores = {name: candidate.churn_probability(X["test"]) for name, candidate in sel.models.items()}
     scores["prior_rate"] = PriorRate().fit_xy(X["train"], y["train"]).churn_probability_x(X["test"])
     evaluation = compare_models(y["test"], scores)
-    tiers = base_rate_thresholds(model.churn_probability(X["validation"]), float(np.mean(y["train"])))
+    p_val = validation_probability(sel, sel.selected, X["validation"])
+    reliability = reliability_tables(y["validation"], p_val, y["test"], scores[sel.selected])
+    n_refit = len(parts["train"]) + len(parts["validation"])
+    ship_notes = shipped_notes(sel, reliability, refit=f"{n_refit:,} rows" if m.refit else None,
+                               calibrated_on=f"{m.calibration} on the validation rows")
+    tiers = base_rate_thresholds(p_val, float(np.mean(y["train"])))
     if m.explanation_cache_mb > 0:
         model.cache_explanations(X["train"], m.explanation_cache_mb)
     frames = []
@@ -118,11 +126,13 @@ def fit_table(cfg: TrainConfig, df: pd.DataFrame):
         frames.append(part)
     frame = pd.concat(frames, ignore_index=True)
     definition = {"rule": "table", "label_column": d.label, "split": how}
+    if d.positive is not None:  # the value that means churned, for whoever reads the label again
+        definition["positive"] = d.positive
     ts = TrainingSet(frame, pd.DataFrame(columns=["customer_id", "reason"]), features, definition)
     test_scores = pd.DataFrame({"customer_id": X["test"].index, "churned": y["test"], **scores})
     split = {k: [f"{len(at)} rows"] for k, at in parts.items()}
     return TrainResult(model, features, ts, split, evaluation, test_scores, test_features=X["test"],
-                       notes=[f"split: {how}", *features.notes_, *leak_notes, *selection_notes(sel),
+                       notes=[f"split: {how}", *features.notes_, *leak_notes, *selection_notes(sel), *ship_notes,
                               *holdout_notes(y["test"], scores, sel.selected, sel.select_by, cfg.seed)],
                        risk_tiers=tiers, selected=sel.selected,
-                       validation=sel.validation, search=sel.search, screening=sel.screening)
+                       validation=sel.validation, search=sel.search, screening=sel.screening, reliability=reliability)

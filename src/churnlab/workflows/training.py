@@ -12,15 +12,16 @@ import pandas as pd
 from churnlab.config import DataConfig, LabelConfig, TrainConfig
 from churnlab.events import EventTables, load_events, load_events_dir
 from churnlab.explain import EXPECTED, global_drivers, shap_values
+from churnlab.explain.reasons import with_typical
 from churnlab.features import FeatureBuilder, TrainingSet, build_training_set
 from churnlab.models import ChurnModel, calibration_table, time_split
 from churnlab.models.leakage import check_leakage, holdout_leakage_notes, resolve_allowed
-from churnlab.models.split import densify_training
+from churnlab.models.split import calibration_cutoffs, densify_training
 from churnlab.models.evaluate import expected_calibration_error, ranked_models
-from churnlab.monitor.drift import reference_profile
+from churnlab.monitor.drift import training_reference
 from churnlab.scoring.value import fit_value_model
 from churnlab.models.linear import LinearChurnModel
-from churnlab.plots import evaluation_figures, importance_figure, shap_figure
+from churnlab.plots import evaluation_figures, importance_figure, reliability_tables_figure, shap_figure
 from churnlab.scoring.tiers import base_rate_thresholds
 from churnlab.tracking import (
     flatten,
@@ -31,13 +32,23 @@ from churnlab.tracking import (
     tracking_store,
     use_experiment,
 )
-from churnlab.workflows.compare import driver_groups, fit_and_compare, make_candidates
+from churnlab.workflows.compare import (driver_groups, fit_and_compare, make_candidates, reliability_tables, shipped_notes,
+                                        stacked_calibration, table_ece, validation_probability)
 
 __all__ = ["TrainResult", "fit_and_evaluate", "holdout_notes", "load_data", "observed_cutoffs", "train"]
 
 
-def load_data(data: DataConfig) -> EventTables:
-    """The event tables a config points at."""
+def load_data(data: DataConfig, *, before: pd.Timestamp | None = None) -> EventTables:
+    """The event tables a config points at.
+
+    ``before``: for ``data.source: sql``, read only the event rows before it (the filter runs
+    in the database); files and demo data are read whole (features never look at or after
+    a cutoff either way).
+    """
+    if data.source == "sql":
+        from churnlab.events.sql import read_sql_events
+
+        return read_sql_events(data, before=before).events
     if data.source == "demo":
         from churnlab.datasets import make_demo_events
 
@@ -96,6 +107,11 @@ class TrainResult:
         reads new data with the same mapping and options.
     next_as_of : Timestamp or None
         Event data: the day after its last event, the cutoff that scores every customer now.
+    reliability : dict or None
+        The shipped model's reliability tables, ``{"validation": DataFrame, "test": DataFrame}``,
+        each ``bin``, ``n``, ``mean_predicted``, ``observed_rate`` over 10 equal-count bins
+        (:func:`churnlab.workflows.compare.reliability_tables`); validation as the shipped
+        calibration scores the model validation chose.
     run_id, model_uri, tracking_uri : str or None
         Set when the run was tracked.
     """
@@ -116,6 +132,7 @@ class TrainResult:
     value_model: dict | None = None
     data: dict | None = None
     next_as_of: pd.Timestamp | None = None
+    reliability: dict | None = None
     run_id: str | None = None
     model_uri: str | None = None
     tracking_uri: str | None = None
@@ -130,7 +147,8 @@ def model_metadata(result: "TrainResult") -> dict:
     return {
         "label_definition": ts.label_definition,
         "feature_builder": result.builder.to_dict(),
-        "feature_dictionary": result.builder.feature_dictionary().to_dict(orient="records"),
+        # with the typical test-period customer: what every reason is compared with
+        "feature_dictionary": with_typical(result.builder.feature_dictionary(), result.test_features).to_dict(orient="records"),
         "split": {k: [str(c.date()) if hasattr(c, "date") else str(c) for c in v] for k, v in result.split.items()},
         "data_kind": "table" if ts.label_definition.get("rule") == "table" else "events",
         "evaluation": result.evaluation.to_dict(orient="index"),
@@ -139,14 +157,17 @@ def model_metadata(result: "TrainResult") -> dict:
         "value_model": result.value_model,
         # the data section it was trained on: scoring reads new data the same way
         "data": result.data,
-        # what drift at scoring is measured against: the test period's features and scores
-        "reference_profile": reference_profile(result.test_features, result.test_scores[result.selected].to_numpy())
-        if result.test_features is not None else None,
+        # what drift at scoring is measured against: the test period's features and scores,
+        # the shipped model's |SHAP| shares on them and the features that age with time
+        "reference_profile": training_reference(
+            result.model, result.test_features, result.test_scores[result.selected].to_numpy(),
+            as_of=max((c for c in result.split["test"] if isinstance(c, pd.Timestamp)), default=None),
+            dictionary=result.builder.feature_dictionary()) if result.test_features is not None else None,
         "churnlab_version": __import__("churnlab").__version__,
     }
 
 
-def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
+def fit_and_evaluate(cfg: TrainConfig, events: EventTables, *, progress=None) -> TrainResult:
     """Snapshots, split, candidates, selection and baselines of event data: a training run
     without MLflow (:func:`train` logs it; :func:`churnlab.workflows.backtest.backtest` repeats it per fold)."""
     configured = cfg.cutoffs.resolve()
@@ -163,7 +184,8 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     label_kwargs = {"k": lab.k, "min_window_days": lab.min_window_days, "single_purchase": lab.single_purchase,
                     "observed_until": cfg.data.observed_until}
     ts = build_training_set(
-        events, sorted(set(cutoffs) | set(split["train"])), lab.horizon_days, lab.rule, cfg.features, active_days=lab.active_days, **label_kwargs
+        events, sorted(set(cutoffs) | set(split["train"])), lab.horizon_days, lab.rule, cfg.features, active_days=lab.active_days,
+        progress=progress, **label_kwargs
     )
     f = ts.frame
     part = {k: f[f["cutoff"].isin(v)].reset_index(drop=True) for k, v in split.items()}
@@ -178,13 +200,28 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     shown = {n: n for n in names} | {feat: f"customers.{col}" for col, feat in ts.builder.static_features().items()}
     leak_notes = check_leakage(tr[names], tr["churned"], va[names], va["churned"], shown=shown, allow=cfg.allow_leaky,
                                remedy="leave {it} out of the data")
+    # the shipped fit: refitted on every cutoff up to validation (labels end by the test cutoff), calibrated
+    # on out-of-time predictions at the cutoffs of the last calibration_days (see docs/design.md)
+    val_cut = split["validation"][0]
+    refit_rows = f[f["cutoff"] <= val_cut] if m.refit else None
+    cal_cuts = calibration_cutoffs(cutoffs, split, lab.horizon_days, m.calibration_days)
+    stacked = stacked_calibration(f, names, cal_cuts, lab.horizon_days) if len(cal_cuts) > 1 else None
     cmp = fit_and_compare(make_candidates(m, cfg.seed, names), part["train"], part["validation"], part["test"], names, events,
-                          horizon_days=lab.horizon_days, groups=groups, **selection_options(cfg))
+                          horizon_days=lab.horizon_days, groups=groups, refit=refit_rows, calibration=stacked, progress=progress,
+                          **selection_options(cfg))
     model = cmp.selection.model
+    p_val = validation_probability(cmp.selection, cmp.selection.selected, va[names])
+    reliability = reliability_tables(va["churned"], p_val, te["churned"], cmp.scores[cmp.selection.selected])
+    refit_cuts = sorted(refit_rows["cutoff"].unique()) if refit_rows is not None else []
+    ship_notes = shipped_notes(
+        cmp.selection, reliability,
+        refit=f"{len(refit_cuts)} cutoffs, {refit_cuts[0].date()} .. {val_cut.date()}, {len(refit_rows):,} rows" if refit_cuts else None,
+        calibrated_on=f"{m.calibration} on out-of-time predictions at {len(cal_cuts)} cutoffs, {cal_cuts[0].date()} .. {cal_cuts[-1].date()}"
+        if stacked is not None else f"{m.calibration} on the validation cutoff {val_cut.date()}")
     leak_notes += holdout_leakage_notes(tr[names], tr["churned"], te[names], te["churned"],
                                         float(cmp.selection.validation.loc[cmp.selection.selected, "roc_auc"]),
                                         shown=shown, skip=resolve_allowed(cfg.allow_leaky, shown))
-    tiers = base_rate_thresholds(model.churn_probability(part["validation"][names]), float(part["train"]["churned"].mean()))
+    tiers = base_rate_thresholds(p_val, float(part["train"]["churned"].mean()))
     if m.explanation_cache_mb > 0:
         # the training rows' SHAP patterns travel with the model: scoring customers like
         # them (most are) then finds their explanations cached instead of computing them
@@ -195,10 +232,10 @@ def fit_and_evaluate(cfg: TrainConfig, events: EventTables) -> TrainResult:
     test_features = test.set_index("customer_id")[names]
     return TrainResult(model, ts.builder, ts, split, cmp.evaluation, test_scores, test_features=test_features,
                        notes=split_notes(cutoffs, split, f, lab.horizon_days) + unobserved + leak_notes + selection_notes(cmp.selection)
-                       + holdout_notes(test["churned"], cmp.scores, cmp.selection.selected, cmp.selection.select_by, cfg.seed,
-                                       unranked=set(cmp.evaluation.index) - set(ranked_models(cmp.evaluation))),
+                       + ship_notes + holdout_notes(test["churned"], cmp.scores, cmp.selection.selected, cmp.selection.select_by, cfg.seed,
+                                                    unranked=set(cmp.evaluation.index) - set(ranked_models(cmp.evaluation))),
                        risk_tiers=tiers, selected=cmp.selection.selected, validation=cmp.selection.validation,
-                       search=cmp.selection.search, screening=cmp.selection.screening)
+                       search=cmp.selection.search, screening=cmp.selection.screening, reliability=reliability)
 
 
 def observed_cutoffs(events: EventTables, cutoffs, label: LabelConfig, *, observed_until=None) -> tuple[list, list[str]]:
@@ -325,6 +362,8 @@ def train(
     events: EventTables | None = None,
     workdir: str | Path = "models",
     track: bool = True,
+    *,
+    progress=None,
 ) -> TrainResult:
     """Train, evaluate against baselines on the same time split, and log one MLflow run.
 
@@ -340,6 +379,9 @@ def train(
     workdir : str or Path
         Holds the default tracking store, ``sqlite:///<workdir>/mlflow.db``.
     track : bool
+    progress : churnlab.progress.Progress, optional
+        Told of each stage (features per cutoff, search trials, candidates with their
+        validation scores); default: silent.
 
     Returns
     -------
@@ -367,13 +409,18 @@ def train(
         from churnlab.workflows.table import fit_table, load_table, table_fingerprint
 
         table = load_table(cfg.data)
-        result = fit_table(cfg, table)
+        result = fit_table(cfg, table, progress=progress)
         fingerprint = table_fingerprint(table)
     else:
+        fit_cfg, last = cfg, None
+        if events is None and cfg.data.source == "sql":
+            from churnlab.workflows.sql_training import read_training_events
+
+            events, fit_cfg, last = read_training_events(cfg)
         events = events if events is not None else load_data(cfg.data)
-        result = fit_and_evaluate(cfg, events)
+        result = fit_and_evaluate(fit_cfg, events, progress=progress)
         fingerprint = events.fingerprint()
-        result.next_as_of = events.date_range()[1].normalize() + pd.Timedelta(days=1)
+        result.next_as_of = max(events.date_range()[1], last or events.date_range()[1]).normalize() + pd.Timedelta(days=1)
         # for customer value at scoring, with the shipped model only (a backtest fold has no use for it)
         if events.purchases is not None:
             try:  # unsupervised, from purchases before the test cutoff (without amounts: BG/NBD only)
@@ -428,6 +475,12 @@ def _log_run(cfg: TrainConfig, fp: dict, result: TrainResult) -> None:
     mlflow.log_metrics({**{f"shipped.{k}": float(v) for k, v in shipped.items() if k != "status"},
                         "shipped.ece": expected_calibration_error(y_test, p_test),
                         "shipped.mean_predicted": float(np.mean(p_test)), "shipped.observed_rate": float(np.mean(y_test))})
+    if result.reliability is not None:
+        mlflow.log_metric("shipped.validation_ece", table_ece(result.reliability["validation"]))
+        for part, table in result.reliability.items():
+            log_frame_artifact(table, f"calibration/shipped_{part}.csv")
+        log_png_artifacts({"reliability.png": reliability_tables_figure(
+            {f"{result.selected}, {part}": table for part, table in result.reliability.items()})}, "plots")
     for name, row in result.evaluation.iterrows():
         # every row's metrics are logged; `status.<model>` says whether they rank anything
         mlflow.log_metrics({f"{name}.{k}": float(v) for k, v in row.items() if k != "status"})
