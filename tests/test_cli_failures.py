@@ -25,6 +25,7 @@ from churnlab.atomic import remove_stale_partials
 from churnlab.cli import app
 from churnlab.events import save_events_dir
 from churnlab.scoring import ScoringModel, score_customers, write_scores
+from cli_lines import output_lines
 
 AS_OF = "2024-12-01"
 runner = CliRunner()
@@ -43,7 +44,7 @@ def _score_args(trained, events_dir, out):
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from churnlab.cli import app
 from churnlab.config import MAX_YAML_BYTES, ConfigError, load_campaign, load_config, parse_config
 from churnlab.features.snapshots import count_cutoffs, make_cutoffs
+from cli_lines import output_lines
 
 runner = CliRunner()
 CAMPAIGN = {"contact_cost": 1.0, "incentive_cost": 10.0, "acceptance": 0.3}
@@ -29,7 +30,7 @@ def _train(tmp_path, text: str) -> str:
     res = runner.invoke(app, ["train", "--config", str(tmp_path / "bad.yaml"), "--workdir", str(tmp_path / "wd")])
     assert res.exit_code == 2, res.output
     assert res.stdout == "", res.output
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    lines = output_lines(res.stderr)
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no workdir, no mlflow.db
     return lines[0]

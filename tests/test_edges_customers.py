@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from churnlab.cli import app
 from churnlab.events import save_events_dir
 from churnlab.scoring.customers import read_customer_list
+from cli_lines import output_lines
 
 AS_OF = "2024-12-01"
 runner = CliRunner()
@@ -48,7 +49,7 @@ def test_a_list_of_several_columns_without_customer_id_is_refused(trained, event
     out.parent.mkdir()
     res = _score(trained, events_dir, out, listed)
     assert res.exit_code == 2, res.output
-    lines = [line for line in res.output.splitlines() if line.strip()]
+    lines = output_lines(res.output)
     assert lines == [f"error: --customers {listed}: no customer_id column (columns: 'id', 'name'); "
                      "the list needs a customer_id column, or exactly one column"]
     assert list(out.parent.iterdir()) == []
@@ -86,7 +87,7 @@ def test_ids_written_otherwise_than_the_events_integers_are_refused(trained, eve
     out.parent.mkdir()
     res = _score(trained, events_dir, out, listed)
     assert res.exit_code == 2, res.output
-    lines = [line for line in res.output.splitlines() if line.strip()]
+    lines = output_lines(res.output)
     assert lines == [f"error: --customers {listed}: customer_id must be written as integers like the events' ids, "
                      f"got {written!r} at row 1 (ids are matched as written)"]
     assert list(out.parent.iterdir()) == []

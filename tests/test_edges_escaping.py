@@ -17,6 +17,7 @@ from churnlab.config import load_config
 from churnlab.escaping import csv_restored, csv_safe, printable
 from churnlab.events import load_events, save_events_dir
 from churnlab.workflows.training import load_data
+from cli_lines import output_lines
 
 runner = CliRunner()
 RAW_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")  # all but the line ends
@@ -29,7 +30,7 @@ def _clean(text: str) -> str:
 
 
 def _only_error_line(stderr: str) -> str:
-    lines = [line for line in _clean(stderr).splitlines() if line.strip()]
+    lines = output_lines(_clean(stderr))
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     return lines[0]
 
@@ -68,7 +69,7 @@ def test_config_problems_are_one_line_each_and_a_control_character_in_a_key_is_e
                                    "label": {"horizon_days": -3}, "bad\x1b[2Jkey\u202e": 1}))
     res = runner.invoke(app, ["train", "--config", str(cfg), "--workdir", str(tmp_path / "wd")])
     assert res.exit_code == 2
-    lines = [line for line in _clean(res.stderr).splitlines() if line.strip()]
+    lines = output_lines(_clean(res.stderr))
     assert len(lines) == 2 and all(line.startswith(f"error: {cfg}: ") for line in lines), lines
     assert any("label.horizon_days" in line and "(got -3)" in line for line in lines), lines
     assert any("bad\\x1b[2Jkey\\u202e" in line for line in lines), lines

@@ -17,6 +17,7 @@ from churnlab.events.ids import is_canonical_integer
 from churnlab.features.table import TableFeatures
 from churnlab.workflows.table import load_table
 from churnlab.workflows.training import load_data
+from cli_lines import output_lines
 
 runner = CliRunner()
 AS_OF = "2024-12-01"
@@ -25,7 +26,7 @@ BIG = [2**63 + 5, 2**64 - 1, 7, 1000, 9, 2**63, 1, 42]
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 
@@ -360,7 +361,7 @@ def test_score_table_reads_snapshot_dates_as_iso_or_date_format(tmp_path):
     bad = runner.invoke(app, ["score", "--model", uri, *store, "--table", str(tmp_path / "dmy.csv"),
                               "--out", str(tmp_path / "bad.parquet")])
     assert bad.exit_code == 2, bad.output
-    lines = [line for line in bad.output.splitlines() if line.strip()]
+    lines = output_lines(bad.output)
     assert len(lines) == 1 and lines[0].startswith("error: table.snapshot: not an ISO date"), bad.output
     assert repr(day_first["snapshot"].iloc[0]) in lines[0]
     assert not (tmp_path / "bad.parquet").exists()

@@ -17,6 +17,7 @@ from churnlab.events import EventValidationError, validate_table
 from churnlab.features.table import parse_labels
 from churnlab.init import guess_config, render_config
 from churnlab.workflows.training import load_data
+from cli_lines import output_lines
 
 runner = CliRunner()
 
@@ -140,7 +141,7 @@ def test_a_resolution_before_its_ticket_is_one_line_naming_the_row(tmp_path):
     tickets.to_csv(folder / "support.csv", index=False)
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"data": {"path": "d"}, "cutoffs": {"start": "2011-02-01", "end": "2011-05-01"}}))
     res = runner.invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--workdir", str(tmp_path / "wd")])
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    lines = output_lines(res.stderr)
     assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: support.resolved_ts: before"), res.output
     assert "'2011-03-02 23:00:00'" in lines[0]
 
@@ -187,7 +188,7 @@ def test_a_text_label_without_positive_is_refused_at_training_naming_the_value(t
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"data": {"source": "table", "path": "bank.csv", "label": "Attrition_Flag",
                                                               "exclude": ["RowNumber", "Surname", "Email", "CLIENTNUM"]}}))
     res = runner.invoke(app, ["train", "--config", str(tmp_path / "c.yaml"), "--workdir", str(tmp_path / "wd")])
-    lines = [line for line in res.stderr.splitlines() if line.strip()]
+    lines = output_lines(res.stderr)
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert "Attrition_Flag: labels must be" in lines[0] and "Customer'" in lines[0]
 

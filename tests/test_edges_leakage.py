@@ -17,6 +17,7 @@ from churnlab.events import save_events_dir
 from churnlab.labels import churn_labels
 from churnlab.models.leakage import LeakageError, check_leakage, is_label_copy, single_feature_auc
 from conftest import small_config
+from cli_lines import output_lines
 
 runner = CliRunner()
 
@@ -26,7 +27,7 @@ def _one_line(text: str) -> str:
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

@@ -22,6 +22,7 @@ from churnlab.models.files import FILES_KEY, META_KEY, ModelFileError
 from churnlab.plots import importance_figure
 from churnlab.scoring import ScoringModel
 from churnlab.tracking import TrackingError, load_model_bundle
+from cli_lines import output_lines
 
 AS_OF = "2024-12-01"
 CLI = [sys.executable, "-m", "churnlab.cli"]
@@ -34,7 +35,7 @@ def _cli(args, cwd) -> subprocess.CompletedProcess:
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

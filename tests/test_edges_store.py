@@ -25,6 +25,7 @@ from churnlab.cli import app
 from churnlab.events import save_events_dir
 from churnlab.scoring import ScoringModel
 from churnlab.tracking import TrackingError, create_sqlite_store, load_model_bundle
+from cli_lines import output_lines
 
 AS_OF = "2024-12-01"
 runner = CliRunner()
@@ -32,7 +33,7 @@ CLI = [sys.executable, "-m", "churnlab.cli"]
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

@@ -15,6 +15,7 @@ from churnlab.datasets import make_demo_table
 from churnlab.events import EventValidationError, read_table
 from churnlab.features.table import NO_ID_NOTE, TableFeatures, column_kind
 from churnlab.scoring import ScoringModel
+from cli_lines import output_lines
 
 runner = CliRunner()
 
@@ -50,7 +51,7 @@ def _write_config(folder, path, **data) -> str:
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

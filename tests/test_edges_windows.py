@@ -17,6 +17,7 @@ from churnlab.labels import churn_labels, label_data_end, label_table
 from churnlab.monitor import realized_performance
 from churnlab.scoring import score_customers
 from churnlab.workflows.training import observed_cutoffs
+from cli_lines import output_lines
 
 runner = CliRunner()
 
@@ -27,7 +28,7 @@ TICKET = pd.DataFrame({"customer_id": [2], "ts": ["2024-12-01"], "category": ["b
 
 
 def _only_error_line(output: str) -> str:
-    lines = [line for line in output.splitlines() if line.strip()]
+    lines = output_lines(output)
     assert len(lines) == 1 and lines[0].startswith("error: "), output
     return lines[0]
 

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from churnlab.cli import app
 from churnlab.events import save_events_dir
 from churnlab.scoring import SchemaMismatchError, ScoringModel, risk_tiers, score_customers, write_scores
+from cli_lines import output_lines
 
 AS_OF = "2024-12-01"
 
@@ -270,7 +271,7 @@ def test_cli_score_bad_inputs_leave_no_output(trained, events_dir, tmp_path, cha
     res = runner.invoke(app, ["score", "--tracking-uri", result.tracking_uri, *flat])
     assert res.exit_code == code, res.output
     assert fragment in res.output
-    errors = [line for line in res.output.splitlines() if line.strip()]
+    errors = output_lines(res.output)
     assert len(errors) == 1 and errors[0].startswith("error: "), res.output  # one line, nothing else
     assert list(work.iterdir()) == []
 

@@ -15,6 +15,7 @@ from churnlab.config import load_config
 from churnlab.scoring import ScoringModel
 from churnlab.workflows.training import load_data
 from test_edges_init import bank_churners, exports_2011
+from cli_lines import output_lines
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -122,5 +123,5 @@ def test_a_text_labels_positive_value_travels_with_the_model(tmp_path, monkeypat
     assert len(pd.read_csv("scores.csv")) == len(table)
     # monitor measures event data's labels: a table model is one line, exit 2
     res = runner.invoke(app, ["monitor", "--model", uri, "--workdir", "wd", "--scores", "scores.csv"])
-    lines = [line for line in res.output.splitlines() if line.strip()]
+    lines = output_lines(res.output)
     assert res.exit_code == 2 and len(lines) == 1 and lines[0].startswith("error: monitor measures event data"), res.output

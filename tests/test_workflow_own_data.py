@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from churnlab.cli import app
 from churnlab.datasets import make_demo_events
+from cli_lines import output_lines
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -110,7 +111,7 @@ def test_a_folder_in_the_users_names_without_the_mapping_is_one_line_naming_the_
     res = runner.invoke(app, ["score", "--model", uri, "--workdir", "wd", "--events", str(raw), "--as-of", "2025-01-01",
                               "--out", "s.parquet"])
     assert res.exit_code == 2, res.output
-    lines = [line for line in res.output.splitlines() if line.strip()]
+    lines = output_lines(res.output)
     assert len(lines) == 1 and "'order_date' is not a column" in lines[0], res.output
     assert not (tmp_path / "s.parquet").exists()
     # a store that is not there: exit 3, one line naming it, nothing created
