@@ -174,7 +174,7 @@ def test_backtest_folds_are_tested_only_at_observed_cutoffs(late_survey_dir, mon
     class Enough(Exception):
         pass
 
-    def record(cfg, events):
+    def record(cfg, events, *, progress=None):
         seen.append([str(d) for d in cfg.cutoffs.dates])
         raise Enough
 
