@@ -45,6 +45,8 @@ from churnlab.checks import plain, to_timestamp
 from churnlab.events.dates import check_date_format, parse_text_timestamps
 
 __all__ = [
+    "first_bad_row",
+    "harmonise_ids",
     "DEFAULT_TIME_RANGE",
     "EventValidationError",
     "MAX_VALUE",
@@ -147,14 +149,16 @@ def table_error(table: str, column: str | None, message: str) -> EventValidation
     return EventValidationError(f"{where}: {message}")
 
 
-def _example(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, values: pd.Series | None = None) -> str:
+def first_bad_row(df: pd.DataFrame, mask: np.ndarray | pd.Series, column: str, values: pd.Series | None = None) -> str:
     """Describe the first offending row: its position, customer and value (``values``: the
     column as the user gave it, when ``df`` holds a converted one)."""
     mask = np.asarray(mask, dtype=bool)
     n_bad = int(mask.sum())
     pos = int(np.flatnonzero(mask)[0])
     shown = (values if values is not None else df[column]).iloc[pos]
-    cid = f" (customer_id={plain(df['customer_id'].iloc[pos])!r})" if "customer_id" in df.columns else ""
+    # the customer is named beside another column's value; an id's own value names it already
+    named = column != "customer_id" and "customer_id" in df.columns
+    cid = f" (customer_id={plain(df['customer_id'].iloc[pos])!r})" if named else ""
     return f"{n_bad} bad row(s); first at row {pos}{cid}: {plain(shown)!r}"
 
 
@@ -167,21 +171,21 @@ def _parse_timestamps(
     if unit is not None and not numeric:
         raise table_error(table, column, f"a timestamp unit ({unit!r}) is given but the column holds {s.dtype} values, not numbers")
     if pd.api.types.is_bool_dtype(s.dtype):
-        raise table_error(table, column, "booleans are not timestamps; " + _example(df, s.notna(), column))
+        raise table_error(table, column, "booleans are not timestamps; " + first_bad_row(df, s.notna(), column))
     if numeric:
         if unit is None:
             raise table_error(
                 table, column,
                 f"numbers are not timestamps unless their unit is given (e.g. timestamp_unit={{'{table}': 's'}} for "
-                f"epoch seconds; config: data.timestamp_unit); " + _example(df, s.notna(), column),
+                f"epoch seconds; config: data.timestamp_unit); " + first_bad_row(df, s.notna(), column),
             )
         finite = np.isfinite(s.to_numpy(dtype=float, na_value=np.nan)) | s.isna().to_numpy()
         if not finite.all():
-            raise table_error(table, column, "non-finite timestamp; " + _example(df, ~finite, column))
+            raise table_error(table, column, "non-finite timestamp; " + first_bad_row(df, ~finite, column))
         lo, hi = (pd.Timestamp(t).value / pd.Timedelta(1, unit=unit).value for t in time_range)
         outside = ((s < lo) | (s >= hi)).to_numpy()
         if outside.any():
-            raise table_error(table, column, _range_message(time_range) + _example(df, outside, column))
+            raise table_error(table, column, _range_message(time_range) + first_bad_row(df, outside, column))
         out = pd.to_datetime(s, unit=unit)
     elif isinstance(s.dtype, pd.DatetimeTZDtype):
         out = s.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -191,13 +195,13 @@ def _parse_timestamps(
         out, problem = parse_text_timestamps(s, date_format)
         if problem is not None:
             why, bad = problem
-            raise table_error(table, column, why + (_example(df, bad, column) if bad is not None else ""))
+            raise table_error(table, column, why + (first_bad_row(df, bad, column) if bad is not None else ""))
     outside = ((out < time_range[0]) | (out >= time_range[1])).to_numpy()
     if outside.any():
-        raise table_error(table, column, _range_message(time_range) + _example(df, outside, column))
+        raise table_error(table, column, _range_message(time_range) + first_bad_row(df, outside, column))
     out = out.astype(TS_DTYPE)
     if not allow_null and out.isna().any():
-        raise table_error(table, column, "null timestamp; " + _example(df, out.isna(), column))
+        raise table_error(table, column, "null timestamp; " + first_bad_row(df, out.isna(), column))
     return out
 
 
@@ -252,9 +256,12 @@ def _apply_mapping(df: pd.DataFrame, table: str, mapping: Mapping[str, str] | No
     return df.rename(columns={theirs: ours for ours, theirs in mapping.items()})
 
 
-def _harmonise_id(s: pd.Series, table: str) -> pd.Series:
+def harmonise_ids(s: pd.Series, table: str) -> pd.Series:
+    """A table's ``customer_id`` column as the one id type every table shares: int64 for
+    integers (exact integral floats too), their decimal text for uint64 beyond int64, text
+    otherwise; a null or non-integral numeric id raises naming ``table`` and the row."""
     if s.isna().any():
-        raise table_error(table, "customer_id", "null customer id; " + _example(s.to_frame(), s.isna(), "customer_id"))
+        raise table_error(table, "customer_id", "null customer id; " + first_bad_row(s.to_frame(), s.isna(), "customer_id"))
     if pd.api.types.is_integer_dtype(s.dtype):
         if pd.api.types.is_unsigned_integer_dtype(s.dtype) and s.max() > np.iinfo(np.int64).max:
             return s.astype("str")  # int64 cannot hold them: their decimal text, as written
@@ -263,7 +270,7 @@ def _harmonise_id(s: pd.Series, table: str) -> pd.Series:
         # floats are exact integers only up to 2**53
         bad = ~np.isfinite(s) | (s != np.floor(s)) | (s.abs() > 2.0**53)
         if bad.any():
-            raise table_error(table, "customer_id", "non-integer numeric id; " + _example(s.to_frame(), bad, "customer_id"))
+            raise table_error(table, "customer_id", "non-integer numeric id; " + first_bad_row(s.to_frame(), bad, "customer_id"))
         return s.astype("int64")
     return s.astype(str)
 
@@ -327,7 +334,7 @@ def validate_table(
     if not schema.allow_extra:
         out = out[[c for c in out.columns if c in schema.required + schema.optional]]
 
-    out["customer_id"] = _harmonise_id(out["customer_id"], table)
+    out["customer_id"] = harmonise_ids(out["customer_id"], table)
     for col in schema.timestamps:
         if col in out.columns:
             out[col] = _parse_timestamps(out, table, col, col not in schema.required, timestamp_unit, time_range, date_format)
@@ -339,25 +346,25 @@ def validate_table(
         if col not in out.columns:
             continue
         if pd.api.types.is_bool_dtype(out[col].dtype):
-            raise table_error(table, col, "booleans are not numbers; " + _example(out, out[col].notna(), col))
+            raise table_error(table, col, "booleans are not numbers; " + first_bad_row(out, out[col].notna(), col))
         num = pd.to_numeric(out[col], errors="coerce")
         bad = num.isna() & out[col].notna()
         if bad.any():
-            raise table_error(table, col, "not a number; " + _example(out, bad, col))
+            raise table_error(table, col, "not a number; " + first_bad_row(out, bad, col))
         num = num.astype("float64")
         bad = ~np.isfinite(num) & num.notna()
         if bad.any():
-            raise table_error(table, col, "non-finite value; " + _example(out, bad, col))
+            raise table_error(table, col, "non-finite value; " + first_bad_row(out, bad, col))
         if col in MAX_VALUE:
             bad = num > MAX_VALUE[col]
             if bad.any():
-                raise table_error(table, col, f"value above the accepted maximum {MAX_VALUE[col]:g}; " + _example(out, bad, col))
+                raise table_error(table, col, f"value above the accepted maximum {MAX_VALUE[col]:g}; " + first_bad_row(out, bad, col))
         out[col] = num
     for col in schema.non_negative:
         if col in out.columns:
             bad = out[col] < 0
             if bad.any():
-                raise table_error(table, col, "negative value; " + _example(out, bad, col))
+                raise table_error(table, col, "negative value; " + first_bad_row(out, bad, col))
     for col in schema.strings:
         if col in out.columns:
             # Categorical: compact, and DuckDB scans it as an ENUM far faster than Python strings.
@@ -379,13 +386,13 @@ def validate_table(
         bad = (out["end_ts"] < out["start_ts"]).to_numpy()
         if bad.any():
             raise table_error(table, "end_ts", "ends before it starts (start_ts " + str(out["start_ts"].iloc[int(np.flatnonzero(bad)[0])])
-                              + "); " + _example(out, bad, "end_ts"))
+                              + "); " + first_bad_row(out, bad, "end_ts"))
     if table == "activity":
         _require_not_null(out, table, "event_type")
     if table == "customers":
         dup = out["customer_id"].duplicated()
         if dup.any():
-            raise table_error(table, "customer_id", "duplicated customer id; " + _example(out, dup, "customer_id"))
+            raise table_error(table, "customer_id", "duplicated customer id; " + first_bad_row(out, dup, "customer_id"))
         for col in out.columns:
             if col not in ("customer_id", "signup_ts", "cancel_ts") and out[col].dtype == object:
                 out[col] = out[col].astype("category")
@@ -427,13 +434,13 @@ def _hours_to_resolve(out: pd.DataFrame) -> pd.Series:
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
         raise table_error("support", "resolved_ts", f"before the ticket's ts ({out['ts'].iloc[pos]}); "
-                          + _example(out, bad, "resolved_ts", values=out["resolved_ts"].astype(str)))
+                          + first_bad_row(out, bad, "resolved_ts", values=out["resolved_ts"].astype(str)))
     return hours.astype("float64")
 
 
 def _require_not_null(df: pd.DataFrame, table: str, col: str) -> None:
     if df[col].isna().any():
-        raise table_error(table, col, "null value; " + _example(df, df[col].isna(), col))
+        raise table_error(table, col, "null value; " + first_bad_row(df, df[col].isna(), col))
 
 
 def _as_bool(s: pd.Series, table: str, col: str) -> pd.Series:
@@ -443,7 +450,7 @@ def _as_bool(s: pd.Series, table: str, col: str) -> pd.Series:
     mapped = s.astype(str).str.strip().str.lower().map(lookup)
     bad = mapped.isna()
     if bad.any():
-        raise table_error(table, col, "not a boolean; " + _example(s.to_frame(), bad, col))
+        raise table_error(table, col, "not a boolean; " + first_bad_row(s.to_frame(), bad, col))
     return mapped.astype(bool)
 
 
@@ -451,7 +458,7 @@ def _check_scores(df: pd.DataFrame) -> None:
     kinds = df["kind"].astype(str).str.lower()
     bad_kind = ~kinds.isin(list(SCORE_RANGES))
     if bad_kind.any():
-        raise table_error("surveys", "kind", f"must be one of {sorted(SCORE_RANGES)}; " + _example(df, bad_kind, "kind"))
+        raise table_error("surveys", "kind", f"must be one of {sorted(SCORE_RANGES)}; " + first_bad_row(df, bad_kind, "kind"))
     df["kind"] = kinds.astype("category")
     _require_not_null(df, "surveys", "score")
     score = df["score"]
@@ -460,5 +467,5 @@ def _check_scores(df: pd.DataFrame) -> None:
         bad = sel & ((score < lo) | (score > hi) | (score != np.floor(score))).to_numpy()
         if bad.any():
             raise table_error(
-                "surveys", "score", f"{kind} score must be an integer in [{lo}, {hi}]; " + _example(df, bad, "score")
+                "surveys", "score", f"{kind} score must be an integer in [{lo}, {hi}]; " + first_bad_row(df, bad, "score")
             )

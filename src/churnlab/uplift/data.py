@@ -23,7 +23,7 @@ import pandas as pd
 
 from churnlab.checks import plain
 from churnlab.events import EventTables, EventValidationError
-from churnlab.events.contract import DEFAULT_TIME_RANGE, table_error
+from churnlab.events.contract import DEFAULT_TIME_RANGE, first_bad_row, harmonise_ids, table_error
 from churnlab.events.dates import parse_text_timestamps
 from churnlab.events.ids import canonical_int64
 from churnlab.events.tables import read_table
@@ -37,36 +37,17 @@ REQUIRED = ("customer_id", "ts", "treated")
 OPTIONAL = ("campaign", "cost")
 
 
-def _first(df: pd.DataFrame, mask, column: str, values: pd.Series | None = None) -> str:
-    """The first offending row of ``mask``: how many, its position, customer and value."""
-    mask = np.asarray(mask, dtype=bool)
-    pos = int(np.flatnonzero(mask)[0])
-    shown = (values if values is not None else df[column]).iloc[pos]
-    cid = f" (customer_id={plain(df['customer_id'].iloc[pos])!r})" if column != "customer_id" and "customer_id" in df.columns else ""
-    return f"{int(mask.sum())} bad row(s); first at row {pos}{cid}: {plain(shown)!r}"
-
-
 def _ids(s: pd.Series) -> pd.Series:
-    if s.isna().any():
-        raise table_error(TREATMENTS, "customer_id", "null customer id; " + _first(s.to_frame(), s.isna(), "customer_id"))
     if pd.api.types.is_bool_dtype(s.dtype):
-        raise table_error(TREATMENTS, "customer_id", "booleans are not customer ids; " + _first(s.to_frame(), s.notna(), "customer_id"))
-    if pd.api.types.is_integer_dtype(s.dtype):
-        if pd.api.types.is_unsigned_integer_dtype(s.dtype) and s.max() > np.iinfo(np.int64).max:
-            return s.astype("str")
-        return s.astype("int64")
-    if pd.api.types.is_float_dtype(s.dtype):
-        bad = ~np.isfinite(s) | (s != np.floor(s)) | (s.abs() > 2.0**53)
-        if bad.any():
-            raise table_error(TREATMENTS, "customer_id", "non-integer numeric id; " + _first(s.to_frame(), bad, "customer_id"))
-        return s.astype("int64")
-    return s.astype(str)
+        raise table_error(TREATMENTS, "customer_id", "booleans are not customer ids; "
+                          + first_bad_row(s.to_frame(), s.notna(), "customer_id"))
+    return harmonise_ids(s, TREATMENTS)
 
 
 def _timestamps(df: pd.DataFrame, date_format: str | None) -> pd.Series:
     s = df["ts"]
     if pd.api.types.is_bool_dtype(s.dtype) or (pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_datetime64_any_dtype(s.dtype)):
-        raise table_error(TREATMENTS, "ts", "numbers and booleans are not timestamps (give ISO dates); " + _first(df, s.notna(), "ts"))
+        raise table_error(TREATMENTS, "ts", "numbers and booleans are not timestamps (give ISO dates); " + first_bad_row(df, s.notna(), "ts"))
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         out = s.dt.tz_convert("UTC").dt.tz_localize(None)
     elif pd.api.types.is_datetime64_dtype(s.dtype):
@@ -75,13 +56,13 @@ def _timestamps(df: pd.DataFrame, date_format: str | None) -> pd.Series:
         out, problem = parse_text_timestamps(s, date_format)
         if problem is not None:
             why, bad = problem
-            raise table_error(TREATMENTS, "ts", why + (_first(df, bad, "ts") if bad is not None else ""))
+            raise table_error(TREATMENTS, "ts", why + (first_bad_row(df, bad, "ts") if bad is not None else ""))
     if out.isna().any():
-        raise table_error(TREATMENTS, "ts", "null timestamp; " + _first(df, out.isna(), "ts"))
+        raise table_error(TREATMENTS, "ts", "null timestamp; " + first_bad_row(df, out.isna(), "ts"))
     lo, hi = DEFAULT_TIME_RANGE
     outside = ((out < lo) | (out >= hi)).to_numpy()
     if outside.any():
-        raise table_error(TREATMENTS, "ts", f"timestamp outside [{lo.date()}, {hi.date()}); " + _first(df, outside, "ts"))
+        raise table_error(TREATMENTS, "ts", f"timestamp outside [{lo.date()}, {hi.date()}); " + first_bad_row(df, outside, "ts"))
     return out.astype("datetime64[us]")
 
 
@@ -92,24 +73,24 @@ def _arm(df: pd.DataFrame) -> pd.Series:
     num = pd.to_numeric(s, errors="coerce") if not pd.api.types.is_numeric_dtype(s.dtype) else s.astype("float64")
     bad = ~num.isin([0.0, 1.0]).to_numpy()
     if bad.any():
-        raise table_error(TREATMENTS, "treated", "must be 1 (contacted) or 0 (control); " + _first(df, bad, "treated"))
+        raise table_error(TREATMENTS, "treated", "must be 1 (contacted) or 0 (control); " + first_bad_row(df, bad, "treated"))
     return num.astype("int8")
 
 
 def _cost(df: pd.DataFrame) -> pd.Series:
     s = df["cost"]
     if pd.api.types.is_bool_dtype(s.dtype):
-        raise table_error(TREATMENTS, "cost", "booleans are not costs; " + _first(df, s.notna(), "cost"))
+        raise table_error(TREATMENTS, "cost", "booleans are not costs; " + first_bad_row(df, s.notna(), "cost"))
     num = pd.to_numeric(s, errors="coerce")
     bad = (num.isna() & s.notna()).to_numpy() | ~np.isfinite(num.fillna(0.0).to_numpy(dtype=float))
     if bad.any():
-        raise table_error(TREATMENTS, "cost", "not a finite number; " + _first(df, bad, "cost"))
+        raise table_error(TREATMENTS, "cost", "not a finite number; " + first_bad_row(df, bad, "cost"))
     neg = (num < 0).to_numpy()
     if neg.any():
-        raise table_error(TREATMENTS, "cost", "negative cost; " + _first(df, neg, "cost"))
+        raise table_error(TREATMENTS, "cost", "negative cost; " + first_bad_row(df, neg, "cost"))
     missing = (num.isna() & (df["treated"] == 1)).to_numpy()
     if missing.any():
-        raise table_error(TREATMENTS, "cost", "null cost of a contacted customer (treated 1); " + _first(df, missing, "cost"))
+        raise table_error(TREATMENTS, "cost", "null cost of a contacted customer (treated 1); " + first_bad_row(df, missing, "cost"))
     return num.fillna(0.0).astype("float64")
 
 
@@ -179,7 +160,7 @@ def validate_treatments(
     if twice.any():
         pos = int(np.flatnonzero(twice)[0])
         raise table_error(TREATMENTS, "customer_id", f"customer {plain(out['customer_id'].iloc[pos])!r} appears twice at ts "
-                          f"{out['ts'].iloc[pos]}; {_first(out, twice, 'ts')}")
+                          f"{out['ts'].iloc[pos]}; {first_bad_row(out, twice, 'ts')}")
     for arm, what in ((0, "no control group (no row with treated 0): uplift needs customers held out of the campaign"),
                       (1, "no contacted customer (no row with treated 1)")):
         if not (out["treated"] == arm).any():
@@ -195,7 +176,7 @@ def validate_treatments(
         end = pd.Timestamp(data_end)
         late = (out["ts"] > end).to_numpy()
         if late.any():
-            raise table_error(TREATMENTS, "ts", f"after the end of the data ({end}); " + _first(out, late, "ts"))
+            raise table_error(TREATMENTS, "ts", f"after the end of the data ({end}); " + first_bad_row(out, late, "ts"))
     return out.sort_values(["ts", "customer_id"], kind="stable", ignore_index=True)
 
 
@@ -218,7 +199,7 @@ def _same_ids(treatments: pd.DataFrame, events: EventTables) -> pd.DataFrame:
         if ints is None:
             bad = pd.to_numeric(ids, errors="coerce").isna().to_numpy()
             raise table_error(TREATMENTS, "customer_id", "text ids beside the events' integer ids; "
-                              + _first(treatments, bad if bad.any() else np.ones(len(ids), bool), "customer_id"))
+                              + first_bad_row(treatments, bad if bad.any() else np.ones(len(ids), bool), "customer_id"))
         return treatments.assign(customer_id=ints)
     if not pd.api.types.is_integer_dtype(target) and pd.api.types.is_integer_dtype(ids.dtype):
         return treatments.assign(customer_id=ids.astype(str))
@@ -298,7 +279,7 @@ def uplift_rows(
     if unobserved.any():
         raise table_error(TREATMENTS, "ts", f"its {float(horizon_days):g}-day label window ends after {label_table(events, rule)} are "
                           f"observed (until {end}; set data.observed_until if the data is complete to a later date); "
-                          + _first(t, unobserved, "ts"))
+                          + first_bad_row(t, unobserved, "ts"))
     cutoffs = sorted(t["ts"].unique())
     builder = FeatureBuilder(features).fit(events, cutoffs[0])
     parts, excluded, definition = [], [], {}
