@@ -180,6 +180,7 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
     search = None
     screening = None
     progress = progress or NoProgress()
+    proba = {}
     with progress.stage("candidates", total=len(candidates)) as stage:
         for name, model in candidates.items():
             if isinstance(model, ChurnModel) and search_trials > 0:
@@ -190,12 +191,12 @@ def select_model(candidates: dict, X: pd.DataFrame, y, X_val: pd.DataFrame, y_va
             table = _screened(model, X, y, X_val, y_val, seed=seed, groups=groups) if screen else None
             if table is not None and (isinstance(model, ChurnModel) or screening is None):  # the notes name LightGBM's
                 screening = table
-            shown = f"{name}: validation {select_by} {validation_metric(select_by, y_val, model.churn_probability(X_val)):.4f}"
+            proba[name] = model.churn_probability(X_val)
+            shown = f"{name}: validation {select_by} {validation_metric(select_by, y_val, proba[name]):.4f}"
             if table is not None:
                 shown += f"; screening kept {int(table['keep'].sum())} of {len(table)} features"
             stage.note(shown)
             stage.advance()
-    proba = {name: model.churn_probability(X_val) for name, model in candidates.items()}
     validation = compare_models(y_val, proba)
     score = {name: validation_metric(select_by, y_val, p) for name, p in proba.items()}
     best = max(score, key=lambda name: score[name])  # max keeps the first of equals
